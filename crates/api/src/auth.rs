@@ -1,0 +1,184 @@
+//! Identity: verifying the caller's JWT (algorithm pinned by configuration) and minting development tokens.
+
+use std::time::Duration;
+
+use cdvault_domain::policy::Principal;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretBox};
+use serde::{Deserialize, Serialize};
+
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
+/// The shortest HS256 secret accepted (bytes).
+pub const MIN_HS256_SECRET_LEN: usize = 32;
+
+/// The verification key, matching the pinned algorithm.
+pub enum JwtKey {
+    /// HS256 shared secret.
+    Hs256(SecretBox<Vec<u8>>),
+    /// A PEM public key for RS256, ES256 or EdDSA.
+    PublicPem { algorithm: Algorithm, pem: Vec<u8> },
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Hs256(_) => f.write_str("JwtKey::Hs256([REDACTED])"),
+            Self::PublicPem { algorithm, .. } => write!(f, "JwtKey::PublicPem({algorithm:?})"),
+        }
+    }
+}
+
+/// How tokens are checked.
+#[derive(Debug)]
+pub struct JwtSettings {
+    pub key: JwtKey,
+    pub issuer: String,
+    pub audience: String,
+}
+
+/// The key or settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JwtConfigError {
+    #[error("the HS256 secret must be at least {MIN_HS256_SECRET_LEN} bytes")]
+    ShortSecret,
+    #[error("the public key is not a valid PEM for {algorithm:?}: {source}")]
+    BadPem { algorithm: Algorithm, source: jsonwebtoken::errors::Error },
+    #[error("algorithm {0:?} is not supported (use HS256, RS256, ES256 or EdDSA)")]
+    UnsupportedAlgorithm(Algorithm),
+}
+
+/// Why a presented token was refused. The text is safe to show: it never contains the token.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the Authorization header must be 'Bearer <token>'")]
+    MalformedHeader,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sellers: Option<Vec<String>>,
+    iss: String,
+    aud: String,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    iat: u64,
+}
+
+/// Verifies bearer tokens. Keys are parsed once, at start-up.
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier").field("algorithms", &self.validation.algorithms).finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifier {
+    pub fn new(settings: &JwtSettings) -> Result<Self, JwtConfigError> {
+        let (algorithm, key) = match &settings.key {
+            JwtKey::Hs256(secret) => {
+                if secret.expose_secret().len() < MIN_HS256_SECRET_LEN {
+                    return Err(JwtConfigError::ShortSecret);
+                }
+                (Algorithm::HS256, DecodingKey::from_secret(secret.expose_secret()))
+            }
+            JwtKey::PublicPem { algorithm, pem } => {
+                let parsed = match algorithm {
+                    Algorithm::RS256 => DecodingKey::from_rsa_pem(pem),
+                    Algorithm::ES256 => DecodingKey::from_ec_pem(pem),
+                    Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+                    other => return Err(JwtConfigError::UnsupportedAlgorithm(*other)),
+                };
+                let key = parsed.map_err(|source| JwtConfigError::BadPem { algorithm: *algorithm, source })?;
+                (*algorithm, key)
+            }
+        };
+        // One algorithm only: a token naming another (or `none`) is refused, which rules out algorithm confusion.
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_audience(&[settings.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Ok(Self { key, validation })
+    }
+
+    /// Reads an `Authorization` header value: `Ok(None)` when absent.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Option<Principal>, AuthError> {
+        let Some(header) = header else { return Ok(None) };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::MalformedHeader)?;
+        self.verify(token).map(Some)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        let claims = data.claims;
+        if claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid("the subject is empty".into()));
+        }
+        Ok(Principal::from_claims(claims.sub, claims.scope.as_deref(), claims.sellers))
+    }
+}
+
+fn describe(err: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match err.kind() {
+        ErrorKind::ExpiredSignature => "it has expired".into(),
+        ErrorKind::ImmatureSignature => "it is not valid yet (nbf)".into(),
+        ErrorKind::InvalidSignature => "bad signature".into(),
+        ErrorKind::InvalidAudience => "wrong audience".into(),
+        ErrorKind::InvalidIssuer => "wrong issuer".into(),
+        ErrorKind::InvalidAlgorithm => "algorithm not accepted".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("the claim '{claim}' is required"),
+        _ => "malformed".into(),
+    }
+}
+
+/// What a minted token says.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub subject: String,
+    pub scopes: Vec<String>,
+    /// `None` leaves the claim out (the token reaches no seller); `["*"]` reaches all.
+    pub sellers: Option<Vec<String>>,
+    pub ttl: Duration,
+}
+
+/// Mints an HS256 token (the `cdvault token` command and tests).
+pub fn mint_hs256(
+    secret: &[u8],
+    issuer: &str,
+    audience: &str,
+    request: &TokenRequest,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let claims = Claims {
+        sub: request.subject.clone(),
+        scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
+        sellers: request.sellers.clone(),
+        iss: issuer.to_owned(),
+        aud: audience.to_owned(),
+        exp: now + request.ttl.as_secs(),
+        nbf: Some(now),
+        iat: now,
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+}

@@ -1,0 +1,62 @@
+//! Query limits, and `extensions.code` on the errors async-graphql raises itself (parse, validation, limits).
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+
+/// Deepest selection accepted.
+pub const MAX_DEPTH: usize = 10;
+/// Highest complexity accepted (one per field, connections weighted by `first`).
+pub const MAX_COMPLEXITY: usize = 1000;
+
+fn with_code(mut err: ServerError, code: &str) -> ServerError {
+    err.extensions.get_or_insert_with(Default::default).set("code", code);
+    err
+}
+
+/// Puts a code on parse and validation errors.
+#[derive(Debug)]
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let code = match e.message.as_str() {
+                        "Query is nested too deep." => "QUERY_TOO_DEEP",
+                        "Query is too complex." => "QUERY_TOO_COMPLEX",
+                        _ => "GRAPHQL_VALIDATION_FAILED",
+                    };
+                    with_code(e, code)
+                })
+                .collect()
+        })
+    }
+}

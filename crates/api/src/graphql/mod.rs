@@ -1,0 +1,62 @@
+//! The GraphQL schema: thin resolvers over [`crate::service::Vault`].
+
+mod limits;
+mod mutation;
+mod query;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+
+use crate::error::ApiError;
+use crate::service::{Caller, Vault};
+
+pub use limits::{ErrorCodes, MAX_COMPLEXITY, MAX_DEPTH};
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+/// The cdvault GraphQL schema type.
+pub type VaultSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Builds the schema; `vault` is absent only when printing the SDL.
+pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(64)
+        .limit_directives(16)
+        .extension(ErrorCodes);
+    if let Some(vault) = vault {
+        builder = builder.data(vault);
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(None).sdl()
+}
+
+/// The vault and the caller of the current request.
+pub(crate) fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a Vault, &'a Caller)> {
+    let caller = ctx
+        .data::<Caller>()
+        .map_err(|_| ApiError::Unauthenticated("no request context".into()).into_graphql("unknown"))?;
+    let vault = ctx.data::<Arc<Vault>>().map_err(|_| {
+        ApiError::internal("schema", std::io::Error::other("the schema was built without a vault"))
+            .into_graphql(&caller.request_id)
+    })?;
+    Ok((vault.as_ref(), caller))
+}
+
+/// Maps a use-case result to GraphQL, in the one place errors get their codes.
+pub(crate) trait IntoGraphql<T> {
+    fn gql(self, caller: &Caller) -> async_graphql::Result<T>;
+}
+
+impl<T> IntoGraphql<T> for Result<T, ApiError> {
+    fn gql(self, caller: &Caller) -> async_graphql::Result<T> {
+        self.map_err(|e| e.into_graphql(&caller.request_id))
+    }
+}

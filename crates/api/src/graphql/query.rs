@@ -1,0 +1,91 @@
+use async_graphql::{Context, Object};
+
+use super::types::{
+    AuditEvent, AuditEventConnection, AuditEventEdge, SellerAccount, SellerAccountConnection, SellerAccountEdge,
+    Viewer, decode_cursor, encode_cursor, page_info, page_size,
+};
+use super::{IntoGraphql, request};
+use crate::error::ApiError;
+use crate::service::AuditQuery;
+
+/// Reads: the caller, seller accounts and credential metadata, the audit trail.
+#[derive(Debug, Default)]
+pub struct QueryRoot;
+
+/// Reads: the caller, seller accounts and credential metadata, the audit trail.
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// The caller, as its token describes it. Needs a valid token.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        let (_, caller) = request(ctx)?;
+        caller
+            .principal
+            .clone()
+            .map(Viewer)
+            .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))
+            .gql(caller)
+    }
+
+    /// One seller account by login; `null` if there is none. Needs a token that reaches the seller.
+    async fn seller_account(&self, ctx: &Context<'_>, login: String) -> async_graphql::Result<Option<SellerAccount>> {
+        let (vault, caller) = request(ctx)?;
+        Ok(vault.seller(caller, &login).await.gql(caller)?.map(SellerAccount))
+    }
+
+    /// The seller accounts the token reaches, ordered by login.
+    async fn seller_accounts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<SellerAccountConnection> {
+        let (vault, caller) = request(ctx)?;
+        let limit = page_size(first).gql(caller)?;
+        let after = after.map(|c| decode_cursor("seller", &c)).transpose().gql(caller)?;
+        let mut page = vault.sellers(caller, after.as_deref(), limit + 1).await.gql(caller)?;
+        let has_next = page.len() as u64 > limit;
+        page.truncate(usize::try_from(limit).unwrap_or(0));
+        let edges: Vec<SellerAccountEdge> = page
+            .into_iter()
+            .map(|s| SellerAccountEdge { cursor: encode_cursor("seller", s.login.as_str()), node: SellerAccount(s) })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(SellerAccountConnection { page_info: page_info(&cursors, after.is_some(), has_next), edges })
+    }
+
+    /// Audit events, newest first. Needs `audit:read`; a token limited to some sellers sees only their events.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only events about this seller.")] seller_login: Option<String>,
+        #[graphql(desc = "Only events by this token subject.")] subject: Option<String>,
+        #[graphql(desc = "Only events of this action, e.g. `credential.issue`.")] action: Option<String>,
+    ) -> async_graphql::Result<AuditEventConnection> {
+        let (vault, caller) = request(ctx)?;
+        let limit = page_size(first).gql(caller)?;
+        let before = after
+            .map(|c| {
+                decode_cursor("audit", &c)?.parse::<i64>().map_err(|_| {
+                    ApiError::from(cdvault_domain::ValidationError::new(
+                        "after",
+                        "INVALID_CURSOR",
+                        "not a cursor of this list",
+                    ))
+                })
+            })
+            .transpose()
+            .gql(caller)?;
+        let query = AuditQuery { seller_login, subject, action };
+        let mut page = vault.audit_events(caller, query, before, limit + 1).await.gql(caller)?;
+        let has_next = page.len() as u64 > limit;
+        page.truncate(usize::try_from(limit).unwrap_or(0));
+        let edges: Vec<AuditEventEdge> = page
+            .into_iter()
+            .map(|e| AuditEventEdge { cursor: encode_cursor("audit", &e.seq.to_string()), node: AuditEvent(e) })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(AuditEventConnection { page_info: page_info(&cursors, before.is_some(), has_next), edges })
+    }
+}

@@ -1,0 +1,443 @@
+//! Use cases: every act on the vault, with its authorization, validation and audit. Resolvers stay thin over these;
+//! they can run without GraphQL.
+
+use std::sync::Arc;
+
+use cdvault_domain::ValidationError;
+use cdvault_domain::audit::{AuditRecord, ChainedEvent, Outcome, action};
+use cdvault_domain::credential::{
+    ApiPassword, CREDENTIAL_TABLE, CredentialKind, CredentialMeta, OctopiaCredential, SECRET_FIELD, StoredCredential,
+};
+use cdvault_domain::crypto::{Keyring, Place};
+use cdvault_domain::policy::{Denial, Principal, Scope};
+use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
+use cdvault_domain::text::{DisplayName, Purpose};
+use cdvault_storage::audit::{AuditFilter, AuditSink};
+use cdvault_storage::credentials::NewCredential;
+use cdvault_storage::{Database, StorageError, audit, credentials, sellers};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+
+/// Who is calling, for one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub request_id: String,
+    pub principal: Option<Principal>,
+}
+
+/// A Marketplace API credential handed to a tool.
+#[derive(Debug)]
+pub struct IssuedApi {
+    pub seller_login: String,
+    pub api_login: String,
+    pub password: Zeroizing<String>,
+    pub version: i32,
+    pub issued_at: OffsetDateTime,
+}
+
+/// Octopia client credentials handed to a tool.
+#[derive(Debug)]
+pub struct IssuedOctopia {
+    pub seller_login: String,
+    pub client_id: String,
+    pub client_secret: Zeroizing<String>,
+    pub seller_id: String,
+    pub version: i32,
+    pub issued_at: OffsetDateTime,
+}
+
+/// Filters of an audit listing, as given by the caller.
+#[derive(Debug, Default, Clone)]
+pub struct AuditQuery {
+    pub seller_login: Option<String>,
+    pub subject: Option<String>,
+    pub action: Option<String>,
+}
+
+/// The vault's use cases over one database, one keyring and one audit trail.
+#[derive(Debug)]
+pub struct Vault {
+    db: Database,
+    keyring: Arc<Keyring>,
+    audit: AuditSink,
+}
+
+impl Vault {
+    pub fn new(db: Database, keyring: Arc<Keyring>, audit: AuditSink) -> Self {
+        Self { db, keyring, audit }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    fn event(caller: &Caller, subject: &str, act: &str, outcome: Outcome) -> AuditRecord {
+        AuditRecord::new(subject, act, outcome, &caller.request_id)
+    }
+
+    /// Records an event on its own (denials, failures). A failure to record is logged; the caller's outcome stands.
+    async fn record_best_effort(&self, record: AuditRecord) {
+        if self.audit.append(record).await.is_err() {
+            tracing::error!("an audit event for a denial or failure could not be recorded");
+        }
+    }
+
+    /// The caller's principal, or `UNAUTHENTICATED` (audited).
+    async fn principal<'c>(&self, caller: &'c Caller, act: &str) -> Result<&'c Principal, ApiError> {
+        match &caller.principal {
+            Some(p) => Ok(p),
+            None => {
+                let record = Self::event(caller, "anonymous", act, Outcome::Denied).reason("MISSING_TOKEN");
+                self.record_best_effort(record).await;
+                Err(ApiError::Unauthenticated("a bearer token is required".into()))
+            }
+        }
+    }
+
+    async fn deny(&self, caller: &Caller, p: &Principal, act: &str, seller: Option<&str>, denial: Denial) -> ApiError {
+        let mut record = Self::event(caller, &p.subject, act, Outcome::Denied).reason(denial.reason());
+        if let Some(seller) = seller {
+            record = record.seller(seller);
+        }
+        if let Denial::MissingScope(scope) = denial {
+            record = record.detail(format!("missing scope {}", scope.as_str()));
+        }
+        self.record_best_effort(record).await;
+        ApiError::Forbidden(denial)
+    }
+
+    /// Scope, then input shape, then reach: the common gate of every per-seller act.
+    async fn gate<'c>(
+        &self,
+        caller: &'c Caller,
+        act: &str,
+        scope: Option<Scope>,
+        field: &'static str,
+        raw_login: &str,
+    ) -> Result<(&'c Principal, SellerLogin), ApiError> {
+        let p = self.principal(caller, act).await?;
+        if let Some(Err(denial)) = scope.map(|s| p.require(s)) {
+            return Err(self.deny(caller, p, act, Some(raw_login), denial).await);
+        }
+        let login = SellerLogin::parse(field, raw_login)?;
+        if let Err(denial) = p.authorize(None, login.as_str()) {
+            return Err(self.deny(caller, p, act, Some(login.as_str()), denial).await);
+        }
+        Ok((p, login))
+    }
+
+    async fn existing_seller(&self, login: &SellerLogin) -> Result<SellerAccount, ApiError> {
+        sellers::find_by_login(&self.db, login.as_str())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("seller '{login}'")))
+    }
+
+    // ---- seller accounts ----
+
+    pub async fn register_seller(
+        &self,
+        caller: &Caller,
+        login: &str,
+        display_name: &str,
+    ) -> Result<SellerAccount, ApiError> {
+        let act = action::SELLER_REGISTER;
+        let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "login", login).await?;
+        let display_name = DisplayName::parse("displayName", display_name)?;
+        let now = OffsetDateTime::now_utc();
+        let account = SellerAccount {
+            id: Uuid::now_v7(),
+            login,
+            display_name,
+            status: SellerStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        let event = Self::event(caller, &p.subject, act, Outcome::Success).seller(account.login.as_str());
+        match sellers::insert(&self.db, &account, event).await {
+            Ok(()) => Ok(account),
+            Err(StorageError::Unique(_)) => {
+                let record = Self::event(caller, &p.subject, act, Outcome::Failed)
+                    .seller(account.login.as_str())
+                    .reason("LOGIN_TAKEN");
+                self.record_best_effort(record).await;
+                Err(ApiError::Conflict(format!("a seller with login '{}' is already registered", account.login)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn set_seller_status(
+        &self,
+        caller: &Caller,
+        login: &str,
+        status: SellerStatus,
+    ) -> Result<SellerAccount, ApiError> {
+        let act = match status {
+            SellerStatus::Active => action::SELLER_REACTIVATE,
+            SellerStatus::Inactive => action::SELLER_DEACTIVATE,
+        };
+        let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "login", login).await?;
+        let event = Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str());
+        match sellers::set_status(&self.db, login.as_str(), status, event).await {
+            Ok(account) => Ok(account),
+            Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One seller, if it exists and the caller reaches it.
+    pub async fn seller(&self, caller: &Caller, login: &str) -> Result<Option<SellerAccount>, ApiError> {
+        let (_, login) = self.gate(caller, action::SELLER_READ, None, "login", login).await?;
+        Ok(sellers::find_by_login(&self.db, login.as_str()).await?)
+    }
+
+    /// A page of the sellers the caller reaches, by login, after `after`.
+    pub async fn sellers(
+        &self,
+        caller: &Caller,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<SellerAccount>, ApiError> {
+        let p = self.principal(caller, action::SELLER_READ).await?;
+        Ok(sellers::list(&self.db, &p.sellers, after, limit).await?)
+    }
+
+    /// Metadata of the kept versions of a seller's credentials (the seller was reached when it was loaded).
+    pub async fn credential_versions(
+        &self,
+        seller: &SellerAccount,
+        kind: Option<CredentialKind>,
+    ) -> Result<Vec<CredentialMeta>, ApiError> {
+        Ok(credentials::list_meta(&self.db, seller.id, kind).await?)
+    }
+
+    // ---- credentials ----
+
+    fn seal_new(
+        &self,
+        kind: CredentialKind,
+        secret: &[u8],
+        created_by: &str,
+        restored_from: Option<i32>,
+    ) -> Result<NewCredential, ApiError> {
+        let id = Uuid::now_v7();
+        let place = Place { table: CREDENTIAL_TABLE, row_id: id, field: SECRET_FIELD };
+        let sealed = self.keyring.seal(place, secret).map_err(|e| ApiError::internal("sealing a credential", e))?;
+        Ok(NewCredential {
+            id,
+            kind,
+            secret: sealed,
+            client_id: None,
+            octopia_seller_id: None,
+            restored_from,
+            created_by: created_by.to_owned(),
+        })
+    }
+
+    fn open(&self, stored: &StoredCredential) -> Result<Zeroizing<String>, ApiError> {
+        let place = Place { table: CREDENTIAL_TABLE, row_id: stored.meta.id, field: SECRET_FIELD };
+        let bytes =
+            self.keyring.open(place, &stored.secret).map_err(|e| ApiError::internal("opening a credential", e))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| ApiError::internal("opening a credential", e))?;
+        Ok(Zeroizing::new(text.to_owned()))
+    }
+
+    async fn store(
+        &self,
+        caller: &Caller,
+        p: &Principal,
+        login: &SellerLogin,
+        act: &str,
+        new: NewCredential,
+    ) -> Result<CredentialMeta, ApiError> {
+        let event = |meta: &CredentialMeta| {
+            let mut detail =
+                format!("kind={} version={} key_version={}", meta.kind.as_str(), meta.version, meta.key_version);
+            if let Some(from) = meta.restored_from {
+                detail.push_str(&format!(" restored_from={from}"));
+            }
+            Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str()).detail(detail)
+        };
+        match credentials::store(&self.db, login.as_str(), new, event).await {
+            Ok(meta) => Ok(meta),
+            Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn store_api_credential(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        password: SecretString,
+    ) -> Result<(CredentialMeta, Vec<String>), ApiError> {
+        let act = action::CREDENTIAL_STORE;
+        let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
+        let (password, warnings) = ApiPassword::parse("password", password)?;
+        let new = self.seal_new(CredentialKind::MarketplaceApi, password.expose().as_bytes(), &p.subject, None)?;
+        let meta = self.store(caller, p, &login, act, new).await?;
+        Ok((meta, warnings))
+    }
+
+    pub async fn store_octopia_credential(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        client_id: &str,
+        client_secret: SecretString,
+        seller_id: &str,
+    ) -> Result<CredentialMeta, ApiError> {
+        let act = action::CREDENTIAL_STORE;
+        let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
+        let octopia = OctopiaCredential::parse(client_id, client_secret, seller_id)?;
+        let secret = secrecy::ExposeSecret::expose_secret(&octopia.client_secret).as_bytes();
+        let mut new = self.seal_new(CredentialKind::Octopia, secret, &p.subject, None)?;
+        new.client_id = Some(octopia.client_id);
+        new.octopia_seller_id = Some(octopia.seller_id);
+        self.store(caller, p, &login, act, new).await
+    }
+
+    /// Makes a new version equal to a kept older one.
+    pub async fn restore_credential_version(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        kind: CredentialKind,
+        version: i32,
+    ) -> Result<CredentialMeta, ApiError> {
+        let act = action::CREDENTIAL_RESTORE;
+        let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
+        if version < 1 {
+            return Err(ValidationError::new("version", "OUT_OF_RANGE", "versions start at 1").into());
+        }
+        let seller = self.existing_seller(&login).await?;
+        let old = credentials::get_version(&self.db, seller.id, kind, version).await?.ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "{} credential version {version} of seller '{login}' (only the newest {} are kept)",
+                kind.as_str(),
+                cdvault_domain::credential::RETAINED_VERSIONS
+            ))
+        })?;
+        let secret = self.open(&old)?;
+        let mut new = self.seal_new(kind, secret.as_bytes(), &p.subject, Some(version))?;
+        new.client_id = old.meta.client_id;
+        new.octopia_seller_id = old.meta.octopia_seller_id;
+        self.store(caller, p, &login, act, new).await
+    }
+
+    /// The checks and audit shared by both issue paths: returns the newest version, opened.
+    async fn issue(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        purpose: &str,
+        kind: CredentialKind,
+    ) -> Result<(SellerLogin, StoredCredential, Zeroizing<String>), ApiError> {
+        let act = action::CREDENTIAL_ISSUE;
+        let (p, login) = self.gate(caller, act, Some(Scope::CredentialsRead), "sellerLogin", seller_login).await?;
+        let purpose = Purpose::parse("purpose", purpose)?;
+        let seller = self.existing_seller(&login).await?;
+        if seller.status != SellerStatus::Active {
+            return Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
+        }
+        let stored = credentials::latest(&self.db, seller.id, kind)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("{} credential of seller '{login}'", kind.as_str())))?;
+        let base = |outcome| {
+            Self::event(caller, &p.subject, act, outcome)
+                .seller(login.as_str())
+                .purpose(purpose.as_str())
+                .detail(format!("kind={} version={}", kind.as_str(), stored.meta.version))
+        };
+        let secret = match self.open(&stored) {
+            Ok(secret) => secret,
+            Err(e) => {
+                self.record_best_effort(base(Outcome::Failed).reason("DECRYPT_FAILED")).await;
+                return Err(e);
+            }
+        };
+        // Fail closed: nothing leaves before its audit event is committed.
+        self.audit.append(base(Outcome::Success)).await.map_err(|e| ApiError::internal("recording the issue", e))?;
+        Ok((login, stored, secret))
+    }
+
+    pub async fn issue_api_credential(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        purpose: &str,
+    ) -> Result<IssuedApi, ApiError> {
+        let (login, stored, password) =
+            self.issue(caller, seller_login, purpose, CredentialKind::MarketplaceApi).await?;
+        Ok(IssuedApi {
+            api_login: login.api_login(),
+            seller_login: login.as_str().to_owned(),
+            password,
+            version: stored.meta.version,
+            issued_at: OffsetDateTime::now_utc(),
+        })
+    }
+
+    pub async fn issue_octopia_credential(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        purpose: &str,
+    ) -> Result<IssuedOctopia, ApiError> {
+        let (login, stored, client_secret) = self.issue(caller, seller_login, purpose, CredentialKind::Octopia).await?;
+        let missing = || {
+            ApiError::internal(
+                "reading Octopia metadata",
+                StorageError::Corrupt("an Octopia credential without client or seller id".into()),
+            )
+        };
+        Ok(IssuedOctopia {
+            seller_login: login.as_str().to_owned(),
+            client_id: stored.meta.client_id.clone().ok_or_else(missing)?,
+            seller_id: stored.meta.octopia_seller_id.clone().ok_or_else(missing)?,
+            client_secret,
+            version: stored.meta.version,
+            issued_at: OffsetDateTime::now_utc(),
+        })
+    }
+
+    // ---- audit ----
+
+    /// A page of audit events, newest first, older than `before_seq`.
+    pub async fn audit_events(
+        &self,
+        caller: &Caller,
+        query: AuditQuery,
+        before_seq: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<ChainedEvent>, ApiError> {
+        let act = action::AUDIT_READ;
+        let p = self.principal(caller, act).await?;
+        if let Err(denial) = p.require(Scope::AuditRead) {
+            return Err(self.deny(caller, p, act, query.seller_login.as_deref(), denial).await);
+        }
+        if let Some(login) = &query.seller_login {
+            let login = SellerLogin::parse("sellerLogin", login)?;
+            if let Err(denial) = p.authorize(None, login.as_str()) {
+                return Err(self.deny(caller, p, act, Some(login.as_str()), denial).await);
+            }
+        }
+        let filter = AuditFilter {
+            seller_login: query.seller_login,
+            subject: query.subject,
+            action: query.action,
+            reach: p.sellers.clone(),
+        };
+        Ok(audit::list(&self.db, &filter, before_seq, limit).await?)
+    }
+
+    /// Records a refused token (called by the HTTP layer, which never gets as far as a principal).
+    pub async fn record_authentication_failure(&self, request_id: &str, reason: &str) {
+        let record = AuditRecord::new("anonymous", action::AUTHENTICATE, Outcome::Denied, request_id).reason(reason);
+        self.record_best_effort(record).await;
+    }
+}

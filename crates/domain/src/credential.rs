@@ -1,0 +1,269 @@
+//! Credentials of a seller: the legacy Marketplace API password and the Octopia client credentials.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ValidationError;
+use crate::crypto::Sealed;
+
+/// What is known of one stored credential version, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialMeta {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub kind: CredentialKind,
+    pub version: i32,
+    pub key_version: i32,
+    pub client_id: Option<String>,
+    pub octopia_seller_id: Option<String>,
+    /// The version this one was restored from, if it is a rollback.
+    pub restored_from: Option<i32>,
+    pub created_at: OffsetDateTime,
+    pub created_by: String,
+}
+
+/// A credential version with its sealed secret (the password, or the Octopia client secret).
+#[derive(Debug, Clone)]
+pub struct StoredCredential {
+    pub meta: CredentialMeta,
+    pub secret: Sealed,
+}
+
+/// The sealed secret field of a credential version, in the associated data of its ciphertext.
+pub const SECRET_FIELD: &str = "secret";
+/// The table credential versions live in, in the associated data of their ciphertexts.
+pub const CREDENTIAL_TABLE: &str = "credential_versions";
+
+/// How many versions of each credential are kept (with their metadata); older ones are deleted.
+pub const RETAINED_VERSIONS: i32 = 5;
+
+/// The two kinds of Cdiscount credentials cdvault keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// The legacy Marketplace API: `<login>-api` and its password.
+    MarketplaceApi,
+    /// The Octopia seller API: OAuth client credentials plus the seller id.
+    Octopia,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MarketplaceApi => "MARKETPLACE_API",
+            Self::Octopia => "OCTOPIA",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "MARKETPLACE_API" => Some(Self::MarketplaceApi),
+            "OCTOPIA" => Some(Self::Octopia),
+            _ => None,
+        }
+    }
+}
+
+/// The password of a seller's `<login>-api` account. Only hard limits are errors; Cdiscount's own password
+/// policy is reported as warnings, since the marketplace, not us, has the last word on it.
+pub struct ApiPassword(SecretString);
+
+impl std::fmt::Debug for ApiPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiPassword([REDACTED])")
+    }
+}
+
+/// Special characters Cdiscount's documented password policy accepts (one is required).
+const POLICY_SPECIALS: &str = "=/ |.-_~^@!#$%?*€,;:)(&";
+
+impl ApiPassword {
+    pub const MAX_CHARS: usize = 128;
+
+    /// Parses a password, returning it with the policy warnings it raises.
+    pub fn parse(field: &'static str, raw: SecretString) -> Result<(Self, Vec<String>), ValidationError> {
+        let value = raw.expose_secret();
+        if value.is_empty() {
+            return Err(ValidationError::new(field, "EMPTY", "the password must not be empty"));
+        }
+        let chars = value.chars().count();
+        if chars > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                field,
+                "TOO_LONG",
+                format!("the password has at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(ValidationError::new(field, "CONTROL_CHARACTER", "the password contains a control character"));
+        }
+        let warnings = policy_warnings(value, chars);
+        Ok((Self(raw), warnings))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Wraps a password read back from the vault (already validated when stored).
+    pub fn from_stored(value: SecretString) -> Self {
+        Self(value)
+    }
+}
+
+fn policy_warnings(value: &str, chars: usize) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !(8..=30).contains(&chars) {
+        warnings.push(format!("Cdiscount's password policy asks for 8 to 30 characters; this one has {chars}"));
+    }
+    if !value.chars().any(|c| c.is_lowercase()) {
+        warnings.push("Cdiscount's password policy asks for a lower-case letter".to_owned());
+    }
+    if !value.chars().any(|c| c.is_uppercase()) {
+        warnings.push("Cdiscount's password policy asks for an upper-case letter".to_owned());
+    }
+    if !value.chars().any(|c| c.is_ascii_digit()) {
+        warnings.push("Cdiscount's password policy asks for a digit".to_owned());
+    }
+    if !value.chars().any(|c| POLICY_SPECIALS.contains(c)) {
+        warnings.push(format!("Cdiscount's password policy asks for one of {POLICY_SPECIALS}"));
+    }
+    if value.contains(['<', '>']) {
+        warnings.push("Cdiscount's password policy forbids '<' and '>'".to_owned());
+    }
+    warnings
+}
+
+/// Octopia client credentials. The client id and seller id are identifiers (shown as metadata); the client secret
+/// is the secret.
+pub struct OctopiaCredential {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub seller_id: String,
+}
+
+impl std::fmt::Debug for OctopiaCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OctopiaCredential")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("seller_id", &self.seller_id)
+            .finish()
+    }
+}
+
+impl OctopiaCredential {
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn parse(client_id: &str, client_secret: SecretString, seller_id: &str) -> Result<Self, ValidationError> {
+        let client_id = identifier("clientId", client_id)?;
+        let seller_id = identifier("sellerId", seller_id)?;
+        let secret = client_secret.expose_secret();
+        if secret.is_empty() {
+            return Err(ValidationError::new("clientSecret", "EMPTY", "the client secret must not be empty"));
+        }
+        if secret.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "clientSecret",
+                "TOO_LONG",
+                format!("the client secret has at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if secret.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ValidationError::new(
+                "clientSecret",
+                "INVALID_CHARACTERS",
+                "the client secret contains whitespace or a control character",
+            ));
+        }
+        Ok(Self { client_id, client_secret, seller_id })
+    }
+}
+
+fn identifier(field: &'static str, raw: &str) -> Result<String, ValidationError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "EMPTY", "must not be empty"));
+    }
+    if value.chars().count() > OctopiaCredential::MAX_CHARS {
+        return Err(ValidationError::new(
+            field,
+            "TOO_LONG",
+            format!("at most {} characters", OctopiaCredential::MAX_CHARS),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ValidationError::new(
+            field,
+            "INVALID_CHARACTERS",
+            "whitespace or control characters are not allowed",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[test]
+    fn a_password_that_meets_the_policy_has_no_warnings() {
+        let (_, warnings) = ApiPassword::parse("password", secret("Sup3r-Secret!")).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_weak_password_is_accepted_with_warnings() {
+        let (_, warnings) = ApiPassword::parse("password", secret("short")).unwrap();
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        let (_, warnings) = ApiPassword::parse("password", secret("Abcdefg1!<x>")).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("'<'"));
+        let (_, warnings) = ApiPassword::parse("password", secret("Abcdefgh1€")).unwrap();
+        assert!(warnings.is_empty(), "the euro sign is one of the allowed specials: {warnings:?}");
+    }
+
+    #[test]
+    fn empty_overlong_and_control_character_passwords_are_errors() {
+        assert_eq!(ApiPassword::parse("password", secret("")).unwrap_err().reason, "EMPTY");
+        assert_eq!(ApiPassword::parse("password", secret(&"a".repeat(129))).unwrap_err().reason, "TOO_LONG");
+        assert_eq!(ApiPassword::parse("password", secret("abc\u{7}def")).unwrap_err().reason, "CONTROL_CHARACTER");
+        assert!(ApiPassword::parse("password", secret(&"a".repeat(128))).is_ok());
+    }
+
+    #[test]
+    fn the_debug_form_of_secrets_hides_them() {
+        let (password, _) = ApiPassword::parse("password", secret("Sup3r-Secret!")).unwrap();
+        assert!(!format!("{password:?}").contains("Sup3r"));
+        let octopia = OctopiaCredential::parse("client", secret("s3cr3t-value"), "42").unwrap();
+        assert!(!format!("{octopia:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn octopia_credentials_need_every_field() {
+        assert_eq!(OctopiaCredential::parse("", secret("x"), "1").unwrap_err().field, "clientId");
+        assert_eq!(OctopiaCredential::parse("c", secret(""), "1").unwrap_err().field, "clientSecret");
+        assert_eq!(OctopiaCredential::parse("c", secret("x"), " ").unwrap_err().field, "sellerId");
+    }
+
+    #[test]
+    fn credential_kinds_round_trip_through_their_names() {
+        for kind in [CredentialKind::MarketplaceApi, CredentialKind::Octopia] {
+            assert_eq!(CredentialKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn password_parsing_never_panics(raw in "\\PC{0,140}") {
+            let _ = ApiPassword::parse("password", secret(&raw));
+        }
+    }
+}

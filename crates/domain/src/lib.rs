@@ -1,0 +1,14 @@
+//! The pure core of cdvault: validated values, authorization policy, the encryption envelope and the audit chain.
+//!
+//! Nothing here performs I/O (apart from drawing random numbers for keys and nonces); the storage, API and server
+//! crates depend on this one, never the other way round.
+
+pub mod audit;
+pub mod credential;
+pub mod crypto;
+pub mod error;
+pub mod policy;
+pub mod seller;
+pub mod text;
+
+pub use error::ValidationError;

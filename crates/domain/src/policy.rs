@@ -1,0 +1,166 @@
+//! Who may do what: the authenticated caller and the checks every use case runs.
+
+use std::collections::BTreeSet;
+
+/// Permissions a token can carry in its `scope` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Issue credentials (and, later, access tokens).
+    CredentialsRead,
+    /// Register and (de)activate sellers, store and restore credentials.
+    CredentialsWrite,
+    /// Read the audit trail.
+    AuditRead,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::CredentialsRead, Scope::CredentialsWrite, Scope::AuditRead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CredentialsRead => "credentials:read",
+            Self::CredentialsWrite => "credentials:write",
+            Self::AuditRead => "audit:read",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// The sellers a token reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SellerReach {
+    /// `sellers: ["*"]`.
+    All,
+    /// An explicit list; empty when the claim is absent.
+    Only(BTreeSet<String>),
+}
+
+impl SellerReach {
+    /// Reads the `sellers` claim: `["*"]` (or any list holding `*`) is all sellers, absent is none.
+    pub fn from_claim(sellers: Option<Vec<String>>) -> Self {
+        match sellers {
+            None => Self::Only(BTreeSet::new()),
+            Some(list) if list.iter().any(|s| s == "*") => Self::All,
+            Some(list) => Self::Only(list.into_iter().collect()),
+        }
+    }
+
+    pub fn includes(&self, seller_login: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(set) => set.contains(seller_login),
+        }
+    }
+}
+
+/// An authenticated caller, from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub subject: String,
+    /// Scopes cdvault knows; unknown ones in the token are kept in `other_scopes` for display only.
+    pub scopes: BTreeSet<Scope>,
+    pub other_scopes: Vec<String>,
+    pub sellers: SellerReach,
+}
+
+/// Why a caller was refused, as a stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    MissingScope(Scope),
+    SellerNotAllowed,
+    SellerInactive,
+}
+
+impl Denial {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::MissingScope(_) => "MISSING_SCOPE",
+            Self::SellerNotAllowed => "SELLER_NOT_ALLOWED",
+            Self::SellerInactive => "SELLER_INACTIVE",
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            Self::MissingScope(scope) => format!("this needs the scope '{}'", scope.as_str()),
+            Self::SellerNotAllowed => "this token does not reach that seller".to_owned(),
+            Self::SellerInactive => "the seller account is deactivated: nothing is issued for it".to_owned(),
+        }
+    }
+}
+
+impl Principal {
+    pub fn from_claims(subject: String, scope_claim: Option<&str>, sellers: Option<Vec<String>>) -> Self {
+        let mut scopes = BTreeSet::new();
+        let mut other_scopes = Vec::new();
+        for raw in scope_claim.unwrap_or_default().split_ascii_whitespace() {
+            match Scope::parse(raw) {
+                Some(scope) => {
+                    scopes.insert(scope);
+                }
+                None => other_scopes.push(raw.to_owned()),
+            }
+        }
+        Self { subject, scopes, other_scopes, sellers: SellerReach::from_claim(sellers) }
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// The check for acting on one seller with one scope: scope first, then reach.
+    pub fn authorize(&self, scope: Option<Scope>, seller_login: &str) -> Result<(), Denial> {
+        if let Some(scope) = scope {
+            self.require(scope)?;
+        }
+        if !self.sellers.includes(seller_login) {
+            return Err(Denial::SellerNotAllowed);
+        }
+        Ok(())
+    }
+
+    pub fn require(&self, scope: Scope) -> Result<(), Denial> {
+        if self.has_scope(scope) { Ok(()) } else { Err(Denial::MissingScope(scope)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(scope: &str, sellers: Option<Vec<&str>>) -> Principal {
+        Principal::from_claims("tool".into(), Some(scope), sellers.map(|s| s.into_iter().map(str::to_owned).collect()))
+    }
+
+    #[test]
+    fn a_token_without_a_sellers_claim_reaches_no_seller() {
+        let p = principal("credentials:read", None);
+        assert_eq!(p.authorize(Some(Scope::CredentialsRead), "bestshop"), Err(Denial::SellerNotAllowed));
+    }
+
+    #[test]
+    fn a_star_reaches_every_seller() {
+        let p = principal("credentials:read", Some(vec!["*"]));
+        assert_eq!(p.authorize(Some(Scope::CredentialsRead), "anyone"), Ok(()));
+    }
+
+    #[test]
+    fn a_listed_seller_is_reached_and_others_are_not() {
+        let p = principal("credentials:read", Some(vec!["a-shop"]));
+        assert_eq!(p.authorize(Some(Scope::CredentialsRead), "a-shop"), Ok(()));
+        assert_eq!(p.authorize(Some(Scope::CredentialsRead), "b-shop"), Err(Denial::SellerNotAllowed));
+    }
+
+    #[test]
+    fn a_missing_scope_is_refused_before_the_seller_is_looked_at() {
+        let p = principal("audit:read other:thing", Some(vec!["*"]));
+        assert_eq!(
+            p.authorize(Some(Scope::CredentialsWrite), "a-shop"),
+            Err(Denial::MissingScope(Scope::CredentialsWrite))
+        );
+        assert_eq!(p.other_scopes, vec!["other:thing".to_owned()]);
+    }
+}

@@ -1,0 +1,152 @@
+//! The command line: `serve`, `migrate`, `schema`, `token`, `audit verify`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use cdvault_api::auth::{TokenRequest, mint_hs256};
+use cdvault_storage::Database;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::config::{ServeConfig, Settings};
+use crate::startup::{Application, shutdown_signal};
+
+/// cdvault: a credential vault for Cdiscount / Octopia marketplace sellers, served over GraphQL.
+#[derive(Debug, Parser)]
+#[command(name = "cdvault", version, about)]
+pub struct Cli {
+    /// An optional TOML file of settings (keys as the environment variables without `CDVAULT_`, in lower case,
+    /// e.g. `database_url`). Environment variables win over it.
+    #[arg(long, global = true, env = "CDVAULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the service (migrates the database first). With nothing configured: the development set-up.
+    Serve,
+    /// Applies pending database migrations and exits.
+    Migrate,
+    /// Prints the GraphQL schema (SDL).
+    Schema,
+    /// Mints a JWT with the configured HS256 secret and prints only the token.
+    Token(TokenArgs),
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The subject (`sub`): who the token is for, e.g. `erp-connector`.
+    #[arg(long)]
+    pub sub: String,
+    /// Space-separated scopes, e.g. "credentials:read audit:read".
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// Comma-separated seller logins the token reaches, or `*` for all. Absent: no seller.
+    #[arg(long)]
+    pub sellers: Option<String>,
+    /// Lifetime, e.g. `15m`, `24h`, `7d` (at most 90 days).
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walks the hash chain and names the first broken link. Exit status 1 when broken.
+    Verify,
+}
+
+/// Parses `30s`, `15m`, `24h`, `7d`.
+pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("'{raw}' is not a duration like 15m or 24h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("'{raw}' is not a duration like 15m or 24h (units s, m, h, d)")),
+    };
+    if secs == 0 || secs > 90 * 86_400 {
+        return Err(format!("'{raw}': a token lives between 1 second and 90 days"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Runs a parsed command. Returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let settings = Settings::from_env_and_file(cli.config.as_deref())?;
+    match cli.command {
+        Command::Schema => {
+            print!("{}", cdvault_api::sdl());
+            Ok(0)
+        }
+        Command::Serve => {
+            crate::telemetry::init(&settings.log_filter());
+            let config = ServeConfig::from_settings(&settings)?;
+            let app = Application::build(config).await?;
+            app.run_until(shutdown_signal()).await?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            crate::telemetry::init(&settings.log_filter());
+            let db = Database::connect(&settings.database_url()?).await.context("cannot open the database")?;
+            db.migrate().await.context("cannot migrate the database")?;
+            tracing::info!("migrations applied");
+            Ok(0)
+        }
+        Command::Token(args) => {
+            let secret = settings.hs256_secret(false)?;
+            let request = TokenRequest {
+                subject: args.sub,
+                scopes: args.scope.split_ascii_whitespace().map(str::to_owned).collect(),
+                sellers: args
+                    .sellers
+                    .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+                ttl: args.ttl,
+            };
+            let token =
+                mint_hs256(secret.expose_secret(), &settings.jwt_issuer()?, &settings.jwt_audience()?, &request)?;
+            println!("{token}");
+            Ok(0)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let db = Database::connect(&settings.database_url()?).await.context("cannot open the database")?;
+            match cdvault_storage::audit::verify(&db).await {
+                Ok(count) => {
+                    println!("audit chain OK: {count} events verified");
+                    Ok(0)
+                }
+                Err(cdvault_storage::audit::VerifyError::Broken(link)) => {
+                    println!("audit chain BROKEN: {link}");
+                    Ok(1)
+                }
+                Err(e) => Err(e).context("cannot read the audit trail"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_unit() {
+        assert_eq!(parse_ttl("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_ttl("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_ttl("15").is_err());
+        assert!(parse_ttl("0m").is_err());
+        assert!(parse_ttl("100d").is_err());
+        assert!(parse_ttl("h").is_err());
+    }
+}

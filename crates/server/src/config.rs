@@ -1,0 +1,364 @@
+//! Configuration: an optional TOML file, then `CDVAULT_*` environment variables (which win). Read and validated
+//! once at start-up; nothing reads the environment later. Every error names the setting.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use cdvault_api::auth::{JwtKey, JwtSettings};
+use cdvault_domain::crypto::RootKey;
+use jsonwebtoken::Algorithm;
+use rand::RngCore;
+use secrecy::SecretBox;
+use zeroize::Zeroizing;
+
+/// Settings names (also the TOML keys, lower-cased without the prefix).
+const KNOWN: &[&str] = &[
+    "CDVAULT_LISTEN",
+    "CDVAULT_DATABASE_URL",
+    "CDVAULT_DATA_DIR",
+    "CDVAULT_ROOT_KEY",
+    "CDVAULT_ROOT_KEY_FILE",
+    "CDVAULT_JWT_HS256_SECRET",
+    "CDVAULT_JWT_HS256_SECRET_FILE",
+    "CDVAULT_JWT_PUBLIC_KEY_FILE",
+    "CDVAULT_JWT_ALGORITHM",
+    "CDVAULT_JWT_ISSUER",
+    "CDVAULT_JWT_AUDIENCE",
+    "CDVAULT_LOG",
+];
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./cdvault-data";
+pub const DEV_ISSUER: &str = "cdvault-dev";
+pub const DEV_AUDIENCE: &str = "cdvault";
+const ROOT_KEY_FILE: &str = "root.key";
+const JWT_SECRET_FILE: &str = "jwt-hs256.secret";
+
+/// A setting is missing or invalid. The message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn err(message: impl Into<String>) -> ConfigError {
+    ConfigError(message.into())
+}
+
+/// The raw settings: file values overridden by the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    values: HashMap<String, String>,
+}
+
+impl Settings {
+    /// Reads the optional TOML file, then the process environment.
+    pub fn from_env_and_file(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut settings = match file {
+            Some(path) => Self::from_toml_file(path)?,
+            None => Self::default(),
+        };
+        for name in KNOWN {
+            if let Ok(value) = std::env::var(name) {
+                settings.values.insert((*name).to_owned(), value);
+            }
+        }
+        Ok(settings)
+    }
+
+    fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("cannot read the configuration file {}: {e}", path.display())))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| err(format!("the configuration file {} is not valid TOML: {e}", path.display())))?;
+        let mut values = HashMap::new();
+        for (key, value) in table {
+            let name = format!("CDVAULT_{}", key.to_ascii_uppercase());
+            if !KNOWN.contains(&name.as_str()) {
+                return Err(err(format!("unknown setting '{key}' in {}", path.display())));
+            }
+            let text = match value {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            values.insert(name, text);
+        }
+        Ok(Self { values })
+    }
+
+    /// Settings from explicit pairs (tests; no environment involved).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self { values: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect() }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A secret given inline (`NAME`) or in a file (`NAME_FILE`), never both.
+    fn secret(&self, name: &str) -> Result<Option<Zeroizing<String>>, ConfigError> {
+        let file_name = format!("{name}_FILE");
+        match (self.get(name), self.get(&file_name)) {
+            (Some(_), Some(_)) => Err(err(format!("{name} and {file_name} are both set: set one of them"))),
+            (Some(value), None) => Ok(Some(Zeroizing::new(value.trim().to_owned()))),
+            (None, Some(path)) => {
+                let text = Zeroizing::new(
+                    std::fs::read_to_string(path).map_err(|e| err(format!("{file_name}: cannot read {path}: {e}")))?,
+                );
+                Ok(Some(Zeroizing::new(text.trim().to_owned())))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// `CDVAULT_DATABASE_URL` set means a production set-up: nothing is generated.
+    pub fn is_dev(&self) -> bool {
+        self.get("CDVAULT_DATABASE_URL").is_none()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(self.get("CDVAULT_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR))
+    }
+
+    pub fn log_filter(&self) -> String {
+        self.get("CDVAULT_LOG").unwrap_or("info").to_owned()
+    }
+
+    /// The database URL: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = self.get("CDVAULT_DATABASE_URL") {
+            return Ok(url.to_owned());
+        }
+        let dir = self.data_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| err(format!("CDVAULT_DATA_DIR: cannot create {}: {e}", dir.display())))?;
+        Ok(format!("sqlite://{}?mode=rwc", dir.join("cdvault.db").display()))
+    }
+
+    pub fn listen(&self) -> Result<SocketAddr, ConfigError> {
+        let raw = self.get("CDVAULT_LISTEN").unwrap_or(DEFAULT_LISTEN);
+        raw.parse().map_err(|_| err(format!("CDVAULT_LISTEN: '{raw}' is not an address like 127.0.0.1:8080")))
+    }
+
+    /// The root key. In the development set-up with `generate`, made in the data directory when absent.
+    pub fn root_key(&self, generate: bool) -> Result<RootKey, ConfigError> {
+        let text = match self.secret("CDVAULT_ROOT_KEY")? {
+            Some(text) => text,
+            None if self.is_dev() => {
+                let path = self.data_dir().join(ROOT_KEY_FILE);
+                read_or_create(&path, generate, RootKey::generate_base64)?
+            }
+            None => {
+                return Err(err(
+                    "CDVAULT_ROOT_KEY or CDVAULT_ROOT_KEY_FILE is required when CDVAULT_DATABASE_URL is set",
+                ));
+            }
+        };
+        RootKey::from_base64(&text).map_err(|e| err(format!("CDVAULT_ROOT_KEY: {e}")))
+    }
+
+    /// The HS256 secret: configured, or (development) the one in the data directory, made when `generate`.
+    pub fn hs256_secret(&self, generate: bool) -> Result<SecretBox<Vec<u8>>, ConfigError> {
+        let text = match self.secret("CDVAULT_JWT_HS256_SECRET")? {
+            Some(text) => text,
+            None if self.is_dev() => {
+                let path = self.data_dir().join(JWT_SECRET_FILE);
+                read_or_create(&path, generate, || {
+                    let mut bytes = Zeroizing::new([0u8; 48]);
+                    rand::rng().fill_bytes(bytes.as_mut_slice());
+                    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()))
+                })?
+            }
+            None => {
+                return Err(err(
+                    "CDVAULT_JWT_HS256_SECRET or CDVAULT_JWT_HS256_SECRET_FILE is required for HS256 when CDVAULT_DATABASE_URL is set",
+                ));
+            }
+        };
+        Ok(SecretBox::new(Box::new(text.as_bytes().to_vec())))
+    }
+
+    pub fn jwt_algorithm(&self) -> Result<Algorithm, ConfigError> {
+        match self.get("CDVAULT_JWT_ALGORITHM").unwrap_or("HS256") {
+            "HS256" => Ok(Algorithm::HS256),
+            "RS256" => Ok(Algorithm::RS256),
+            "ES256" => Ok(Algorithm::ES256),
+            "EdDSA" | "EDDSA" => Ok(Algorithm::EdDSA),
+            other => Err(err(format!("CDVAULT_JWT_ALGORITHM: '{other}' is not one of HS256, RS256, ES256, EdDSA"))),
+        }
+    }
+
+    fn claim(&self, name: &str, dev_default: &str) -> Result<String, ConfigError> {
+        match self.get(name) {
+            Some(value) => Ok(value.to_owned()),
+            None if self.is_dev() => Ok(dev_default.to_owned()),
+            None => Err(err(format!("{name} is required when CDVAULT_DATABASE_URL is set"))),
+        }
+    }
+
+    pub fn jwt_issuer(&self) -> Result<String, ConfigError> {
+        self.claim("CDVAULT_JWT_ISSUER", DEV_ISSUER)
+    }
+
+    pub fn jwt_audience(&self) -> Result<String, ConfigError> {
+        self.claim("CDVAULT_JWT_AUDIENCE", DEV_AUDIENCE)
+    }
+
+    /// How tokens are verified.
+    pub fn jwt(&self, generate: bool) -> Result<JwtSettings, ConfigError> {
+        let algorithm = self.jwt_algorithm()?;
+        let key = if algorithm == Algorithm::HS256 {
+            if self.get("CDVAULT_JWT_PUBLIC_KEY_FILE").is_some() {
+                return Err(err("CDVAULT_JWT_PUBLIC_KEY_FILE is set but CDVAULT_JWT_ALGORITHM is HS256"));
+            }
+            JwtKey::Hs256(self.hs256_secret(generate)?)
+        } else {
+            let path = self.get("CDVAULT_JWT_PUBLIC_KEY_FILE").ok_or_else(|| {
+                err(format!("CDVAULT_JWT_PUBLIC_KEY_FILE is required for CDVAULT_JWT_ALGORITHM={algorithm:?}"))
+            })?;
+            let pem = std::fs::read(path)
+                .map_err(|e| err(format!("CDVAULT_JWT_PUBLIC_KEY_FILE: cannot read {path}: {e}")))?;
+            JwtKey::PublicPem { algorithm, pem }
+        };
+        Ok(JwtSettings { key, issuer: self.jwt_issuer()?, audience: self.jwt_audience()? })
+    }
+}
+
+/// Reads a development secret file, or creates it (mode 0600) when allowed.
+fn read_or_create(
+    path: &Path,
+    generate: bool,
+    make: impl FnOnce() -> Zeroizing<String>,
+) -> Result<Zeroizing<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Zeroizing::new(text.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && generate => {
+            let value = make();
+            write_private(path, value.as_bytes())
+                .map_err(|e| err(format!("cannot create the development secret {}: {e}", path.display())))?;
+            tracing::warn!(path = %path.display(), "created a development secret file (mode 0600)");
+            Ok(value)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(err(format!(
+            "{} does not exist: configure the secret, or run `cdvault serve` once with this data directory to create it",
+            path.display()
+        ))),
+        Err(e) => Err(err(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Everything `serve` needs, validated.
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub dev: bool,
+    pub root_key: RootKey,
+    pub jwt: JwtSettings,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("dev", &self.dev)
+            .field("jwt", &self.jwt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeConfig {
+    /// Validates the settings for `serve`; in the development set-up, creates the missing local secrets.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let dev = settings.is_dev();
+        Ok(Self {
+            listen: settings.listen()?,
+            database_url: settings.database_url()?,
+            dev,
+            root_key: settings.root_key(dev)?,
+            jwt: settings.jwt(dev)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn a_value_and_its_file_twin_together_are_an_error() {
+        let s = Settings::from_pairs([("CDVAULT_ROOT_KEY", "x"), ("CDVAULT_ROOT_KEY_FILE", "/tmp/x")]);
+        let e = s.root_key(false).err().unwrap();
+        assert!(e.0.contains("CDVAULT_ROOT_KEY and CDVAULT_ROOT_KEY_FILE"), "{e}");
+    }
+
+    #[test]
+    fn production_without_a_root_key_names_the_setting() {
+        let s = Settings::from_pairs([("CDVAULT_DATABASE_URL", "postgres://localhost/x")]);
+        assert!(s.root_key(true).err().unwrap().0.contains("CDVAULT_ROOT_KEY"));
+        assert!(s.jwt(true).err().unwrap().0.contains("CDVAULT_JWT_HS256_SECRET"));
+    }
+
+    #[test]
+    fn production_needs_an_issuer_and_an_audience() {
+        let s = Settings::from_pairs([
+            ("CDVAULT_DATABASE_URL", "postgres://localhost/x"),
+            ("CDVAULT_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]);
+        assert!(s.jwt(false).err().unwrap().0.contains("CDVAULT_JWT_ISSUER"));
+    }
+
+    #[test]
+    fn a_bad_listen_address_or_algorithm_names_the_setting() {
+        let s = Settings::from_pairs([("CDVAULT_LISTEN", "nowhere"), ("CDVAULT_JWT_ALGORITHM", "none")]);
+        assert!(s.listen().err().unwrap().0.contains("CDVAULT_LISTEN"));
+        assert!(s.jwt_algorithm().err().unwrap().0.contains("CDVAULT_JWT_ALGORITHM"));
+    }
+
+    #[test]
+    fn the_development_set_up_creates_private_secret_files_once() {
+        let dir = std::env::temp_dir().join(format!("cdvault-config-{}", uuid_like()));
+        let dir_text = dir.display().to_string();
+        let s = Settings::from_pairs([("CDVAULT_DATA_DIR", dir_text.as_str())]);
+        assert!(s.hs256_secret(false).is_err(), "token minting never creates a secret");
+        let first = s.hs256_secret(true).unwrap();
+        let second = s.hs256_secret(false).unwrap();
+        assert_eq!(first.expose_secret(), second.expose_secret());
+        s.root_key(true).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(ROOT_KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn uuid_like() -> String {
+        format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        )
+    }
+}

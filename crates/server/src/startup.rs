@@ -1,0 +1,100 @@
+//! Building and running the service. `Application::build` binds the listener before serving, so a caller using
+//! port 0 (the tests) can read the real port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cdvault_api::auth::JwtVerifier;
+use cdvault_storage::audit::AuditSink;
+use cdvault_storage::{Database, keyring};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::ServeConfig;
+
+/// A service ready to serve: database migrated, keyring opened, listener bound.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    audit_writer: JoinHandle<()>,
+    database: Database,
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        if config.dev {
+            warn_development_set_up();
+        }
+        let verifier = JwtVerifier::new(&config.jwt).context("the JWT settings cannot be used")?;
+        let database = Database::connect(&config.database_url).await.context("cannot open the database")?;
+        database.migrate().await.context("cannot migrate the database")?;
+        let keyring = keyring::load_or_init(&database, &config.root_key)
+            .await
+            .context("cannot open the keyring (is CDVAULT_ROOT_KEY the key this database was created with?)")?;
+        tracing::info!(
+            active_key_version = keyring.active_version(),
+            versions = ?keyring.versions().collect::<Vec<_>>(),
+            "keyring opened"
+        );
+        let (audit, audit_writer) = AuditSink::start(database.clone());
+        let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keyring), audit));
+        let router = cdvault_api::http::router(vault, Arc::new(verifier));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, "cdvault listening on http://{address}/graphql");
+        Ok(Self { listener, router, audit_writer, database })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests and the audit queue.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { listener, router, audit_writer, database } = self;
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
+        audit_writer.await.context("the audit writer stopped abnormally")?;
+        database.close().await?;
+        tracing::info!("cdvault stopped");
+        Ok(())
+    }
+}
+
+fn warn_development_set_up() {
+    tracing::warn!("==================================================================");
+    tracing::warn!("DEVELOPMENT SET-UP: CDVAULT_DATABASE_URL is not set.");
+    tracing::warn!("Using SQLite and a root key and JWT secret kept in the data directory.");
+    tracing::warn!("Do not keep real credentials here. See README.md for production.");
+    tracing::warn!("==================================================================");
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

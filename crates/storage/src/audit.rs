@@ -1,0 +1,226 @@
+//! The append-only, hash-chained audit trail, and the group-committing writer in front of it.
+
+use cdvault_domain::audit::{AuditRecord, ChainBreak, ChainVerifier, ChainedEvent, Outcome, link};
+use cdvault_domain::policy::SellerReach;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::entity::audit_event::{self, Entity as Events};
+use crate::{Database, StorageError};
+
+/// Events committed together at most, per transaction of the writer.
+const MAX_BATCH: usize = 256;
+
+fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
+    bytes.try_into().map_err(|_| StorageError::Corrupt(format!("audit {what} is not 32 bytes")))
+}
+
+/// Appends `records` to the chain inside `tx`. The chain head row is locked first (row lock on PostgreSQL, the
+/// write lock on SQLite), so appends from every connection and replica form one linear chain.
+pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> Result<Vec<ChainedEvent>, StorageError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = tx.get_database_backend();
+    let head = tx
+        .query_one_raw(Statement::from_string(
+            backend,
+            "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash",
+        ))
+        .await?
+        .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
+    let mut seq: i64 = head.try_get("", "seq")?;
+    let mut prev = hash32(head.try_get("", "hash")?, "head hash")?;
+
+    let mut events = Vec::with_capacity(records.len());
+    for record in records {
+        seq += 1;
+        let event = link(seq, record, prev);
+        prev = event.hash;
+        events.push(event);
+    }
+    let models = events.iter().map(|e| audit_event::ActiveModel {
+        seq: Set(e.seq),
+        id: Set(e.record.id),
+        occurred_at: Set(e.record.occurred_at),
+        subject: Set(e.record.subject.clone()),
+        action: Set(e.record.action.clone()),
+        seller_login: Set(e.record.seller_login.clone()),
+        purpose: Set(e.record.purpose.clone()),
+        outcome: Set(e.record.outcome.as_str().to_owned()),
+        reason: Set(e.record.reason.clone()),
+        detail: Set(e.record.detail.clone()),
+        request_id: Set(e.record.request_id.clone()),
+        prev_hash: Set(e.prev_hash.to_vec()),
+        hash: Set(e.hash.to_vec()),
+    });
+    Events::insert_many(models).exec(tx).await?;
+
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+        _ => "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+    };
+    tx.execute_raw(Statement::from_sql_and_values(backend, sql, [seq.into(), prev.to_vec().into()])).await?;
+    Ok(events)
+}
+
+/// Appends events in their own transaction.
+pub async fn append(db: &Database, records: Vec<AuditRecord>) -> Result<Vec<ChainedEvent>, StorageError> {
+    let tx = db.begin_write().await?;
+    let events = append_in(&tx, records).await?;
+    tx.commit().await?;
+    Ok(events)
+}
+
+fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
+    let outcome = Outcome::parse(&row.outcome)
+        .ok_or_else(|| StorageError::Corrupt(format!("audit event seq {}: outcome", row.seq)))?;
+    Ok(ChainedEvent {
+        seq: row.seq,
+        prev_hash: hash32(row.prev_hash, "prev_hash")?,
+        hash: hash32(row.hash, "hash")?,
+        record: AuditRecord {
+            id: row.id,
+            occurred_at: row.occurred_at,
+            subject: row.subject,
+            action: row.action,
+            seller_login: row.seller_login,
+            purpose: row.purpose,
+            outcome,
+            reason: row.reason,
+            detail: row.detail,
+            request_id: row.request_id,
+        },
+    })
+}
+
+/// Which events to list.
+#[derive(Debug, Clone)]
+pub struct AuditFilter {
+    pub seller_login: Option<String>,
+    pub subject: Option<String>,
+    pub action: Option<String>,
+    /// The caller's reach: a token limited to some sellers sees only their events.
+    pub reach: SellerReach,
+}
+
+/// A page of events, newest first, older than `before_seq`.
+pub async fn list(
+    db: &Database,
+    filter: &AuditFilter,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> Result<Vec<ChainedEvent>, StorageError> {
+    let mut query = Events::find().order_by_desc(audit_event::Column::Seq).limit(limit);
+    if let Some(before) = before_seq {
+        query = query.filter(audit_event::Column::Seq.lt(before));
+    }
+    if let Some(seller) = &filter.seller_login {
+        query = query.filter(audit_event::Column::SellerLogin.eq(seller.as_str()));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(audit_event::Column::Subject.eq(subject.as_str()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_event::Column::Action.eq(action.as_str()));
+    }
+    if let SellerReach::Only(logins) = &filter.reach {
+        if logins.is_empty() {
+            return Ok(Vec::new());
+        }
+        query = query.filter(audit_event::Column::SellerLogin.is_in(logins.iter().cloned()));
+    }
+    query.all(db.conn()).await?.into_iter().map(to_domain).collect()
+}
+
+/// Why `verify` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the audit chain is broken: {0}")]
+    Broken(#[from] ChainBreak),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Walks the whole chain in order and returns how many events it checked, or the first broken link.
+pub async fn verify(db: &Database) -> Result<u64, VerifyError> {
+    let head = db
+        .conn()
+        .query_one_raw(Statement::from_string(db.db_backend(), "SELECT seq, hash FROM audit_head WHERE id = 1"))
+        .await
+        .map_err(StorageError::from)?
+        .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
+    let head_seq: i64 = head.try_get("", "seq").map_err(StorageError::from)?;
+    let head_hash = hash32(head.try_get("", "hash").map_err(StorageError::from)?, "head hash")?;
+
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0i64;
+    loop {
+        // Only events up to the head read above: later appends commit with a later head.
+        let page = Events::find()
+            .filter(audit_event::Column::Seq.gt(after))
+            .filter(audit_event::Column::Seq.lte(head_seq))
+            .order_by_asc(audit_event::Column::Seq)
+            .limit(1000)
+            .all(db.conn())
+            .await
+            .map_err(StorageError::from)?;
+        let Some(last) = page.last().map(|r| r.seq) else { break };
+        for row in page {
+            verifier.check(&to_domain(row)?)?;
+        }
+        after = last;
+    }
+    Ok(verifier.finish(head_seq, head_hash)?)
+}
+
+/// The audit event could not be made durable. The caller must not release what it was about to release.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the audit trail is unavailable")]
+pub struct AuditUnavailable;
+
+struct Pending {
+    record: AuditRecord,
+    done: oneshot::Sender<Result<(), AuditUnavailable>>,
+}
+
+/// The front of the audit trail for events not written with another change: callers wait until the transaction
+/// holding their event has committed. One writer task commits whatever has queued up in one transaction (group
+/// commit), so durability does not cost a transaction per request.
+#[derive(Debug, Clone)]
+pub struct AuditSink {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl AuditSink {
+    /// Starts the writer task. It stops when every sink is dropped and the queue is drained.
+    pub fn start(db: Database) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, rx) = mpsc::channel(4096);
+        let task = tokio::spawn(write_batches(db, rx));
+        (Self { queue }, task)
+    }
+
+    /// Appends one event and returns once it is committed.
+    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditUnavailable> {
+        let (done, committed) = oneshot::channel();
+        self.queue.send(Pending { record, done }).await.map_err(|_| AuditUnavailable)?;
+        committed.await.map_err(|_| AuditUnavailable)?
+    }
+}
+
+async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (records, waiters): (Vec<_>, Vec<_>) = batch.drain(..).map(|p| (p.record, p.done)).unzip();
+        let result = append(&db, records).await.map(|_| ()).map_err(|error| {
+            tracing::error!(error = ?error, "audit batch could not be committed; its requests fail closed");
+            AuditUnavailable
+        });
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}

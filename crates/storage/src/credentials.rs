@@ -1,0 +1,159 @@
+//! Versioned, encrypted credentials. Each store makes a new version; the newest [`RETAINED_VERSIONS`] are kept.
+
+use cdvault_domain::audit::AuditRecord;
+use cdvault_domain::credential::{CredentialKind, CredentialMeta, RETAINED_VERSIONS, StoredCredential};
+use cdvault_domain::crypto::Sealed;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    Statement,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entity::credential_version::{self, Entity as Versions};
+use crate::{Database, StorageError, audit};
+
+/// A credential version about to be stored. Its id is chosen (and its secret sealed for it) before the insert.
+#[derive(Debug)]
+pub struct NewCredential {
+    pub id: Uuid,
+    pub kind: CredentialKind,
+    pub secret: Sealed,
+    pub client_id: Option<String>,
+    pub octopia_seller_id: Option<String>,
+    pub restored_from: Option<i32>,
+    pub created_by: String,
+}
+
+fn to_domain(row: credential_version::Model) -> Result<StoredCredential, StorageError> {
+    let kind = CredentialKind::parse(&row.kind)
+        .ok_or_else(|| StorageError::Corrupt(format!("credential version {}: kind", row.id)))?;
+    Ok(StoredCredential {
+        meta: CredentialMeta {
+            id: row.id,
+            seller_id: row.seller_id,
+            kind,
+            version: row.version,
+            key_version: row.key_version,
+            client_id: row.client_id,
+            octopia_seller_id: row.octopia_seller_id,
+            restored_from: row.restored_from,
+            created_at: row.created_at,
+            created_by: row.created_by,
+        },
+        secret: Sealed { key_version: row.key_version, nonce: row.nonce, ciphertext: row.ciphertext },
+    })
+}
+
+/// Stores a new version of a seller's credential, prunes versions past the retention, and appends the audit event
+/// built by `event` (which sees the stored metadata), all in one transaction.
+pub async fn store(
+    db: &Database,
+    seller_login: &str,
+    new: NewCredential,
+    event: impl FnOnce(&CredentialMeta) -> AuditRecord,
+) -> Result<CredentialMeta, StorageError> {
+    let tx = db.begin_write().await?;
+    let now = OffsetDateTime::now_utc();
+    // Touching the seller row first locks it (PostgreSQL row lock; SQLite holds the write lock already), so two
+    // stores for the same seller are serialized and cannot pick the same version number.
+    let backend = db.db_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE sellers SET updated_at = $1 WHERE login = $2 RETURNING id",
+        _ => "UPDATE sellers SET updated_at = ? WHERE login = ? RETURNING id",
+    };
+    let row = tx
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [now.into(), seller_login.into()]))
+        .await?
+        .ok_or(StorageError::NotFound)?;
+    let seller_id: Uuid = row.try_get("", "id")?;
+
+    let latest: Option<i32> = Versions::find()
+        .select_only()
+        .column_as(credential_version::Column::Version.max(), "latest")
+        .filter(credential_version::Column::SellerId.eq(seller_id))
+        .filter(credential_version::Column::Kind.eq(new.kind.as_str()))
+        .into_tuple::<Option<i32>>()
+        .one(&tx)
+        .await?
+        .flatten();
+    let version = latest.unwrap_or(0) + 1;
+
+    let model = credential_version::ActiveModel {
+        id: Set(new.id),
+        seller_id: Set(seller_id),
+        kind: Set(new.kind.as_str().to_owned()),
+        version: Set(version),
+        key_version: Set(new.secret.key_version),
+        nonce: Set(new.secret.nonce),
+        ciphertext: Set(new.secret.ciphertext),
+        client_id: Set(new.client_id),
+        octopia_seller_id: Set(new.octopia_seller_id),
+        restored_from: Set(new.restored_from),
+        created_at: Set(now),
+        created_by: Set(new.created_by),
+    }
+    .insert(&tx)
+    .await?;
+
+    Versions::delete_many()
+        .filter(credential_version::Column::SellerId.eq(seller_id))
+        .filter(credential_version::Column::Kind.eq(new.kind.as_str()))
+        .filter(credential_version::Column::Version.lte(version - RETAINED_VERSIONS))
+        .exec(&tx)
+        .await?;
+
+    let stored = to_domain(model)?;
+    audit::append_in(&tx, vec![event(&stored.meta)]).await?;
+    tx.commit().await?;
+    Ok(stored.meta)
+}
+
+/// The newest version of a seller's credential of `kind`, with its sealed secret.
+pub async fn latest(
+    db: &Database,
+    seller_id: Uuid,
+    kind: CredentialKind,
+) -> Result<Option<StoredCredential>, StorageError> {
+    Versions::find()
+        .filter(credential_version::Column::SellerId.eq(seller_id))
+        .filter(credential_version::Column::Kind.eq(kind.as_str()))
+        .order_by_desc(credential_version::Column::Version)
+        .one(db.conn())
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// One kept version of a seller's credential.
+pub async fn get_version(
+    db: &Database,
+    seller_id: Uuid,
+    kind: CredentialKind,
+    version: i32,
+) -> Result<Option<StoredCredential>, StorageError> {
+    Versions::find()
+        .filter(credential_version::Column::SellerId.eq(seller_id))
+        .filter(credential_version::Column::Kind.eq(kind.as_str()))
+        .filter(credential_version::Column::Version.eq(version))
+        .one(db.conn())
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Metadata of every kept version of a seller's credentials (of one kind, or all), newest first.
+pub async fn list_meta(
+    db: &Database,
+    seller_id: Uuid,
+    kind: Option<CredentialKind>,
+) -> Result<Vec<CredentialMeta>, StorageError> {
+    let mut query = Versions::find()
+        .filter(credential_version::Column::SellerId.eq(seller_id))
+        .order_by_asc(credential_version::Column::Kind)
+        .order_by_desc(credential_version::Column::Version);
+    if let Some(kind) = kind {
+        query = query.filter(credential_version::Column::Kind.eq(kind.as_str()));
+    }
+    query.all(db.conn()).await?.into_iter().map(|row| to_domain(row).map(|c| c.meta)).collect()
+}

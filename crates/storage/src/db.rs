@@ -1,0 +1,111 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use cdvault_migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+
+use crate::StorageError;
+
+/// Which engine a [`Database`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A pool of connections to the vault's database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    conn: DatabaseConnection,
+    backend: Backend,
+}
+
+/// Key of the PostgreSQL advisory lock held while migrating ("cdvault" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x0063_6476_6175_6c74;
+
+impl Database {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`).
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StorageError::Corrupt("the database URL must start with sqlite: or postgres:".into()));
+        };
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        match backend {
+            Backend::Sqlite => {
+                // Validate the URL early: sqlx's own parse error is clearer than a pool timeout.
+                SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StorageError::Corrupt(format!("bad SQLite URL: {e}")))?;
+                // WAL lets readers run beside the writer; FULL makes every commit durable (the audit relies on it).
+                opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+                    o.create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
+            }
+            Backend::Postgres => {
+                opts.max_connections(16).min_connections(1);
+            }
+        }
+        let conn = sea_orm::Database::connect(opts).await?;
+        Ok(Self { conn, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub(crate) fn db_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so a transaction that reads before it writes
+    /// cannot fail later with a stale snapshot.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StorageError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.conn.begin_with_options(options).await?)
+    }
+
+    /// Applies pending migrations in one transaction; on PostgreSQL under an advisory lock, so replicas starting
+    /// together do not race.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        let tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK_KEY.into()],
+            ))
+            .await?;
+        }
+        Migrator::up(&tx, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        Ok(self.conn.ping().await?)
+    }
+
+    pub async fn close(self) -> Result<(), StorageError> {
+        Ok(self.conn.close().await?)
+    }
+}

@@ -1,0 +1,14 @@
+//! Storage of cdvault: sea-orm repositories over SQLite (embedded default) and PostgreSQL (production).
+//!
+//! Rows are mapped to domain types here and never leave this crate as sea-orm models.
+
+pub mod audit;
+pub mod credentials;
+mod db;
+mod entity;
+mod error;
+pub mod keyring;
+pub mod sellers;
+
+pub use db::{Backend, Database};
+pub use error::StorageError;

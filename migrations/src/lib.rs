@@ -1,0 +1,17 @@
+//! Database migrations of cdvault. The same steps run on SQLite and PostgreSQL; the server runs them inside one
+//! transaction (and, on PostgreSQL, under an advisory lock), so a crash leaves either the old or the new schema.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+
+/// All migrations, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_core::Migration)]
+    }
+}
