@@ -1,1 +1,14 @@
+//! End-to-end tests: the real server on port 0, over HTTP, each test with its own database, on SQLite and (when
+//! `CDVAULT_TEST_DATABASE_URL` is set) PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod authentication;
+mod credentials;
+mod encryption;
+mod http;
+mod limits;
+mod schema;
+mod sellers;
+mod walkthrough;

@@ -41,7 +41,6 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }

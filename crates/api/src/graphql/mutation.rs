@@ -20,7 +20,7 @@ impl MutationRoot {
     async fn register_seller_account(
         &self,
         ctx: &Context<'_>,
-        input: RegisterSellerAccountInput,
+        #[graphql(desc = "The login and display name of the new account.")] input: RegisterSellerAccountInput,
     ) -> async_graphql::Result<SellerAccount> {
         let (vault, caller) = request(ctx)?;
         vault.register_seller(caller, &input.login, &input.display_name).await.map(SellerAccount).gql(caller)
@@ -31,7 +31,7 @@ impl MutationRoot {
     async fn deactivate_seller_account(
         &self,
         ctx: &Context<'_>,
-        login: String,
+        #[graphql(desc = "The seller login.")] login: String,
     ) -> async_graphql::Result<SellerAccount> {
         let (vault, caller) = request(ctx)?;
         vault.set_seller_status(caller, &login, SellerStatus::Inactive).await.map(SellerAccount).gql(caller)
@@ -41,7 +41,7 @@ impl MutationRoot {
     async fn reactivate_seller_account(
         &self,
         ctx: &Context<'_>,
-        login: String,
+        #[graphql(desc = "The seller login.")] login: String,
     ) -> async_graphql::Result<SellerAccount> {
         let (vault, caller) = request(ctx)?;
         vault.set_seller_status(caller, &login, SellerStatus::Active).await.map(SellerAccount).gql(caller)
@@ -52,7 +52,7 @@ impl MutationRoot {
     async fn store_api_credential(
         &self,
         ctx: &Context<'_>,
-        input: StoreApiCredentialInput,
+        #[graphql(desc = "The seller and the new password.")] input: StoreApiCredentialInput,
     ) -> async_graphql::Result<StoreApiCredentialPayload> {
         let (vault, caller) = request(ctx)?;
         let password = SecretString::from(input.password);
@@ -64,7 +64,7 @@ impl MutationRoot {
     async fn store_octopia_credential(
         &self,
         ctx: &Context<'_>,
-        input: StoreOctopiaCredentialInput,
+        #[graphql(desc = "The seller and the new Octopia client credentials.")] input: StoreOctopiaCredentialInput,
     ) -> async_graphql::Result<StoreOctopiaCredentialPayload> {
         let (vault, caller) = request(ctx)?;
         let secret = SecretString::from(input.client_secret);
@@ -80,9 +80,9 @@ impl MutationRoot {
     async fn restore_credential_version(
         &self,
         ctx: &Context<'_>,
-        seller_login: String,
-        kind: CredentialKind,
-        version: i32,
+        #[graphql(desc = "The seller login.")] seller_login: String,
+        #[graphql(desc = "Which credential to roll back.")] kind: CredentialKind,
+        #[graphql(desc = "The kept version to copy (see `SellerAccount.credentialVersions`).")] version: i32,
     ) -> async_graphql::Result<CredentialVersion> {
         let (vault, caller) = request(ctx)?;
         vault
@@ -97,7 +97,7 @@ impl MutationRoot {
     async fn issue_api_credential(
         &self,
         ctx: &Context<'_>,
-        seller_login: String,
+        #[graphql(desc = "The seller login.")] seller_login: String,
         #[graphql(desc = "Why the credential is needed (recorded in the audit trail).")] purpose: String,
     ) -> async_graphql::Result<IssuedApiCredential> {
         let (vault, caller) = request(ctx)?;
@@ -108,7 +108,7 @@ impl MutationRoot {
     async fn issue_octopia_credential(
         &self,
         ctx: &Context<'_>,
-        seller_login: String,
+        #[graphql(desc = "The seller login.")] seller_login: String,
         #[graphql(desc = "Why the credential is needed (recorded in the audit trail).")] purpose: String,
     ) -> async_graphql::Result<IssuedOctopiaCredential> {
         let (vault, caller) = request(ctx)?;

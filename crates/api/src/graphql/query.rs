@@ -27,7 +27,11 @@ impl QueryRoot {
     }
 
     /// One seller account by login; `null` if there is none. Needs a token that reaches the seller.
-    async fn seller_account(&self, ctx: &Context<'_>, login: String) -> async_graphql::Result<Option<SellerAccount>> {
+    async fn seller_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The seller login.")] login: String,
+    ) -> async_graphql::Result<Option<SellerAccount>> {
         let (vault, caller) = request(ctx)?;
         Ok(vault.seller(caller, &login).await.gql(caller)?.map(SellerAccount))
     }

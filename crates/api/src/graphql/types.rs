@@ -146,7 +146,7 @@ impl SellerAccount {
     async fn credential(
         &self,
         ctx: &Context<'_>,
-        kind: CredentialKind,
+        #[graphql(desc = "Which credential.")] kind: CredentialKind,
     ) -> async_graphql::Result<Option<CredentialVersion>> {
         let (vault, caller) = request(ctx)?;
         let versions = vault.credential_versions(&self.0, Some(kind.into())).await.gql(caller)?;
@@ -157,7 +157,7 @@ impl SellerAccount {
     async fn credential_versions(
         &self,
         ctx: &Context<'_>,
-        kind: Option<CredentialKind>,
+        #[graphql(desc = "Only this kind; both kinds when absent.")] kind: Option<CredentialKind>,
     ) -> async_graphql::Result<Vec<CredentialVersion>> {
         let (vault, caller) = request(ctx)?;
         let versions = vault.credential_versions(&self.0, kind.map(Into::into)).await.gql(caller)?;

@@ -1,0 +1,135 @@
+use cdvault_storage::Database;
+use cdvault_storage::audit::{VerifyError, verify};
+use cdvault_tests::{ALL_SCOPES, Engine, TestApp, on_both_engines, spawn_app};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+async fn busy_app(engine: Engine) -> TestApp {
+    let app = spawn_app(engine).await;
+    app.seller_with_password("shop-a", "Passw0rd-A!").await;
+    app.seller_with_password("shop-b", "Passw0rd-B!").await;
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    for _ in 0..3 {
+        app.issue_password(&admin, "shop-a").await.data();
+    }
+    app
+}
+
+async fn verify_app(app: &TestApp) -> Result<u64, VerifyError> {
+    let db = Database::connect(&app.db.url).await.unwrap();
+    verify(&db).await
+}
+
+async fn audit_verify_passes_on_a_healthy_chain_and_names_an_edited_row(engine: Engine) {
+    let app = busy_app(engine).await;
+    assert_eq!(verify_app(&app).await.unwrap(), 7);
+
+    let conn = app.db.raw().await;
+    conn.execute_raw(
+        app.db.statement("UPDATE audit_events SET purpose = ? WHERE seq = ?", vec!["innocent".into(), 5i64.into()]),
+    )
+    .await
+    .unwrap();
+    let broken = verify_app(&app).await.unwrap_err().to_string();
+    assert!(broken.contains("seq 5") && broken.contains("edited"), "{broken}");
+}
+on_both_engines!(audit_verify_passes_on_a_healthy_chain_and_names_an_edited_row);
+
+async fn audit_verify_names_a_deleted_row(engine: Engine) {
+    let app = busy_app(engine).await;
+    let conn = app.db.raw().await;
+    conn.execute_raw(app.db.statement("DELETE FROM audit_events WHERE seq = ?", vec![3i64.into()])).await.unwrap();
+    let broken = verify_app(&app).await.unwrap_err().to_string();
+    assert!(broken.contains("3 to 3") && broken.contains("missing"), "{broken}");
+}
+on_both_engines!(audit_verify_names_a_deleted_row);
+
+async fn audit_verify_notices_the_newest_rows_deleted(engine: Engine) {
+    let app = busy_app(engine).await;
+    let conn = app.db.raw().await;
+    conn.execute_raw(app.db.statement("DELETE FROM audit_events WHERE seq > ?", vec![5i64.into()])).await.unwrap();
+    let broken = verify_app(&app).await.unwrap_err().to_string();
+    assert!(broken.contains("seq 7") && broken.contains("seq 5"), "{broken}");
+}
+on_both_engines!(audit_verify_notices_the_newest_rows_deleted);
+
+async fn break_the_audit_trail(app: &TestApp) {
+    let conn = app.db.raw().await;
+    match app.db.engine {
+        Engine::Sqlite => {
+            conn.execute_unprepared(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit down'); END",
+            )
+            .await
+            .unwrap();
+        }
+        Engine::Postgres => {
+            conn.execute_unprepared(
+                "CREATE FUNCTION audit_down() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$ LANGUAGE plpgsql",
+            )
+            .await
+            .unwrap();
+            conn.execute_unprepared(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_down()",
+            )
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn no_credential_leaves_when_its_audit_event_cannot_be_stored(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.seller_with_password("bestshop", "Unaudited-Passw0rd!").await;
+    break_the_audit_trail(&app).await;
+    let admin = app.token(ALL_SCOPES, &["*"]);
+
+    let issued = app.issue_password(&admin, "bestshop").await;
+    assert_eq!(issued.code(), "INTERNAL_SERVER_ERROR");
+    assert!(!issued.body.to_string().contains("Unaudited-Passw0rd!"));
+    assert_eq!(issued.body["data"], json!(null));
+
+    // A write whose audit event fails is rolled back with it.
+    let stored = app.store_password(&admin, "bestshop", "Another-Passw0rd!").await;
+    assert_eq!(stored.code(), "INTERNAL_SERVER_ERROR");
+    let versions = app
+        .graphql(Some(&admin), "{ sellerAccount(login: \"bestshop\") { credentialVersions { version } } }", json!({}))
+        .await;
+    assert_eq!(versions.data()["sellerAccount"]["credentialVersions"], json!([{"version": 1}]));
+}
+on_both_engines!(no_credential_leaves_when_its_audit_event_cannot_be_stored);
+
+async fn audit_events_page_newest_first_and_filter(engine: Engine) {
+    let app = busy_app(engine).await;
+    let reader = app.token("audit:read", &["*"]);
+    let query = "query($after: String) { auditEvents(first: 3, after: $after) { edges { node { seq } } pageInfo { hasNextPage endCursor } } }";
+    let mut seqs = Vec::new();
+    let mut after = json!(null);
+    loop {
+        let page = app.graphql(Some(&reader), query, json!({ "after": after })).await;
+        let page = page.data()["auditEvents"].clone();
+        seqs.extend(page["edges"].as_array().unwrap().iter().map(|e| e["node"]["seq"].as_i64().unwrap()));
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seqs, [7, 6, 5, 4, 3, 2, 1]);
+
+    assert_eq!(app.audit(json!({ "action": "credential.issue" })).await.len(), 3);
+    assert_eq!(app.audit(json!({ "subject": "nobody" })).await.len(), 0);
+
+    let limited = app.token("audit:read", &["shop-b"]);
+    let only_b = app.graphql(Some(&limited), "{ auditEvents { edges { node { sellerLogin } } } }", json!({})).await;
+    let sellers: Vec<_> = only_b.data()["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["sellerLogin"].clone())
+        .collect();
+    assert_eq!(sellers, [json!("shop-b"), json!("shop-b")]);
+    let foreign =
+        app.graphql(Some(&limited), "{ auditEvents(sellerLogin: \"shop-a\") { edges { cursor } } }", json!({})).await;
+    assert_eq!(foreign.code(), "FORBIDDEN");
+}
+on_both_engines!(audit_events_page_newest_first_and_filter);

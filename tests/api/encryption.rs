@@ -1,0 +1,122 @@
+use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, on_both_engines, spawn_app};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+const TABLES: [&str; 5] = ["sellers", "credential_versions", "keyring_keys", "audit_events", "audit_head"];
+
+/// Everything the database holds, as text: the SQLite files byte for byte, or every PostgreSQL row as JSON
+/// (where byte columns appear in hex).
+async fn everything_stored(app: &TestApp) -> String {
+    match app.db.engine {
+        Engine::Sqlite => {
+            let path = app.db.url.trim_start_matches("sqlite://").trim_end_matches("?mode=rwc").to_owned();
+            let mut all = Vec::new();
+            for suffix in ["", "-wal"] {
+                if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                    all.extend(bytes);
+                }
+            }
+            assert!(all.len() > 4096, "the database files were read");
+            String::from_utf8_lossy(&all).into_owned()
+        }
+        Engine::Postgres => {
+            let conn = app.db.raw().await;
+            let mut all = String::new();
+            for table in TABLES {
+                let rows = conn
+                    .query_all_raw(
+                        app.db.statement(&format!("SELECT row_to_json(t)::text AS j FROM {table} t"), vec![]),
+                    )
+                    .await
+                    .unwrap();
+                for row in rows {
+                    all.push_str(&row.try_get::<String>("", "j").unwrap());
+                }
+            }
+            all
+        }
+    }
+}
+
+async fn the_database_holds_no_plaintext_secret(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    let password = "Pl41ntext-Passw0rd-Marker";
+    let client_secret = "octopia-client-secret-marker";
+    app.register(&admin, "bestshop").await.data();
+    app.store_password(&admin, "bestshop", password).await.data();
+    app.store_octopia(&admin, "bestshop", "client-id-1", client_secret, "4242").await.data();
+    app.issue_password(&admin, "bestshop").await.data();
+    app.issue_octopia(&admin, "bestshop").await.data();
+
+    let stored = everything_stored(&app).await;
+    assert!(stored.contains("bestshop"), "the dump is real: it holds the login");
+    for secret in [password, client_secret] {
+        assert!(!stored.contains(secret), "plaintext {secret} found in the database");
+        assert!(!stored.contains(&hex::encode(secret)), "hex of {secret} found in the database");
+    }
+}
+on_both_engines!(the_database_holds_no_plaintext_secret);
+
+async fn a_ciphertext_copied_into_another_row_does_not_decrypt(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    app.register(&admin, "victim").await.data();
+    app.register(&admin, "attacker").await.data();
+    let victim = app.store_password(&admin, "victim", "Victim-Passw0rd!").await;
+    let victim_id = victim.data()["storeApiCredential"]["credential"]["id"].as_str().unwrap().to_owned();
+    let attacker = app.store_password(&admin, "attacker", "Attacker-Passw0rd!").await;
+    let attacker_id = attacker.data()["storeApiCredential"]["credential"]["id"].as_str().unwrap().to_owned();
+
+    // Copy the victim's sealed password into the attacker's row.
+    let conn = app.db.raw().await;
+    let uuid = |s: &str| sea_orm::Value::from(uuid::Uuid::parse_str(s).unwrap());
+    let row = conn
+        .query_one_raw(app.db.statement(
+            "SELECT key_version, nonce, ciphertext FROM credential_versions WHERE id = ?",
+            vec![uuid(&victim_id)],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let nonce: Vec<u8> = row.try_get("", "nonce").unwrap();
+    let ciphertext: Vec<u8> = row.try_get("", "ciphertext").unwrap();
+    let changed = conn
+        .execute_raw(app.db.statement(
+            "UPDATE credential_versions SET nonce = ?, ciphertext = ? WHERE id = ?",
+            vec![nonce.into(), ciphertext.into(), uuid(&attacker_id)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+
+    let answer = app.issue_password(&admin, "attacker").await;
+    assert_eq!(answer.code(), "INTERNAL_SERVER_ERROR");
+    assert!(answer.error()["requestId"].is_string());
+    assert!(!answer.body.to_string().contains("Victim-Passw0rd!"));
+    assert_eq!(app.issue_password(&admin, "victim").await.data()["issueApiCredential"]["password"], "Victim-Passw0rd!");
+
+    let failed = app.audit(json!({ "seller": "attacker", "action": "credential.issue" })).await;
+    assert_eq!((failed[0]["outcome"].as_str(), failed[0]["reason"].as_str()), (Some("FAILED"), Some("DECRYPT_FAILED")));
+}
+on_both_engines!(a_ciphertext_copied_into_another_row_does_not_decrypt);
+
+async fn a_restarted_server_issues_the_same_credentials(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.seller_with_password("bestshop", "Durable-Passw0rd!").await;
+    let (db, options) = app.stop().await;
+
+    let app = TestApp::spawn(db, options).await.unwrap();
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    assert_eq!(
+        app.issue_password(&admin, "bestshop").await.data()["issueApiCredential"]["password"],
+        "Durable-Passw0rd!"
+    );
+    let (db, options) = app.stop().await;
+
+    let other_key = Options { root_key: Options::default().root_key, ..options };
+    let refused = TestApp::spawn(db, other_key).await.err().expect("a wrong root key must stop start-up");
+    let message = format!("{refused:#}");
+    assert!(message.contains("root key"), "{message}");
+}
+on_both_engines!(a_restarted_server_issues_the_same_credentials);
