@@ -1,0 +1,195 @@
+//! The real `cdvault` binary, as a user runs it: the embedded development set-up, `token`, `schema`,
+//! `audit verify`, and start-up refusals that name the setting.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cdvault");
+
+/// `cdvault` in `dir`, with no `CDVAULT_*` setting inherited from the test's environment.
+fn cdvault(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CDVAULT_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A `cdvault serve` child process and the log lines it printed up to "listening".
+struct Server {
+    child: Child,
+    address: String,
+    log: Vec<String>,
+}
+
+impl Server {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .arg("serve")
+            .env("CDVAULT_LISTEN", "127.0.0.1:0")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = Vec::new();
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(30)).expect("the server printed its address");
+            let address =
+                line.split("listening on http://").nth(1).map(|rest| rest.split('/').next().unwrap().to_owned());
+            log.push(line);
+            if let Some(address) = address {
+                return Self { child, address, log };
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn viewer(address: &str, token: &str) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{address}/graphql"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "query": "{ viewer { subject scopes allSellers } }" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn the_embedded_default_serves_tokens_minted_by_cdvault_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(cdvault(dir.path()));
+    assert!(server.log.iter().any(|l| l.contains("DEVELOPMENT SET-UP")), "{:?}", server.log);
+    let data = dir.path().join("cdvault-data");
+    #[cfg(unix)]
+    for file in ["root.key", "jwt-hs256.secret"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+
+    let minted = run(cdvault(dir.path()).args([
+        "token",
+        "--sub",
+        "cli-test",
+        "--scope",
+        "credentials:read",
+        "--sellers",
+        "*",
+        "--ttl",
+        "15m",
+    ]));
+    assert!(minted.status.success(), "{}", text(&minted.stderr));
+    let token = text(&minted.stdout).trim().to_owned();
+    assert_eq!(token.matches('.').count(), 2, "only the token is printed");
+
+    let answer = viewer(&server.address, &token);
+    assert_eq!(
+        answer["data"]["viewer"],
+        serde_json::json!({"subject": "cli-test", "scopes": ["credentials:read"], "allSellers": true})
+    );
+    drop(server);
+
+    let verified = run(cdvault(dir.path()).args(["audit", "verify"]));
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(text(&verified.stdout).contains("audit chain OK"), "{}", text(&verified.stdout));
+}
+
+#[test]
+fn a_restart_with_another_root_key_stops_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Server::start(cdvault(dir.path())));
+    let other_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let refused =
+        run(cdvault(dir.path()).arg("serve").env("CDVAULT_ROOT_KEY", other_key).env("CDVAULT_LISTEN", "127.0.0.1:0"));
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("root key") && stderr.contains("CDVAULT_ROOT_KEY"), "{stderr}");
+}
+
+#[test]
+fn token_minting_never_creates_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(cdvault(dir.path()).args(["token", "--sub", "x"]));
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("jwt-hs256.secret"), "{}", text(&refused.stderr));
+    assert!(!dir.path().join("cdvault-data").join("jwt-hs256.secret").exists());
+}
+
+#[test]
+fn a_production_set_up_without_a_root_key_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(cdvault(dir.path()).arg("serve").env("CDVAULT_DATABASE_URL", "postgres://127.0.0.1:1/none"));
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("CDVAULT_ROOT_KEY"), "{}", text(&refused.stderr));
+    assert!(!dir.path().join("cdvault-data").exists(), "nothing is generated in production");
+}
+
+#[test]
+fn a_value_and_its_file_twin_together_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(cdvault(dir.path())
+        .arg("serve")
+        .env("CDVAULT_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("CDVAULT_JWT_HS256_SECRET_FILE", "/dev/null"));
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("CDVAULT_JWT_HS256_SECRET and CDVAULT_JWT_HS256_SECRET_FILE"), "{stderr}");
+}
+
+#[test]
+fn the_schema_command_prints_the_checked_in_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run(cdvault(dir.path()).arg("schema"));
+    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema.graphql")).unwrap();
+    assert!(text(&printed.stdout) == checked_in, "schema.graphql differs from `cdvault schema`");
+}
+
+#[test]
+fn help_lists_every_command() {
+    let help = text(&run(Command::new(BIN).arg("--help")).stdout);
+    for command in ["serve", "migrate", "schema", "token", "audit"] {
+        assert!(help.contains(command), "{command} missing from --help: {help}");
+    }
+}
