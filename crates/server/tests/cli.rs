@@ -58,7 +58,11 @@ impl Server {
         });
         let mut log = Vec::new();
         loop {
-            let line = rx.recv_timeout(Duration::from_secs(30)).expect("the server printed its address");
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not print its address: {log:?}");
+            };
             let address =
                 line.split("listening on http://").nth(1).map(|rest| rest.split('/').next().unwrap().to_owned());
             log.push(line);
