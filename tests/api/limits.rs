@@ -17,9 +17,18 @@ async fn too_deep_too_complex_oversized_and_malformed_requests_get_a_code() {
     );
     assert_eq!(app.graphql(Some(&token), &too_deep, json!({})).await.code(), "QUERY_TOO_DEEP");
 
-    let fields = (0..1200).map(|i| format!("a{i}: viewer {{ subject }}")).collect::<Vec<_>>().join(" ");
+    let fields = (0..1300).map(|i| format!("a{i}: viewer {{ subject }}")).collect::<Vec<_>>().join(" ");
     let complex = format!("{{ {fields} }}");
     assert_eq!(app.graphql(Some(&token), &complex, json!({})).await.code(), "QUERY_TOO_COMPLEX");
+
+    // Pages are weighted by their size.
+    let page = |first: i32| {
+        format!(
+            "{{ sellerAccounts(first: {first}) {{ edges {{ cursor node {{ id login apiLogin displayName status createdAt updatedAt credentialVersions {{ id kind version keyVersion createdAt createdBy }} }} }} }} }}"
+        )
+    };
+    assert!(app.graphql(Some(&token), &page(10), json!({})).await.body.get("errors").is_none());
+    assert_eq!(app.graphql(Some(&token), &page(100), json!({})).await.code(), "QUERY_TOO_COMPLEX");
 
     let huge = json!({ "query": "{ viewer { subject } }", "variables": { "pad": "x".repeat(70_000) } });
     let answer = app.post_json(Some(&token), &huge).await;

@@ -11,4 +11,5 @@ mod http;
 mod limits;
 mod schema;
 mod sellers;
+mod startup;
 mod walkthrough;

@@ -96,6 +96,11 @@ impl TestDb {
         }
     }
 
+    /// Another handle on the same database that does not remove it when dropped (for a second replica).
+    pub fn share(&self) -> Self {
+        Self { engine: self.engine, url: self.url.clone(), _dir: None, pg: None }
+    }
+
     /// A plain connection for reading and editing raw rows.
     pub async fn raw(&self) -> DatabaseConnection {
         sea_orm::Database::connect(self.url.as_str()).await.unwrap()

@@ -65,13 +65,18 @@ impl ApiError {
                     e.set("code", code);
                     e.set("field", field);
                     e.set("reason", reason);
+                    e.set("requestId", request_id);
                 })
             }
             Self::Forbidden(denial) => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
                 e.set("code", code);
                 e.set("reason", denial.reason());
+                e.set("requestId", request_id);
             }),
-            _ => async_graphql::Error::new(self.to_string()).extend_with(|_, e| e.set("code", code)),
+            _ => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
+                e.set("code", code);
+                e.set("requestId", request_id);
+            }),
         }
     }
 }

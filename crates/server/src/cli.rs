@@ -14,7 +14,7 @@ use crate::startup::{Application, shutdown_signal};
 
 /// cdvault: a credential vault for Cdiscount / Octopia marketplace sellers, served over GraphQL.
 #[derive(Debug, Parser)]
-#[command(name = "cdvault", version, about)]
+#[command(name = "cdvault", version)]
 pub struct Cli {
     /// An optional TOML file of settings (keys as the environment variables without `CDVAULT_`, in lower case,
     /// e.g. `database_url`). Environment variables win over it.
@@ -90,20 +90,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Serve => {
-            crate::telemetry::init(&settings.log_filter());
+            crate::telemetry::init(&settings.log_filter()?);
             let config = ServeConfig::from_settings(&settings)?;
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await?;
             Ok(0)
         }
         Command::Migrate => {
-            crate::telemetry::init(&settings.log_filter());
+            crate::telemetry::init(&settings.log_filter()?);
             let db = Database::connect(&settings.database_url()?).await.context("cannot open the database")?;
             db.migrate().await.context("cannot migrate the database")?;
             tracing::info!("migrations applied");
             Ok(0)
         }
         Command::Token(args) => {
+            if settings.jwt_algorithm()? != jsonwebtoken::Algorithm::HS256 {
+                anyhow::bail!(
+                    "cdvault token mints HS256 tokens only, but CDVAULT_JWT_ALGORITHM is {:?}: mint with your identity provider",
+                    settings.jwt_algorithm()?
+                );
+            }
             let secret = settings.hs256_secret(false)?;
             let request = TokenRequest {
                 subject: args.sub,

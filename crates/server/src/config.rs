@@ -121,8 +121,12 @@ impl Settings {
         PathBuf::from(self.get("CDVAULT_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR))
     }
 
-    pub fn log_filter(&self) -> String {
-        self.get("CDVAULT_LOG").unwrap_or("info").to_owned()
+    /// The log filter (`CDVAULT_LOG`, tracing's `EnvFilter` syntax), checked.
+    pub fn log_filter(&self) -> Result<String, ConfigError> {
+        let filter = self.get("CDVAULT_LOG").unwrap_or(crate::telemetry::DEFAULT_FILTER);
+        crate::telemetry::parse_filter(filter)
+            .map_err(|e| err(format!("CDVAULT_LOG: '{filter}' is not a log filter: {e}")))?;
+        Ok(filter.to_owned())
     }
 
     /// The database URL: the configured one, or SQLite in the data directory.
@@ -131,8 +135,7 @@ impl Settings {
             return Ok(url.to_owned());
         }
         let dir = self.data_dir();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| err(format!("CDVAULT_DATA_DIR: cannot create {}: {e}", dir.display())))?;
+        create_private_dir(&dir).map_err(|e| err(format!("CDVAULT_DATA_DIR: cannot create {}: {e}", dir.display())))?;
         Ok(format!("sqlite://{}?mode=rwc", dir.join("cdvault.db").display()))
     }
 
@@ -205,6 +208,21 @@ impl Settings {
         self.claim("CDVAULT_JWT_AUDIENCE", DEV_AUDIENCE)
     }
 
+    /// Checks every configured value before anything is generated, so a bad setting never leaves new files behind.
+    fn preflight(&self) -> Result<(), ConfigError> {
+        let algorithm = self.jwt_algorithm()?;
+        self.jwt_issuer()?;
+        self.jwt_audience()?;
+        if let Some(text) = self.secret("CDVAULT_ROOT_KEY")? {
+            RootKey::from_base64(&text).map_err(|e| err(format!("CDVAULT_ROOT_KEY: {e}")))?;
+        }
+        self.secret("CDVAULT_JWT_HS256_SECRET")?;
+        if algorithm != Algorithm::HS256 {
+            self.jwt(false)?;
+        }
+        Ok(())
+    }
+
     /// How tokens are verified.
     pub fn jwt(&self, generate: bool) -> Result<JwtSettings, ConfigError> {
         let algorithm = self.jwt_algorithm()?;
@@ -248,10 +266,25 @@ fn read_or_create(
     }
 }
 
+/// Creates the data directory readable by its owner only (it holds the development keys and database).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -289,13 +322,11 @@ impl ServeConfig {
     /// Validates the settings for `serve`; in the development set-up, creates the missing local secrets.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let dev = settings.is_dev();
-        Ok(Self {
-            listen: settings.listen()?,
-            database_url: settings.database_url()?,
-            dev,
-            root_key: settings.root_key(dev)?,
-            jwt: settings.jwt(dev)?,
-        })
+        let listen = settings.listen()?;
+        settings.preflight()?;
+        let jwt = settings.jwt(dev)?;
+        let root_key = settings.root_key(dev)?;
+        Ok(Self { listen, database_url: settings.database_url()?, dev, root_key, jwt })
     }
 }
 
@@ -326,6 +357,20 @@ mod tests {
             ("CDVAULT_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
         ]);
         assert!(s.jwt(false).err().unwrap().0.contains("CDVAULT_JWT_ISSUER"));
+    }
+
+    #[test]
+    fn a_toml_file_is_read_and_the_environment_names_win_over_it() {
+        let dir = std::env::temp_dir().join(format!("cdvault-toml-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cdvault.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\njwt_issuer = \"from-file\"\n").unwrap();
+        let s = Settings::from_toml_file(&file).unwrap();
+        assert_eq!(s.listen().unwrap().port(), 9999);
+        assert_eq!(s.jwt_issuer().unwrap(), "from-file");
+        std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+        assert!(Settings::from_toml_file(&file).err().unwrap().0.contains("no_such_setting"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -7,8 +7,7 @@ async fn main() -> std::process::ExitCode {
         Ok(0) => std::process::ExitCode::SUCCESS,
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(error) => {
-            // The whole chain, once, on stderr (and in the log when it is set up).
-            tracing::error!(error = format!("{error:#}"), "cdvault failed");
+            // The whole chain, once, on stderr (where the log goes too).
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }

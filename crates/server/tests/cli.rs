@@ -164,7 +164,18 @@ fn token_minting_never_creates_a_secret() {
 #[test]
 fn a_production_set_up_without_a_root_key_names_the_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let refused = run(cdvault(dir.path()).arg("serve").env("CDVAULT_DATABASE_URL", "postgres://127.0.0.1:1/none"));
+    let production = || {
+        let mut command = cdvault(dir.path());
+        command.arg("serve").env("CDVAULT_DATABASE_URL", "postgres://127.0.0.1:1/none");
+        command
+    };
+    let refused = run(&mut production());
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("CDVAULT_JWT_ISSUER"), "{}", text(&refused.stderr));
+    let refused = run(production()
+        .env("CDVAULT_JWT_ISSUER", "idp")
+        .env("CDVAULT_JWT_AUDIENCE", "cdvault")
+        .env("CDVAULT_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"));
     assert!(!refused.status.success());
     assert!(text(&refused.stderr).contains("CDVAULT_ROOT_KEY"), "{}", text(&refused.stderr));
     assert!(!dir.path().join("cdvault-data").exists(), "nothing is generated in production");
@@ -180,6 +191,24 @@ fn a_value_and_its_file_twin_together_stop_start_up() {
     assert!(!refused.status.success());
     let stderr = text(&refused.stderr);
     assert!(stderr.contains("CDVAULT_JWT_HS256_SECRET and CDVAULT_JWT_HS256_SECRET_FILE"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_log_filter_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(cdvault(dir.path()).arg("serve").env("CDVAULT_LOG", "info,[[["));
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("CDVAULT_LOG"), "{}", text(&refused.stderr));
+}
+
+#[test]
+fn a_bad_setting_leaves_no_generated_secret_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(cdvault(dir.path()).arg("serve").env("CDVAULT_JWT_ALGORITHM", "RS256"));
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("CDVAULT_JWT_PUBLIC_KEY_FILE"), "{}", text(&refused.stderr));
+    assert!(!dir.path().join("cdvault-data").join("root.key").exists());
+    assert!(!dir.path().join("cdvault-data").join("jwt-hs256.secret").exists());
 }
 
 #[test]

@@ -8,8 +8,8 @@ use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
 /// Deepest selection accepted.
 pub const MAX_DEPTH: usize = 10;
-/// Highest complexity accepted (one per field, connections weighted by `first`).
-pub const MAX_COMPLEXITY: usize = 1000;
+/// Highest complexity accepted (one per field; lists weighted by their size: `first` for connections, 10 for credential versions).
+pub const MAX_COMPLEXITY: usize = 2500;
 
 fn with_code(mut err: ServerError, code: &str) -> ServerError {
     err.extensions.get_or_insert_with(Default::default).set("code", code);

@@ -1,12 +1,18 @@
 use async_graphql::{Context, Object};
 
 use super::types::{
-    AuditEvent, AuditEventConnection, AuditEventEdge, SellerAccount, SellerAccountConnection, SellerAccountEdge,
-    Viewer, decode_cursor, encode_cursor, page_info, page_size,
+    AuditEvent, AuditEventConnection, AuditEventEdge, DEFAULT_PAGE, MAX_PAGE, SellerAccount, SellerAccountConnection,
+    SellerAccountEdge, Viewer, decode_cursor, encode_cursor, page_info, page_size,
 };
 use super::{IntoGraphql, request};
 use crate::error::ApiError;
 use crate::service::AuditQuery;
+
+/// A page costs its size times the cost of one item, so `first: 100` with a deep selection hits the limit.
+fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = usize::try_from(first.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)).unwrap_or(1);
+    size.saturating_mul(child_complexity).saturating_add(1)
+}
 
 /// Reads: the caller, seller accounts and credential metadata, the audit trail.
 #[derive(Debug, Default)]
@@ -37,6 +43,7 @@ impl QueryRoot {
     }
 
     /// The seller accounts the token reaches, ordered by login.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn seller_accounts(
         &self,
         ctx: &Context<'_>,
@@ -58,6 +65,7 @@ impl QueryRoot {
     }
 
     /// Audit events, newest first. Needs `audit:read`; a token limited to some sellers sees only their events.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -82,7 +82,7 @@ impl Viewer {
         &self.0.subject
     }
 
-    /// The scopes of the token that cdvault knows (`credentials:read`, `credentials:write`, `audit:read`), sorted.
+    /// The scopes of the token that cdvault knows (`credentials:read`, `credentials:write`, `audit:read`), in that order.
     async fn scopes(&self) -> Vec<&'static str> {
         self.0.scopes.iter().map(|s| s.as_str()).collect()
     }
@@ -154,6 +154,7 @@ impl SellerAccount {
     }
 
     /// Every kept version (the newest five of each kind), newest first; of one kind when `kind` is given.
+    #[graphql(complexity = "10 * child_complexity + 1")]
     async fn credential_versions(
         &self,
         ctx: &Context<'_>,

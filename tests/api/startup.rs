@@ -1,0 +1,25 @@
+use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, TestDb, on_both_engines};
+
+async fn replicas_starting_together_on_one_database_all_come_up_with_one_keyring(engine: Engine) {
+    let db = TestDb::create(engine).await;
+    let options = Options::default();
+    let replicas = (0..3).map(|_| TestApp::spawn(db.share(), options.clone()));
+    let replicas: Vec<TestApp> = futures::future::join_all(replicas).await.into_iter().map(Result::unwrap).collect();
+
+    // A credential stored through one replica is issued by every other: they share one keyring version 1.
+    replicas[0].seller_with_password("sharedshop", "Shared-Passw0rd!").await;
+    for replica in &replicas {
+        let admin = replica.token(ALL_SCOPES, &["*"]);
+        let issued = replica.issue_password(&admin, "sharedshop").await;
+        assert_eq!(issued.data()["issueApiCredential"]["password"], "Shared-Passw0rd!");
+    }
+    let conn = db.raw().await;
+    use sea_orm::ConnectionTrait;
+    let keys = conn.query_all_raw(db.statement("SELECT version FROM keyring_keys", vec![])).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    // The audit chain stayed linear although three writers appended to it.
+    let checked =
+        cdvault_storage::audit::verify(&cdvault_storage::Database::connect(&db.url).await.unwrap()).await.unwrap();
+    assert_eq!(checked, 5);
+}
+on_both_engines!(replicas_starting_together_on_one_database_all_come_up_with_one_keyring);
