@@ -162,3 +162,18 @@ async fn an_eddsa_server_accepts_its_key_and_refuses_hs256_tokens(engine: Engine
     assert_eq!(viewer_code(&app, &confused).await.1, "UNAUTHENTICATED");
 }
 on_both_engines!(an_eddsa_server_accepts_its_key_and_refuses_hs256_tokens);
+
+async fn a_denial_for_a_garbage_seller_login_is_audited_without_it(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let writer = app.token("credentials:write", &["*"]);
+    let garbage = "x".repeat(5000);
+    let denied = app.issue_password(&writer, &garbage).await;
+    assert_eq!(denied.code(), "FORBIDDEN");
+    let events = app.audit(json!({ "action": "credential.issue" })).await;
+    assert_eq!(events.len(), 1, "the denial is recorded");
+    assert_eq!(events[0]["sellerLogin"], json!(null));
+
+    let long_subject = token_for(&"s".repeat(300), ALL_SCOPES, Some(&["*"]));
+    assert_eq!(viewer_code(&app, &long_subject).await.1, "UNAUTHENTICATED");
+}
+on_both_engines!(a_denial_for_a_garbage_seller_login_is_audited_without_it);

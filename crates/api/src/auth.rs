@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 30;
+/// The longest `sub` accepted (it is stored in every audit event).
+pub const MAX_SUBJECT_CHARS: usize = 256;
 /// The shortest HS256 secret accepted (bytes).
 pub const MIN_HS256_SECRET_LEN: usize = 32;
 
@@ -131,8 +133,8 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(describe(&e)))?;
         let claims = data.claims;
-        if claims.sub.trim().is_empty() {
-            return Err(AuthError::Invalid("the subject is empty".into()));
+        if claims.sub.trim().is_empty() || claims.sub.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(AuthError::Invalid(format!("the subject must have 1 to {MAX_SUBJECT_CHARS} characters")));
         }
         Ok(Principal::from_claims(claims.sub, claims.scope.as_deref(), claims.sellers))
     }

@@ -123,6 +123,9 @@ async fn graphql(
         if extensions.get("code").is_none() {
             extensions.set("code", "BAD_USER_INPUT");
         }
+        if extensions.get("requestId").is_none() {
+            extensions.set("requestId", request_id.as_str());
+        }
     }
     Json(response).into_response()
 }

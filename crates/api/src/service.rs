@@ -100,7 +100,8 @@ impl Vault {
 
     async fn deny(&self, caller: &Caller, p: &Principal, act: &str, seller: Option<&str>, denial: Denial) -> ApiError {
         let mut record = Self::event(caller, &p.subject, act, Outcome::Denied).reason(denial.reason());
-        if let Some(seller) = seller {
+        // Only a well-formed login is recorded: the audit row must not take arbitrary caller input.
+        if let Some(seller) = seller.filter(|s| SellerLogin::parse("sellerLogin", s).is_ok()) {
             record = record.seller(seller);
         }
         if let Denial::MissingScope(scope) = denial {

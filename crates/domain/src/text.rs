@@ -2,6 +2,21 @@
 
 use crate::ValidationError;
 
+/// A trimmed, non-empty, bounded text without control characters: the shape of every free-text input.
+fn bounded_text(field: &'static str, raw: &str, max_chars: usize, empty: &str) -> Result<String, ValidationError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::new(field, "EMPTY", empty));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(ValidationError::new(field, "TOO_LONG", format!("at most {max_chars} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, "CONTROL_CHARACTER", "control characters are not allowed"));
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// Why a secret or credential is being read: a free text recorded in the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Purpose(String);
@@ -10,17 +25,7 @@ impl Purpose {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(ValidationError::new(field, "EMPTY", "a purpose is required (it is recorded in the audit)"));
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new(field, "TOO_LONG", format!("at most {} characters", Self::MAX_CHARS)));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValidationError::new(field, "CONTROL_CHARACTER", "control characters are not allowed"));
-        }
-        Ok(Self(trimmed.to_owned()))
+        bounded_text(field, raw, Self::MAX_CHARS, "a purpose is required (it is recorded in the audit)").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -36,25 +41,11 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(ValidationError::new(field, "EMPTY", "must not be empty"));
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new(field, "TOO_LONG", format!("at most {} characters", Self::MAX_CHARS)));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValidationError::new(field, "CONTROL_CHARACTER", "control characters are not allowed"));
-        }
-        Ok(Self(trimmed.to_owned()))
+        bounded_text(field, raw, Self::MAX_CHARS, "must not be empty").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
     }
 }
 

@@ -215,12 +215,19 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (records, waiters): (Vec<_>, Vec<_>) = batch.drain(..).map(|p| (p.record, p.done)).unzip();
-        let result = append(&db, records).await.map(|_| ()).map_err(|error| {
-            tracing::error!(error = ?error, "audit batch could not be committed; its requests fail closed");
-            AuditUnavailable
-        });
-        for waiter in waiters {
-            let _ = waiter.send(result.clone());
+        if append(&db, records.clone()).await.is_ok() {
+            for waiter in waiters {
+                let _ = waiter.send(Ok(()));
+            }
+            continue;
+        }
+        // The batch failed: commit its events one by one, so one bad event cannot fail its neighbours.
+        for (record, waiter) in records.into_iter().zip(waiters) {
+            let result = append(&db, vec![record]).await.map(|_| ()).map_err(|error| {
+                tracing::error!(error = ?error, "an audit event could not be committed; its request fails closed");
+                AuditUnavailable
+            });
+            let _ = waiter.send(result);
         }
     }
 }

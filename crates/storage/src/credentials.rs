@@ -109,15 +109,19 @@ pub async fn store(
     Ok(stored.meta)
 }
 
+fn versions_of(seller_id: Uuid, kind: CredentialKind) -> sea_orm::Select<Versions> {
+    Versions::find()
+        .filter(credential_version::Column::SellerId.eq(seller_id))
+        .filter(credential_version::Column::Kind.eq(kind.as_str()))
+}
+
 /// The newest version of a seller's credential of `kind`, with its sealed secret.
 pub async fn latest(
     db: &Database,
     seller_id: Uuid,
     kind: CredentialKind,
 ) -> Result<Option<StoredCredential>, StorageError> {
-    Versions::find()
-        .filter(credential_version::Column::SellerId.eq(seller_id))
-        .filter(credential_version::Column::Kind.eq(kind.as_str()))
+    versions_of(seller_id, kind)
         .order_by_desc(credential_version::Column::Version)
         .one(db.conn())
         .await?
@@ -132,9 +136,7 @@ pub async fn get_version(
     kind: CredentialKind,
     version: i32,
 ) -> Result<Option<StoredCredential>, StorageError> {
-    Versions::find()
-        .filter(credential_version::Column::SellerId.eq(seller_id))
-        .filter(credential_version::Column::Kind.eq(kind.as_str()))
+    versions_of(seller_id, kind)
         .filter(credential_version::Column::Version.eq(version))
         .one(db.conn())
         .await?
