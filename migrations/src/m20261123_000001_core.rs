@@ -98,6 +98,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // `BestShop` and `bestshop` would be one seller to a human: refuse the second.
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE UNIQUE INDEX IF NOT EXISTS sellers_login_lower_key ON sellers (lower(login))")
+            .await?;
 
         manager
             .create_table(

@@ -1,5 +1,6 @@
 use cdvault_storage::Database;
-use cdvault_storage::audit::{VerifyError, verify};
+use cdvault_storage::StorageError;
+use cdvault_storage::audit::verify;
 use cdvault_tests::{ALL_SCOPES, Engine, TestApp, on_both_engines, spawn_app};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
@@ -15,7 +16,7 @@ async fn busy_app(engine: Engine) -> TestApp {
     app
 }
 
-async fn verify_app(app: &TestApp) -> Result<u64, VerifyError> {
+async fn verify_app(app: &TestApp) -> Result<u64, StorageError> {
     let db = Database::connect(&app.db.url).await.unwrap();
     verify(&db).await
 }

@@ -101,6 +101,55 @@ async fn a_ciphertext_copied_into_another_row_does_not_decrypt(engine: Engine) {
 }
 on_both_engines!(a_ciphertext_copied_into_another_row_does_not_decrypt);
 
+async fn a_credential_row_moved_to_another_seller_kind_or_version_does_not_decrypt(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    app.register(&admin, "victim").await.data();
+    app.register(&admin, "attacker").await.data();
+    app.store_password(&admin, "victim", "Victim-Passw0rd!").await.data();
+    app.store_password(&admin, "attacker", "Attacker-Passw0rd!").await.data();
+    app.store_octopia(&admin, "victim", "client-v", "victim-client-secret", "1").await.data();
+    let conn = app.db.raw().await;
+    let seller_id = |login: &'static str| {
+        let conn = &conn;
+        let app = &app;
+        async move {
+            let row = conn
+                .query_one_raw(app.db.statement("SELECT id FROM sellers WHERE login = ?", vec![login.into()]))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<uuid::Uuid>("", "id").unwrap()
+        }
+    };
+    let (victim, attacker) = (seller_id("victim").await, seller_id("attacker").await);
+
+    // The victim's whole password row, re-pointed at the attacker as a newer version.
+    let moved = conn
+        .execute_raw(app.db.statement(
+            "UPDATE credential_versions SET seller_id = ?, version = 2 WHERE seller_id = ? AND kind = 'MARKETPLACE_API'",
+            vec![attacker.into(), victim.into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+    let answer = app.issue_password(&app.token("credentials:read", &["attacker"]), "attacker").await;
+    assert_eq!(answer.code(), "INTERNAL_SERVER_ERROR");
+    assert!(!answer.body.to_string().contains("Victim-Passw0rd!"));
+
+    // The victim's Octopia row relabelled as its Marketplace API password.
+    conn.execute_raw(app.db.statement(
+        "UPDATE credential_versions SET kind = 'MARKETPLACE_API' WHERE seller_id = ? AND kind = 'OCTOPIA'",
+        vec![victim.into()],
+    ))
+    .await
+    .unwrap();
+    let answer = app.issue_password(&admin, "victim").await;
+    assert_eq!(answer.code(), "INTERNAL_SERVER_ERROR");
+    assert!(!answer.body.to_string().contains("victim-client-secret"));
+}
+on_both_engines!(a_credential_row_moved_to_another_seller_kind_or_version_does_not_decrypt);
+
 async fn a_restarted_server_issues_the_same_credentials(engine: Engine) {
     let app = spawn_app(engine).await;
     app.seller_with_password("bestshop", "Durable-Passw0rd!").await;

@@ -6,7 +6,6 @@ async fn too_deep_too_complex_oversized_and_malformed_requests_get_a_code() {
     let app = spawn_app(Engine::Sqlite).await;
     let token = app.token(ALL_SCOPES, &["*"]);
 
-    // 11 levels of nesting through the connection types.
     let deep = "{ sellerAccounts { edges { node { credentialVersions { kind } } } pageInfo { endCursor } } }";
     assert!(app.graphql(Some(&token), deep, json!({})).await.body.get("errors").is_none(), "depth 5 is fine");
     let nested = 8;

@@ -6,6 +6,11 @@ async fn registering_a_login_twice_is_a_conflict(engine: Engine) {
     let admin = app.token(ALL_SCOPES, &["*"]);
     app.register(&admin, "bestshop").await.data();
     assert_eq!(app.register(&admin, "bestshop").await.code(), "CONFLICT");
+    assert_eq!(
+        app.register(&admin, "BestShop").await.code(),
+        "CONFLICT",
+        "logins differing only in case are one seller"
+    );
     let count = app.graphql(Some(&admin), "{ sellerAccounts { edges { node { login } } } }", json!({})).await;
     assert_eq!(count.data()["sellerAccounts"]["edges"].as_array().unwrap().len(), 1);
 }
@@ -124,3 +129,32 @@ async fn seller_lists_page_through_only_the_sellers_a_token_reaches(engine: Engi
     assert_eq!(too_many.error()["field"], "first");
 }
 on_both_engines!(seller_lists_page_through_only_the_sellers_a_token_reaches);
+
+async fn a_deactivation_racing_issues_lets_no_issue_through_after_it(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.seller_with_password("raceshop", "Race-Passw0rd!").await;
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    let issues = (0..40).map(|_| app.issue_password(&admin, "raceshop"));
+    let deactivate = async {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        app.graphql(Some(&admin), "mutation { deactivateSellerAccount(login: \"raceshop\") { status } }", json!({}))
+            .await
+    };
+    let (answers, off) = tokio::join!(futures::future::join_all(issues), deactivate);
+    off.data();
+    let issued = answers.iter().filter(|a| a.body.get("errors").is_none()).count();
+    for refused in answers.iter().filter(|a| a.body.get("errors").is_some()) {
+        assert_eq!((refused.code(), refused.error()["reason"].as_str()), ("FORBIDDEN", Some("SELLER_INACTIVE")));
+    }
+
+    let events = app.audit(json!({ "seller": "raceshop" })).await;
+    let deactivated = events.iter().find(|e| e["action"] == "seller.deactivate").unwrap()["seq"].as_i64().unwrap();
+    let successes: Vec<i64> = events
+        .iter()
+        .filter(|e| e["action"] == "credential.issue" && e["outcome"] == "SUCCESS")
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(successes.len(), issued, "every credential that left has its audit event");
+    assert!(successes.iter().all(|&seq| seq < deactivated), "no issue committed after the deactivation");
+}
+on_both_engines!(a_deactivation_racing_issues_lets_no_issue_through_after_it);

@@ -86,7 +86,7 @@ impl TestDb {
             }
             Engine::Postgres => {
                 let admin = Engine::postgres_admin_url().expect("CDVAULT_TEST_DATABASE_URL");
-                let name = format!("cdvault_test_{}", uuid::Uuid::new_v4().simple());
+                let name = format!("cdvault_test_{}", uuid::Uuid::now_v7().simple());
                 let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
                 conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
                 conn.close().await.unwrap();

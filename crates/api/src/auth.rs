@@ -59,18 +59,29 @@ pub enum AuthError {
     Invalid(String),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The claims cdvault reads. `exp`, `nbf`, `iss` and `aud` are checked by jsonwebtoken's validation and not
+/// re-read here, so their standard forms (an `aud` array, a fractional `exp`) are all accepted.
+#[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     scope: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     sellers: Option<Vec<String>>,
-    iss: String,
-    aud: String,
+}
+
+/// The claims `cdvault token` writes.
+#[derive(Debug, Serialize)]
+struct MintedClaims<'a> {
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sellers: Option<&'a [String]>,
+    iss: &'a str,
+    aud: &'a str,
     exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    nbf: Option<u64>,
+    nbf: u64,
     iat: u64,
 }
 
@@ -133,8 +144,11 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(describe(&e)))?;
         let claims = data.claims;
-        if claims.sub.trim().is_empty() || claims.sub.chars().count() > MAX_SUBJECT_CHARS {
-            return Err(AuthError::Invalid(format!("the subject must have 1 to {MAX_SUBJECT_CHARS} characters")));
+        let sub = &claims.sub;
+        if sub.trim().is_empty() || sub.chars().count() > MAX_SUBJECT_CHARS || sub.chars().any(char::is_control) {
+            return Err(AuthError::Invalid(format!(
+                "the subject must have 1 to {MAX_SUBJECT_CHARS} printable characters"
+            )));
         }
         Ok(Principal::from_claims(claims.sub, claims.scope.as_deref(), claims.sellers))
     }
@@ -172,14 +186,14 @@ pub fn mint_hs256(
     request: &TokenRequest,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let claims = Claims {
-        sub: request.subject.clone(),
+    let claims = MintedClaims {
+        sub: &request.subject,
         scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
-        sellers: request.sellers.clone(),
-        iss: issuer.to_owned(),
-        aud: audience.to_owned(),
+        sellers: request.sellers.as_deref(),
+        iss: issuer,
+        aud: audience,
         exp: now + request.ttl.as_secs(),
-        nbf: Some(now),
+        nbf: now,
         iat: now,
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))

@@ -117,11 +117,12 @@ async fn graphql(
     };
     let caller = Caller { request_id: request_id.clone(), principal };
     let mut response = state.schema.execute(request.data(caller)).await;
-    // async-graphql's own input-coercion errors carry no code; every error of ours has one.
+    // Every error of ours has a code; the few async-graphql raises at execution without one are about the request
+    // itself (e.g. an unknown `operationName`).
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("code", "BAD_REQUEST");
         }
         if extensions.get("requestId").is_none() {
             extensions.set("requestId", request_id.as_str());

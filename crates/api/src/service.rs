@@ -6,13 +6,13 @@ use std::sync::Arc;
 use cdvault_domain::ValidationError;
 use cdvault_domain::audit::{AuditRecord, ChainedEvent, Outcome, action};
 use cdvault_domain::credential::{
-    ApiPassword, CREDENTIAL_TABLE, CredentialKind, CredentialMeta, OctopiaCredential, SECRET_FIELD, StoredCredential,
+    ApiPassword, CredentialKind, CredentialMeta, OctopiaCredential, SecretSlot, StoredCredential,
 };
-use cdvault_domain::crypto::{Keyring, Place};
+use cdvault_domain::crypto::Keyring;
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
 use cdvault_domain::text::{DisplayName, Purpose};
-use cdvault_storage::audit::{AuditFilter, AuditSink};
+use cdvault_storage::audit::{AppendError, AuditFilter, AuditSink};
 use cdvault_storage::credentials::NewCredential;
 use cdvault_storage::{Database, StorageError, audit, credentials, sellers};
 use secrecy::SecretString;
@@ -160,7 +160,7 @@ impl Vault {
         let event = Self::event(caller, &p.subject, act, Outcome::Success).seller(account.login.as_str());
         match sellers::insert(&self.db, &account, event).await {
             Ok(()) => Ok(account),
-            Err(StorageError::Unique(_)) => {
+            Err(StorageError::Taken(_)) => {
                 let record = Self::event(caller, &p.subject, act, Outcome::Failed)
                     .seller(account.login.as_str())
                     .reason("LOGIN_TAKEN");
@@ -188,6 +188,11 @@ impl Vault {
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The caller's own principal (the `viewer` query).
+    pub async fn viewer(&self, caller: &Caller) -> Result<Principal, ApiError> {
+        self.principal(caller, "viewer").await.cloned()
     }
 
     /// One seller, if it exists and the caller reaches it.
@@ -218,31 +223,21 @@ impl Vault {
 
     // ---- credentials ----
 
-    fn seal_new(
-        &self,
-        kind: CredentialKind,
-        secret: &[u8],
-        created_by: &str,
-        restored_from: Option<i32>,
-    ) -> Result<NewCredential, ApiError> {
-        let id = Uuid::now_v7();
-        let place = Place { table: CREDENTIAL_TABLE, row_id: id, field: SECRET_FIELD };
-        let sealed = self.keyring.seal(place, secret).map_err(|e| ApiError::internal("sealing a credential", e))?;
-        Ok(NewCredential {
-            id,
+    fn new_version(kind: CredentialKind, created_by: &str, restored_from: Option<i32>) -> NewCredential {
+        NewCredential {
+            id: Uuid::now_v7(),
             kind,
-            secret: sealed,
             client_id: None,
             octopia_seller_id: None,
             restored_from,
             created_by: created_by.to_owned(),
-        })
+        }
     }
 
     fn open(&self, stored: &StoredCredential) -> Result<Zeroizing<String>, ApiError> {
-        let place = Place { table: CREDENTIAL_TABLE, row_id: stored.meta.id, field: SECRET_FIELD };
-        let bytes =
-            self.keyring.open(place, &stored.secret).map_err(|e| ApiError::internal("opening a credential", e))?;
+        let bytes = SecretSlot::of(&stored.meta)
+            .open(&self.keyring, &stored.secret)
+            .map_err(|e| ApiError::internal("opening a credential", e))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| ApiError::internal("opening a credential", e))?;
         Ok(Zeroizing::new(text.to_owned()))
     }
@@ -254,6 +249,7 @@ impl Vault {
         login: &SellerLogin,
         act: &str,
         new: NewCredential,
+        secret: &[u8],
     ) -> Result<CredentialMeta, ApiError> {
         let event = |meta: &CredentialMeta| {
             let mut detail =
@@ -263,7 +259,8 @@ impl Vault {
             }
             Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str()).detail(detail)
         };
-        match credentials::store(&self.db, login.as_str(), new, event).await {
+        let seal = |slot: &SecretSlot<'_>| slot.seal(&self.keyring, secret);
+        match credentials::store(&self.db, login.as_str(), new, seal, event).await {
             Ok(meta) => Ok(meta),
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
             Err(e) => Err(e.into()),
@@ -279,8 +276,8 @@ impl Vault {
         let act = action::CREDENTIAL_STORE;
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
         let (password, warnings) = ApiPassword::parse("password", password)?;
-        let new = self.seal_new(CredentialKind::MarketplaceApi, password.expose().as_bytes(), &p.subject, None)?;
-        let meta = self.store(caller, p, &login, act, new).await?;
+        let new = Self::new_version(CredentialKind::MarketplaceApi, &p.subject, None);
+        let meta = self.store(caller, p, &login, act, new, password.expose().as_bytes()).await?;
         Ok((meta, warnings))
     }
 
@@ -296,10 +293,10 @@ impl Vault {
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
         let octopia = OctopiaCredential::parse(client_id, client_secret, seller_id)?;
         let secret = secrecy::ExposeSecret::expose_secret(&octopia.client_secret).as_bytes();
-        let mut new = self.seal_new(CredentialKind::Octopia, secret, &p.subject, None)?;
+        let mut new = Self::new_version(CredentialKind::Octopia, &p.subject, None);
         new.client_id = Some(octopia.client_id);
         new.octopia_seller_id = Some(octopia.seller_id);
-        self.store(caller, p, &login, act, new).await
+        self.store(caller, p, &login, act, new, secret).await
     }
 
     /// Makes a new version equal to a kept older one.
@@ -324,10 +321,10 @@ impl Vault {
             ))
         })?;
         let secret = self.open(&old)?;
-        let mut new = self.seal_new(kind, secret.as_bytes(), &p.subject, Some(version))?;
+        let mut new = Self::new_version(kind, &p.subject, Some(version));
         new.client_id = old.meta.client_id;
         new.octopia_seller_id = old.meta.octopia_seller_id;
-        self.store(caller, p, &login, act, new).await
+        self.store(caller, p, &login, act, new, secret.as_bytes()).await
     }
 
     /// The checks and audit shared by both issue paths: returns the newest version, opened.
@@ -361,9 +358,20 @@ impl Vault {
                 return Err(e);
             }
         };
-        // Fail closed: nothing leaves before its audit event is committed.
-        self.audit.append(base(Outcome::Success)).await.map_err(|e| ApiError::internal("recording the issue", e))?;
-        Ok((login, stored, secret))
+        if kind == CredentialKind::Octopia
+            && (stored.meta.client_id.is_none() || stored.meta.octopia_seller_id.is_none())
+        {
+            let corrupt = StorageError::Corrupt("an Octopia credential without client or seller id".into());
+            return Err(ApiError::internal("reading Octopia metadata", corrupt));
+        }
+        // Fail closed: nothing leaves before its audit event is committed, and only while the seller is active.
+        match self.audit.append_issue(base(Outcome::Success), seller.id).await {
+            Ok(()) => Ok((login, stored, secret)),
+            Err(AppendError::SellerInactive) => {
+                Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await)
+            }
+            Err(e) => Err(ApiError::internal("recording the issue", e)),
+        }
     }
 
     pub async fn issue_api_credential(

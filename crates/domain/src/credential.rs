@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ValidationError;
-use crate::crypto::Sealed;
+use crate::crypto::{CryptoError, Keyring, Place, Sealed, push_part};
 
 /// What is known of one stored credential version, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,60 @@ pub struct StoredCredential {
 pub const SECRET_FIELD: &str = "secret";
 /// The table credential versions live in, in the associated data of their ciphertexts.
 pub const CREDENTIAL_TABLE: &str = "credential_versions";
+
+/// The facts of a credential version its secret is bound to: row, seller, kind, version and the Octopia ids. A
+/// ciphertext moved to another row, or a row edited to point at another seller, kind or version, fails to open.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretSlot<'a> {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub kind: CredentialKind,
+    pub version: i32,
+    pub client_id: Option<&'a str>,
+    pub octopia_seller_id: Option<&'a str>,
+}
+
+impl<'a> SecretSlot<'a> {
+    pub fn of(meta: &'a CredentialMeta) -> Self {
+        Self {
+            id: meta.id,
+            seller_id: meta.seller_id,
+            kind: meta.kind,
+            version: meta.version,
+            client_id: meta.client_id.as_deref(),
+            octopia_seller_id: meta.octopia_seller_id.as_deref(),
+        }
+    }
+
+    fn context(&self) -> Vec<u8> {
+        let mut context = Vec::with_capacity(96);
+        push_part(&mut context, self.seller_id.as_bytes());
+        push_part(&mut context, self.kind.as_str().as_bytes());
+        push_part(&mut context, &self.version.to_be_bytes());
+        for id in [self.client_id, self.octopia_seller_id] {
+            match id {
+                None => push_part(&mut context, &[0]),
+                Some(id) => {
+                    push_part(&mut context, &[1]);
+                    push_part(&mut context, id.as_bytes());
+                }
+            }
+        }
+        context
+    }
+
+    /// Seals `plaintext` for this slot under the keyring's active version.
+    pub fn seal(&self, ring: &Keyring, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
+        let context = self.context();
+        ring.seal(Place { table: CREDENTIAL_TABLE, row_id: self.id, field: SECRET_FIELD, context: &context }, plaintext)
+    }
+
+    /// Opens the secret sealed for this slot.
+    pub fn open(&self, ring: &Keyring, sealed: &Sealed) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        let context = self.context();
+        ring.open(Place { table: CREDENTIAL_TABLE, row_id: self.id, field: SECRET_FIELD, context: &context }, sealed)
+    }
+}
 
 /// How many versions of each credential are kept (with their metadata); older ones are deleted.
 pub const RETAINED_VERSIONS: i32 = 5;

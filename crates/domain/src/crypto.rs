@@ -144,21 +144,24 @@ impl DataKey {
 }
 
 /// Where a ciphertext lives. Bound into the associated data, so a ciphertext copied to another row, field or table
-/// fails to open.
+/// fails to open. `context` carries the row's other immutable facts (e.g. its owner and version, length-prefixed
+/// by the caller), so that editing them in place fails too.
 #[derive(Debug, Clone, Copy)]
 pub struct Place<'a> {
     pub table: &'a str,
     pub row_id: Uuid,
     pub field: &'a str,
+    pub context: &'a [u8],
 }
 
 impl Place<'_> {
     fn aad(&self, key_version: i32) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(64);
+        let mut aad = Vec::with_capacity(96 + self.context.len());
         push_part(&mut aad, b"cdvault.field.v1");
         push_part(&mut aad, self.table.as_bytes());
         push_part(&mut aad, self.row_id.as_bytes());
         push_part(&mut aad, self.field.as_bytes());
+        push_part(&mut aad, self.context);
         push_part(&mut aad, &key_version.to_be_bytes());
         aad
     }
@@ -236,7 +239,7 @@ mod tests {
     }
 
     fn place(row_id: Uuid, field: &str) -> Place<'_> {
-        Place { table: "credential_versions", row_id, field }
+        Place { table: "credential_versions", row_id, field, context: b"seller-1" }
     }
 
     #[test]
@@ -247,6 +250,8 @@ mod tests {
         assert_eq!(ring.open(place(row, "secret"), &sealed).unwrap().as_slice(), b"Sup3r-Secret!");
         assert_eq!(ring.open(place(Uuid::now_v7(), "secret"), &sealed).unwrap_err(), CryptoError::Decrypt);
         assert_eq!(ring.open(place(row, "other"), &sealed).unwrap_err(), CryptoError::Decrypt);
+        let other_owner = Place { context: b"seller-2", ..place(row, "secret") };
+        assert_eq!(ring.open(other_owner, &sealed).unwrap_err(), CryptoError::Decrypt);
         let relabelled = Sealed { key_version: 2, ..sealed.clone() };
         assert!(ring.open(place(row, "secret"), &relabelled).is_err());
     }

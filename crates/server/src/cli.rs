@@ -68,13 +68,14 @@ pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
     let n: u64 = digits.parse().map_err(|_| format!("'{raw}' is not a duration like 15m or 24h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("'{raw}' is not a duration like 15m or 24h (units s, m, h, d)")),
     };
+    let secs = n.saturating_mul(unit_secs);
     if secs == 0 || secs > 90 * 86_400 {
         return Err(format!("'{raw}': a token lives between 1 second and 90 days"));
     }
@@ -125,13 +126,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Audit { command: AuditCommand::Verify } => {
-            let db = Database::connect(&settings.database_url()?).await.context("cannot open the database")?;
+            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
             match cdvault_storage::audit::verify(&db).await {
                 Ok(count) => {
                     println!("audit chain OK: {count} events verified");
                     Ok(0)
                 }
-                Err(cdvault_storage::audit::VerifyError::Broken(link)) => {
+                Err(cdvault_storage::StorageError::ChainBroken(link)) => {
                     println!("audit chain BROKEN: {link}");
                     Ok(1)
                 }
@@ -154,5 +155,6 @@ mod tests {
         assert!(parse_ttl("0m").is_err());
         assert!(parse_ttl("100d").is_err());
         assert!(parse_ttl("h").is_err());
+        assert!(parse_ttl("999999999999999999d").is_err());
     }
 }

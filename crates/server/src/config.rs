@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use cdvault_api::auth::{JwtKey, JwtSettings};
+use cdvault_api::auth::{JwtKey, JwtSettings, MIN_HS256_SECRET_LEN};
 use cdvault_domain::crypto::RootKey;
 use jsonwebtoken::Algorithm;
 use rand::RngCore;
@@ -46,9 +46,18 @@ fn err(message: impl Into<String>) -> ConfigError {
 }
 
 /// The raw settings: file values overridden by the environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     values: HashMap<String, String>,
+}
+
+/// Names only: values may be secrets (an inline root key, a database URL with its password).
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.values.keys().collect();
+        names.sort();
+        f.debug_struct("Settings").field("set", &names).finish()
+    }
 }
 
 impl Settings {
@@ -69,9 +78,11 @@ impl Settings {
     fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(format!("cannot read the configuration file {}: {e}", path.display())))?;
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e| err(format!("the configuration file {} is not valid TOML: {e}", path.display())))?;
+        // Only the position and the parser's message: its usual report quotes the line, which may hold a secret.
+        let table: toml::Table = toml::from_str(&text).map_err(|e: toml::de::Error| {
+            let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            err(format!("the configuration file {} is not valid TOML (line {line}): {}", path.display(), e.message()))
+        })?;
         let mut values = HashMap::new();
         for (key, value) in table {
             let name = format!("CDVAULT_{}", key.to_ascii_uppercase());
@@ -131,12 +142,36 @@ impl Settings {
 
     /// The database URL: the configured one, or SQLite in the data directory.
     pub fn database_url(&self) -> Result<String, ConfigError> {
-        if let Some(url) = self.get("CDVAULT_DATABASE_URL") {
+        if let Some(url) = self.configured_database_url()? {
             return Ok(url.to_owned());
         }
         let dir = self.data_dir();
         create_private_dir(&dir).map_err(|e| err(format!("CDVAULT_DATA_DIR: cannot create {}: {e}", dir.display())))?;
         Ok(format!("sqlite://{}?mode=rwc", dir.join("cdvault.db").display()))
+    }
+
+    fn configured_database_url(&self) -> Result<Option<&str>, ConfigError> {
+        match self.get("CDVAULT_DATABASE_URL") {
+            Some(url) if !["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme)) => {
+                Err(err("CDVAULT_DATABASE_URL must start with sqlite:, postgres: or postgresql:"))
+            }
+            url => Ok(url),
+        }
+    }
+
+    /// The database URL of an existing database: in the development set-up, nothing is created.
+    pub fn existing_database_url(&self) -> Result<String, ConfigError> {
+        if self.get("CDVAULT_DATABASE_URL").is_some() {
+            return self.database_url();
+        }
+        let file = self.data_dir().join("cdvault.db");
+        if !file.exists() {
+            return Err(err(format!(
+                "no database at {} (set CDVAULT_DATABASE_URL or CDVAULT_DATA_DIR)",
+                file.display()
+            )));
+        }
+        Ok(format!("sqlite://{}?mode=rw", file.display()))
     }
 
     pub fn listen(&self) -> Result<SocketAddr, ConfigError> {
@@ -216,10 +251,15 @@ impl Settings {
         if let Some(text) = self.secret("CDVAULT_ROOT_KEY")? {
             RootKey::from_base64(&text).map_err(|e| err(format!("CDVAULT_ROOT_KEY: {e}")))?;
         }
-        self.secret("CDVAULT_JWT_HS256_SECRET")?;
+        if let Some(secret) = self.secret("CDVAULT_JWT_HS256_SECRET")?
+            && secret.len() < MIN_HS256_SECRET_LEN
+        {
+            return Err(err(format!("CDVAULT_JWT_HS256_SECRET must be at least {MIN_HS256_SECRET_LEN} bytes")));
+        }
         if algorithm != Algorithm::HS256 {
             self.jwt(false)?;
         }
+        self.configured_database_url()?;
         Ok(())
     }
 

@@ -129,6 +129,8 @@ fn the_embedded_default_serves_tokens_minted_by_cdvault_token() {
     assert_eq!(token.matches('.').count(), 2, "only the token is printed");
 
     let answer = viewer(&server.address, &token);
+    // A refused token leaves an audit event to verify below.
+    assert_eq!(viewer(&server.address, "not-a-token")["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     assert_eq!(
         answer["data"]["viewer"],
         serde_json::json!({"subject": "cli-test", "scopes": ["credentials:read"], "allSellers": true})
@@ -137,7 +139,51 @@ fn the_embedded_default_serves_tokens_minted_by_cdvault_token() {
 
     let verified = run(cdvault(dir.path()).args(["audit", "verify"]));
     assert!(verified.status.success(), "{}", text(&verified.stderr));
-    assert!(text(&verified.stdout).contains("audit chain OK"), "{}", text(&verified.stdout));
+    assert!(text(&verified.stdout).contains("audit chain OK: 1 events"), "{}", text(&verified.stdout));
+
+    // Edit one event behind the vault's back: verify names it and exits 1.
+    let url = format!("sqlite://{}?mode=rw", data.join("cdvault.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(url.as_str()).await.unwrap();
+        conn.execute_unprepared("UPDATE audit_events SET subject = 'someone-else' WHERE seq = 1").await.unwrap();
+        conn.close().await.unwrap();
+    });
+    let broken = run(cdvault(dir.path()).args(["audit", "verify"]));
+    assert_eq!(broken.status.code(), Some(1));
+    let report = text(&broken.stdout);
+    assert!(report.contains("BROKEN") && report.contains("seq 1"), "{report}");
+}
+
+#[test]
+fn audit_verify_without_a_database_fails_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(cdvault(dir.path()).args(["audit", "verify"]));
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("no database"), "{}", text(&refused.stderr));
+    assert!(!dir.path().join("cdvault-data").exists());
+}
+
+#[test]
+fn a_toml_error_never_quotes_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cdvault.toml");
+    std::fs::write(&file, "database_url = \"postgres://cdvault:S3cretPW@db/cdvault\n").unwrap();
+    let refused = run(cdvault(dir.path()).arg("--config").arg(&file).arg("serve"));
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("not valid TOML (line 1)"), "{stderr}");
+    assert!(!stderr.contains("S3cretPW"), "{stderr}");
+}
+
+#[test]
+fn a_short_hs256_secret_is_named_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(cdvault(dir.path()).arg("serve").env("CDVAULT_JWT_HS256_SECRET", "too-short"));
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("CDVAULT_JWT_HS256_SECRET"), "{}", text(&refused.stderr));
+    assert!(!dir.path().join("cdvault-data").join("root.key").exists());
 }
 
 #[test]

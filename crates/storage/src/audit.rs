@@ -1,14 +1,20 @@
 //! The append-only, hash-chained audit trail, and the group-committing writer in front of it.
 
-use cdvault_domain::audit::{AuditRecord, ChainBreak, ChainVerifier, ChainedEvent, Outcome, link};
+use cdvault_domain::audit::{AuditRecord, ChainVerifier, ChainedEvent, Outcome, link};
 use cdvault_domain::policy::SellerReach;
+use std::collections::HashSet;
+
+use cdvault_domain::seller::SellerStatus;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
 use tokio::sync::{mpsc, oneshot};
 
+use uuid::Uuid;
+
 use crate::entity::audit_event::{self, Entity as Events};
+use crate::entity::seller;
 use crate::{Database, StorageError};
 
 /// Events committed together at most, per transaction of the writer.
@@ -18,6 +24,19 @@ fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
     bytes.try_into().map_err(|_| StorageError::Corrupt(format!("audit {what} is not 32 bytes")))
 }
 
+/// Locks the chain head row (a row lock on PostgreSQL; SQLite's write transaction holds the lock already) and
+/// returns the last sequence number and hash. Locking it twice in one transaction is harmless.
+async fn lock_head(tx: &DatabaseTransaction) -> Result<(i64, [u8; 32]), StorageError> {
+    let head = tx
+        .query_one_raw(Statement::from_string(
+            tx.get_database_backend(),
+            "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash",
+        ))
+        .await?
+        .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
+    Ok((head.try_get("", "seq")?, hash32(head.try_get("", "hash")?, "head hash")?))
+}
+
 /// Appends `records` to the chain inside `tx`. The chain head row is locked first (row lock on PostgreSQL, the
 /// write lock on SQLite), so appends from every connection and replica form one linear chain.
 pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> Result<Vec<ChainedEvent>, StorageError> {
@@ -25,15 +44,7 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
         return Ok(Vec::new());
     }
     let backend = tx.get_database_backend();
-    let head = tx
-        .query_one_raw(Statement::from_string(
-            backend,
-            "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash",
-        ))
-        .await?
-        .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
-    let mut seq: i64 = head.try_get("", "seq")?;
-    let mut prev = hash32(head.try_get("", "hash")?, "head hash")?;
+    let (mut seq, mut prev) = lock_head(tx).await?;
 
     let mut events = Vec::with_capacity(records.len());
     for record in records {
@@ -73,6 +84,35 @@ pub async fn append(db: &Database, records: Vec<AuditRecord>) -> Result<Vec<Chai
     let events = append_in(&tx, records).await?;
     tx.commit().await?;
     Ok(events)
+}
+
+/// Appends the events of a batch whose condition holds (no condition, or the named seller is still active), in one
+/// transaction, and says for each whether it was appended. The seller status is read after the chain head is
+/// locked, and a deactivation appends its own event under the same lock: an issue is either committed before the
+/// deactivation or refused.
+async fn append_batch(db: &Database, batch: &[(AuditRecord, Option<Uuid>)]) -> Result<Vec<bool>, StorageError> {
+    let tx = db.begin_write().await?;
+    lock_head(&tx).await?;
+    let wanted: Vec<Uuid> = batch.iter().filter_map(|(_, seller)| *seller).collect();
+    let active: HashSet<Uuid> = if wanted.is_empty() {
+        HashSet::new()
+    } else {
+        seller::Entity::find()
+            .select_only()
+            .column(seller::Column::Id)
+            .filter(seller::Column::Id.is_in(wanted))
+            .filter(seller::Column::Status.eq(SellerStatus::Active.as_str()))
+            .into_tuple::<Uuid>()
+            .all(&tx)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let allowed: Vec<bool> = batch.iter().map(|(_, seller)| seller.is_none_or(|id| active.contains(&id))).collect();
+    let records = batch.iter().zip(&allowed).filter(|(_, ok)| **ok).map(|((record, _), _)| record.clone()).collect();
+    append_in(&tx, records).await?;
+    tx.commit().await?;
+    Ok(allowed)
 }
 
 fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
@@ -136,25 +176,15 @@ pub async fn list(
     query.all(db.conn()).await?.into_iter().map(to_domain).collect()
 }
 
-/// Why `verify` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error("the audit chain is broken: {0}")]
-    Broken(#[from] ChainBreak),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
 /// Walks the whole chain in order and returns how many events it checked, or the first broken link.
-pub async fn verify(db: &Database) -> Result<u64, VerifyError> {
+pub async fn verify(db: &Database) -> Result<u64, StorageError> {
     let head = db
         .conn()
         .query_one_raw(Statement::from_string(db.db_backend(), "SELECT seq, hash FROM audit_head WHERE id = 1"))
-        .await
-        .map_err(StorageError::from)?
+        .await?
         .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
-    let head_seq: i64 = head.try_get("", "seq").map_err(StorageError::from)?;
-    let head_hash = hash32(head.try_get("", "hash").map_err(StorageError::from)?, "head hash")?;
+    let head_seq: i64 = head.try_get("", "seq")?;
+    let head_hash = hash32(head.try_get("", "hash")?, "head hash")?;
 
     let mut verifier = ChainVerifier::default();
     let mut after = 0i64;
@@ -166,8 +196,7 @@ pub async fn verify(db: &Database) -> Result<u64, VerifyError> {
             .order_by_asc(audit_event::Column::Seq)
             .limit(1000)
             .all(db.conn())
-            .await
-            .map_err(StorageError::from)?;
+            .await?;
         let Some(last) = page.last().map(|r| r.seq) else { break };
         for row in page {
             verifier.check(&to_domain(row)?)?;
@@ -177,14 +206,22 @@ pub async fn verify(db: &Database) -> Result<u64, VerifyError> {
     Ok(verifier.finish(head_seq, head_hash)?)
 }
 
-/// The audit event could not be made durable. The caller must not release what it was about to release.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the audit trail is unavailable")]
-pub struct AuditUnavailable;
+/// Why an event given to the [`AuditSink`] was not appended. The caller must not release what it was about to
+/// release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The event could not be made durable.
+    #[error("the audit trail is unavailable")]
+    Unavailable,
+    /// The event was for an issue, and the seller was deactivated before it could be committed.
+    #[error("the seller was deactivated")]
+    SellerInactive,
+}
 
 struct Pending {
     record: AuditRecord,
-    done: oneshot::Sender<Result<(), AuditUnavailable>>,
+    requires_active_seller: Option<Uuid>,
+    done: oneshot::Sender<Result<(), AppendError>>,
 }
 
 /// The front of the audit trail for events not written with another change: callers wait until the transaction
@@ -204,30 +241,47 @@ impl AuditSink {
     }
 
     /// Appends one event and returns once it is committed.
-    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditUnavailable> {
+    pub async fn append(&self, record: AuditRecord) -> Result<(), AppendError> {
+        self.submit(record, None).await
+    }
+
+    /// Appends the event of an issue, if `seller_id` is still active when it commits.
+    pub async fn append_issue(&self, record: AuditRecord, seller_id: Uuid) -> Result<(), AppendError> {
+        self.submit(record, Some(seller_id)).await
+    }
+
+    async fn submit(&self, record: AuditRecord, requires_active_seller: Option<Uuid>) -> Result<(), AppendError> {
         let (done, committed) = oneshot::channel();
-        self.queue.send(Pending { record, done }).await.map_err(|_| AuditUnavailable)?;
-        committed.await.map_err(|_| AuditUnavailable)?
+        let pending = Pending { record, requires_active_seller, done };
+        self.queue.send(pending).await.map_err(|_| AppendError::Unavailable)?;
+        committed.await.map_err(|_| AppendError::Unavailable)?
     }
 }
 
+fn answer(waiter: oneshot::Sender<Result<(), AppendError>>, appended: bool) {
+    let _ = waiter.send(if appended { Ok(()) } else { Err(AppendError::SellerInactive) });
+}
+
 async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (records, waiters): (Vec<_>, Vec<_>) = batch.drain(..).map(|p| (p.record, p.done)).unzip();
-        if append(&db, records.clone()).await.is_ok() {
-            for waiter in waiters {
-                let _ = waiter.send(Ok(()));
+    let mut pending = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
+        let (batch, waiters): (Vec<_>, Vec<_>) =
+            pending.drain(..).map(|p| ((p.record, p.requires_active_seller), p.done)).unzip();
+        if let Ok(appended) = append_batch(&db, &batch).await {
+            for (waiter, appended) in waiters.into_iter().zip(appended) {
+                answer(waiter, appended);
             }
             continue;
         }
         // The batch failed: commit its events one by one, so one bad event cannot fail its neighbours.
-        for (record, waiter) in records.into_iter().zip(waiters) {
-            let result = append(&db, vec![record]).await.map(|_| ()).map_err(|error| {
-                tracing::error!(error = ?error, "an audit event could not be committed; its request fails closed");
-                AuditUnavailable
-            });
-            let _ = waiter.send(result);
+        for (item, waiter) in batch.into_iter().zip(waiters) {
+            match append_batch(&db, std::slice::from_ref(&item)).await {
+                Ok(appended) => answer(waiter, appended.first().copied().unwrap_or(false)),
+                Err(error) => {
+                    tracing::error!(error = ?error, "an audit event could not be committed; its request fails closed");
+                    let _ = waiter.send(Err(AppendError::Unavailable));
+                }
+            }
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Versioned, encrypted credentials. Each store makes a new version; the newest [`RETAINED_VERSIONS`] are kept.
 
 use cdvault_domain::audit::AuditRecord;
-use cdvault_domain::credential::{CredentialKind, CredentialMeta, RETAINED_VERSIONS, StoredCredential};
-use cdvault_domain::crypto::Sealed;
+use cdvault_domain::credential::{CredentialKind, CredentialMeta, RETAINED_VERSIONS, SecretSlot, StoredCredential};
+use cdvault_domain::crypto::{CryptoError, Sealed};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     Statement,
@@ -13,12 +13,12 @@ use uuid::Uuid;
 use crate::entity::credential_version::{self, Entity as Versions};
 use crate::{Database, StorageError, audit};
 
-/// A credential version about to be stored. Its id is chosen (and its secret sealed for it) before the insert.
+/// A credential version about to be stored. Its id is chosen by the application; its secret is sealed inside the
+/// storing transaction, once the version number is known (the version is bound into the ciphertext).
 #[derive(Debug)]
 pub struct NewCredential {
     pub id: Uuid,
     pub kind: CredentialKind,
-    pub secret: Sealed,
     pub client_id: Option<String>,
     pub octopia_seller_id: Option<String>,
     pub restored_from: Option<i32>,
@@ -46,11 +46,13 @@ fn to_domain(row: credential_version::Model) -> Result<StoredCredential, Storage
 }
 
 /// Stores a new version of a seller's credential, prunes versions past the retention, and appends the audit event
-/// built by `event` (which sees the stored metadata), all in one transaction.
+/// built by `event` (which sees the stored metadata), all in one transaction. `seal` encrypts the secret for its
+/// slot (row, seller, kind, version).
 pub async fn store(
     db: &Database,
     seller_login: &str,
     new: NewCredential,
+    seal: impl FnOnce(&SecretSlot<'_>) -> Result<Sealed, CryptoError>,
     event: impl FnOnce(&CredentialMeta) -> AuditRecord,
 ) -> Result<CredentialMeta, StorageError> {
     let tx = db.begin_write().await?;
@@ -78,15 +80,23 @@ pub async fn store(
         .await?
         .flatten();
     let version = latest.unwrap_or(0) + 1;
+    let secret = seal(&SecretSlot {
+        id: new.id,
+        seller_id,
+        kind: new.kind,
+        version,
+        client_id: new.client_id.as_deref(),
+        octopia_seller_id: new.octopia_seller_id.as_deref(),
+    })?;
 
     let model = credential_version::ActiveModel {
         id: Set(new.id),
         seller_id: Set(seller_id),
         kind: Set(new.kind.as_str().to_owned()),
         version: Set(version),
-        key_version: Set(new.secret.key_version),
-        nonce: Set(new.secret.nonce),
-        ciphertext: Set(new.secret.ciphertext),
+        key_version: Set(secret.key_version),
+        nonce: Set(secret.nonce),
+        ciphertext: Set(secret.ciphertext),
         client_id: Set(new.client_id),
         octopia_seller_id: Set(new.octopia_seller_id),
         restored_from: Set(new.restored_from),

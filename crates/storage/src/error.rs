@@ -1,3 +1,5 @@
+use cdvault_domain::audit::ChainBreak;
+use cdvault_domain::crypto::CryptoError;
 use sea_orm::{DbErr, SqlErr};
 
 /// What can go wrong in the storage layer, as outcomes the use cases can act on.
@@ -6,6 +8,15 @@ pub enum StorageError {
     /// A unique constraint refused the write; the text names the constraint or column.
     #[error("unique constraint violated: {0}")]
     Unique(String),
+    /// A value that must be unique is taken (the named one, e.g. `login`), as decided by its constraint.
+    #[error("{0} is taken")]
+    Taken(&'static str),
+    /// Sealing or opening a secret, or the keyring, failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The audit hash chain is broken.
+    #[error("the audit chain is broken: {0}")]
+    ChainBroken(#[from] ChainBreak),
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,
@@ -23,5 +34,13 @@ impl From<DbErr> for StorageError {
             Some(SqlErr::UniqueConstraintViolation(detail)) => Self::Unique(detail),
             _ => Self::Db(err),
         }
+    }
+}
+
+impl StorageError {
+    /// Whether this is a unique violation of the constraint named `constraint` (PostgreSQL names the constraint;
+    /// SQLite names the `table.column` it covers).
+    pub(crate) fn is_unique(&self, constraint: &str, sqlite_columns: &str) -> bool {
+        matches!(self, Self::Unique(detail) if detail.contains(constraint) || detail.contains(sqlite_columns))
     }
 }

@@ -7,20 +7,10 @@ use time::OffsetDateTime;
 use crate::entity::keyring_key::{self, Entity as Keys};
 use crate::{Database, StorageError};
 
-/// Why the keyring could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyringError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-}
-
 /// Loads and unwraps every usable keyring version; makes version 1 on first start. A root key that does not open
 /// the stored keys is an error (never a silent new keyring).
-pub async fn load_or_init(db: &Database, root: &RootKey) -> Result<Keyring, KeyringError> {
-    let mut rows =
-        Keys::find().order_by_asc(keyring_key::Column::Version).all(db.conn()).await.map_err(StorageError::from)?;
+pub async fn load_or_init(db: &Database, root: &RootKey) -> Result<Keyring, StorageError> {
+    let mut rows = Keys::find().order_by_asc(keyring_key::Column::Version).all(db.conn()).await?;
     if rows.is_empty() {
         let (_, wrapped) = root.new_data_key(1)?;
         let inserted = keyring_key::ActiveModel {
@@ -35,10 +25,9 @@ pub async fn load_or_init(db: &Database, root: &RootKey) -> Result<Keyring, Keyr
         match inserted.map_err(StorageError::from) {
             // Another replica made version 1 first: use theirs.
             Ok(_) | Err(StorageError::Unique(_)) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
-        rows =
-            Keys::find().order_by_asc(keyring_key::Column::Version).all(db.conn()).await.map_err(StorageError::from)?;
+        rows = Keys::find().order_by_asc(keyring_key::Column::Version).all(db.conn()).await?;
     }
     let mut keys = Vec::new();
     let mut active = None;

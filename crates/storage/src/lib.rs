@@ -3,6 +3,7 @@
 //! Rows are mapped to domain types here and never leave this crate as sea-orm models.
 
 pub mod audit;
+pub mod bulk;
 pub mod credentials;
 mod db;
 mod entity;

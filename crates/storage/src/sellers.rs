@@ -23,11 +23,11 @@ pub(crate) fn to_domain(row: seller::Model) -> Result<SellerAccount, StorageErro
     })
 }
 
-/// Inserts a new seller and its audit event in one transaction. A taken login is [`StorageError::Unique`],
-/// decided by the `sellers_login_key` index.
+/// Inserts a new seller and its audit event in one transaction. A taken login is [`StorageError::Taken`], decided by
+/// the `sellers_login_key` index (or, for logins differing only in case, `sellers_login_lower_key`).
 pub async fn insert(db: &Database, account: &SellerAccount, event: AuditRecord) -> Result<(), StorageError> {
     let tx = db.begin_write().await?;
-    seller::ActiveModel {
+    let inserted = seller::ActiveModel {
         id: Set(account.id),
         login: Set(account.login.as_str().to_owned()),
         display_name: Set(account.display_name.as_str().to_owned()),
@@ -36,7 +36,16 @@ pub async fn insert(db: &Database, account: &SellerAccount, event: AuditRecord) 
         updated_at: Set(account.updated_at),
     }
     .insert(&tx)
-    .await?;
+    .await
+    .map_err(StorageError::from);
+    match inserted {
+        // Both `sellers_login_key` and `sellers_login_lower_key` (logins differing only in case).
+        Err(e) if e.is_unique("sellers_login", "sellers.login") => {
+            return Err(StorageError::Taken("login"));
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
     audit::append_in(&tx, vec![event]).await?;
     tx.commit().await?;
     Ok(())

@@ -23,13 +23,8 @@ pub struct QueryRoot;
 impl QueryRoot {
     /// The caller, as its token describes it. Needs a valid token.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
-        let (_, caller) = request(ctx)?;
-        caller
-            .principal
-            .clone()
-            .map(Viewer)
-            .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))
-            .gql(caller)
+        let (vault, caller) = request(ctx)?;
+        vault.viewer(caller).await.map(Viewer).gql(caller)
     }
 
     /// One seller account by login; `null` if there is none. Needs a token that reaches the seller.

@@ -1,0 +1,171 @@
+//! The closed-loop load generator: each client has its own HTTP/1.1 connection and sends its next request as soon
+//! as the previous answer has been read and checked.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpStream;
+
+/// One request of a workload, ready to send.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+/// What a scenario sends, and how an answer is judged.
+#[derive(Clone)]
+pub struct Workload {
+    pub name: String,
+    pub address: SocketAddr,
+    /// Cycled through; client `k` starts at a different offset.
+    pub calls: Arc<Vec<Call>>,
+    /// Whether a 200 answer's body is a success (e.g. it holds the password).
+    pub check: fn(&[u8]) -> bool,
+}
+
+impl std::fmt::Debug for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workload").field("name", &self.name).field("calls", &self.calls.len()).finish()
+    }
+}
+
+/// The figures of one scenario at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub scenario: String,
+    pub concurrency: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+async fn connect(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn send(sender: &mut SendRequest<Full<Bytes>>, host: &str, call: &Call) -> anyhow::Result<(u16, Bytes)> {
+    let mut request = Request::builder().method(call.method.clone()).uri(&call.path).header("host", host);
+    for (name, value) in &call.headers {
+        request = request.header(*name, value);
+    }
+    if !call.body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    sender.ready().await?;
+    let response = sender.send_request(request.body(Full::new(call.body.clone()))?).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// Runs `workload` with `concurrency` clients: `warmup` unmeasured, then `duration` measured.
+pub async fn run(
+    workload: &Workload,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let measure_until = measure_from + duration;
+    let host = workload.address.to_string();
+    let mut clients = Vec::with_capacity(concurrency);
+    for k in 0..concurrency {
+        let workload = workload.clone();
+        let host = host.clone();
+        clients.push(tokio::spawn(async move {
+            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let mut errors = 0u64;
+            let calls = workload.calls.len();
+            let mut next = (k * calls / concurrency.max(1)) % calls.max(1);
+            let mut sender = connect(workload.address).await?;
+            loop {
+                let began = Instant::now();
+                if began >= measure_until {
+                    break;
+                }
+                let call = &workload.calls[next];
+                next = (next + 1) % calls;
+                let outcome = send(&mut sender, &host, call).await;
+                let measured = began >= measure_from;
+                match outcome {
+                    Ok((200, body)) if (workload.check)(&body) => {
+                        if measured {
+                            histogram.record(began.elapsed().as_micros().max(1) as u64)?;
+                        }
+                    }
+                    Ok(_) => errors += u64::from(measured),
+                    Err(_) => {
+                        errors += u64::from(measured);
+                        sender = connect(workload.address).await?;
+                    }
+                }
+            }
+            anyhow::Ok((histogram, errors))
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut errors = 0;
+    for client in clients {
+        let (h, e) = client.await??;
+        histogram.add(h)?;
+        errors += e;
+    }
+    let seconds = duration.as_secs_f64();
+    let ms = |v: u64| v as f64 / 1000.0;
+    Ok(Stats {
+        scenario: workload.name.clone(),
+        concurrency,
+        requests: histogram.len(),
+        errors,
+        seconds,
+        rps: histogram.len() as f64 / seconds,
+        p50_ms: ms(histogram.value_at_quantile(0.50)),
+        p90_ms: ms(histogram.value_at_quantile(0.90)),
+        p99_ms: ms(histogram.value_at_quantile(0.99)),
+        max_ms: ms(histogram.max()),
+    })
+}
+
+/// Sends every call once over `concurrency` connections (seeding), failing on the first bad answer.
+pub async fn send_all(address: SocketAddr, calls: Vec<Call>, concurrency: usize) -> anyhow::Result<()> {
+    let calls = Arc::new(calls);
+    let host = address.to_string();
+    let mut clients = Vec::new();
+    for k in 0..concurrency {
+        let calls = calls.clone();
+        let host = host.clone();
+        clients.push(tokio::spawn(async move {
+            let mut sender = connect(address).await?;
+            for call in calls.iter().skip(k).step_by(concurrency) {
+                let (status, body) = send(&mut sender, &host, call).await?;
+                anyhow::ensure!((200..300).contains(&status), "seeding {} failed: {status} {body:?}", call.path);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for client in clients {
+        client.await??;
+    }
+    Ok(())
+}

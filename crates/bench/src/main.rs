@@ -1,0 +1,263 @@
+//! `cdvault-bench`: cdvault's issue path against OpenBao's KV v2 read, on the same machine in the same run, with our
+//! own stack's ceilings (`viewer`: HTTP + GraphQL + token check; `healthz`: HTTP alone) beside them.
+//!
+//! cargo build --release -p cdvault-server -p cdvault-bench
+//! target/release/cdvault-bench [--concurrency 64] [--sellers 1000] [--postgres URL] [--json FILE]
+
+mod load;
+mod openbao;
+mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cdvault_api::auth::{TokenRequest, mint_hs256};
+use cdvault_domain::crypto::RootKey;
+use clap::Parser;
+use hyper::Method;
+use serde::Serialize;
+
+use crate::load::{Call, Stats, Workload};
+
+/// Closed-loop benchmark of cdvault beside OpenBao.
+#[derive(Debug, Parser)]
+#[command(name = "cdvault-bench")]
+struct Args {
+    /// Scenarios, comma-separated: healthz, viewer, issue, openbao.
+    #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Concurrent clients, comma-separated; every scenario runs at each.
+    #[arg(long, default_value = "64", value_delimiter = ',')]
+    concurrency: Vec<usize>,
+    /// Stored sellers (and OpenBao secrets), comma-separated; each count is a fresh server and peer.
+    #[arg(long, default_value = "1000", value_delimiter = ',')]
+    sellers: Vec<usize>,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Unmeasured warm-up seconds per scenario.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// A PostgreSQL admin URL: the server then runs on a fresh database there (else SQLite).
+    #[arg(long)]
+    postgres: Option<String>,
+    /// The cdvault binary (default: beside this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// The folder of OpenBao's start.sh / stop.sh.
+    #[arg(long, default_value = "../shared/peers/openbao")]
+    openbao_peer: PathBuf,
+    /// OpenBao's port (and the next one, for its cluster address).
+    #[arg(long, default_value_t = 8230)]
+    openbao_port: u16,
+    /// Also write the results here, as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Round {
+    engine: String,
+    sellers: usize,
+    results: Vec<Stats>,
+    server_idle_rss_mib: Option<f64>,
+    server_peak_rss_mib: Option<f64>,
+    openbao_peak_rss_mib: Option<f64>,
+}
+
+fn graphql(token: &str, query: &str, variables: serde_json::Value) -> Call {
+    Call {
+        method: Method::POST,
+        path: "/graphql".into(),
+        headers: vec![("authorization", format!("Bearer {token}"))],
+        body: Bytes::from(serde_json::json!({ "query": query, "variables": variables }).to_string()),
+    }
+}
+
+fn contains(body: &[u8], needle: &[u8]) -> bool {
+    body.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let binary = args.server_bin.clone().unwrap_or_else(server::default_binary);
+    anyhow::ensure!(
+        binary.exists(),
+        "{} not found: build it with `cargo build --release -p cdvault-server -p cdvault-bench`",
+        binary.display()
+    );
+    let (warmup, duration) = (Duration::from_secs(args.warmup), Duration::from_secs(args.duration));
+    let wants = |s: &str| args.scenarios.iter().any(|x| x == s);
+    let mut rounds = Vec::new();
+
+    for &sellers in &args.sellers {
+        let store = server::Store::create(args.postgres.as_deref()).await?;
+        let root_key = RootKey::generate_base64().to_string();
+        let jwt_secret = RootKey::generate_base64().to_string();
+        eprintln!("seeding {sellers} sellers ({})", store.engine());
+        server::seed(&store.url(), &root_key, sellers).await?;
+        let srv = server::Server::start(&binary, &store.url(), &root_key, &jwt_secret)?;
+        let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
+        let request = TokenRequest {
+            subject: "cdvault-bench".into(),
+            scopes: vec!["credentials:read".into()],
+            sellers: Some(vec!["*".into()]),
+            ttl: Duration::from_secs(24 * 3600),
+        };
+        let token = mint_hs256(jwt_secret.as_bytes(), server::ISSUER, server::AUDIENCE, &request)?;
+
+        let peer = if wants("openbao") {
+            eprintln!("starting OpenBao and seeding {sellers} secrets");
+            Some(openbao::Peer::start(&args.openbao_peer, args.openbao_port, sellers).await?)
+        } else {
+            None
+        };
+
+        let mut workloads = Vec::new();
+        if wants("healthz") {
+            let call = Call { method: Method::GET, path: "/healthz".into(), headers: vec![], body: Bytes::new() };
+            workloads.push(Workload {
+                name: "healthz".into(),
+                address: srv.address,
+                calls: Arc::new(vec![call]),
+                check: |b| b == b"ok",
+            });
+        }
+        if wants("viewer") {
+            let call = graphql(&token, "{ viewer { subject } }", serde_json::json!({}));
+            workloads.push(Workload {
+                name: "viewer".into(),
+                address: srv.address,
+                calls: Arc::new(vec![call]),
+                check: |b| contains(b, b"\"subject\":\"cdvault-bench\""),
+            });
+        }
+        if wants("issue") {
+            let query =
+                "mutation($l: String!) { issueApiCredential(sellerLogin: $l, purpose: \"benchmark\") { password } }";
+            let calls = (1..=sellers)
+                .map(|n| graphql(&token, query, serde_json::json!({ "l": server::seller_login(n) })))
+                .collect();
+            workloads.push(Workload {
+                name: "issue".into(),
+                address: srv.address,
+                calls: Arc::new(calls),
+                check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
+            });
+        }
+        if let Some(peer) = &peer {
+            let calls = (1..=sellers)
+                .map(|n| Call {
+                    method: Method::GET,
+                    path: format!("{}{n}", peer.prefix),
+                    headers: vec![("x-vault-token", peer.token.clone())],
+                    body: Bytes::new(),
+                })
+                .collect();
+            workloads.push(Workload {
+                name: "openbao".into(),
+                address: peer.address,
+                calls: Arc::new(calls),
+                check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
+            });
+        }
+
+        let mut results = Vec::new();
+        for &concurrency in &args.concurrency {
+            for workload in &workloads {
+                let stats = load::run(workload, concurrency, warmup, duration).await?;
+                eprintln!(
+                    "{:8} c={:<4} {:>9.0} req/s  p50 {:7.2} ms  p90 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  errors {}",
+                    stats.scenario,
+                    concurrency,
+                    stats.rps,
+                    stats.p50_ms,
+                    stats.p90_ms,
+                    stats.p99_ms,
+                    stats.max_ms,
+                    stats.errors
+                );
+                results.push(stats);
+            }
+        }
+        let peak = server::rss_mib(srv.pid()).map(|(_, hwm)| hwm);
+        let bao_peak = peer.as_ref().and_then(|p| p.pid).and_then(server::rss_mib).map(|(_, hwm)| hwm);
+        srv.stop()?;
+        if let Some(peer) = peer {
+            peer.stop()?;
+        }
+        store.drop_database().await?;
+        rounds.push(Round {
+            engine: store.engine().into(),
+            sellers,
+            results,
+            server_idle_rss_mib: idle,
+            server_peak_rss_mib: peak,
+            openbao_peak_rss_mib: bao_peak,
+        });
+    }
+
+    print_report(&rounds);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rounds)?)?;
+    }
+    Ok(())
+}
+
+fn print_report(rounds: &[Round]) {
+    println!("| engine | sellers | scenario | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for round in rounds {
+        for s in &round.results {
+            println!(
+                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                round.engine,
+                round.sellers,
+                s.scenario,
+                s.concurrency,
+                s.rps,
+                s.p50_ms,
+                s.p90_ms,
+                s.p99_ms,
+                s.max_ms,
+                s.errors
+            );
+        }
+    }
+    for round in rounds {
+        let find = |name: &str, c: usize| round.results.iter().find(|s| s.scenario == name && s.concurrency == c);
+        let mut concurrencies: Vec<usize> = round.results.iter().map(|s| s.concurrency).collect();
+        concurrencies.dedup();
+        for c in concurrencies {
+            if let (Some(issue), Some(bao)) = (find("issue", c), find("openbao", c)) {
+                println!(
+                    "{} sellers={} clients={c}: issue/openbao throughput {:.2}x, p99 issue/openbao {:.2}",
+                    round.engine,
+                    round.sellers,
+                    issue.rps / bao.rps,
+                    issue.p99_ms / bao.p99_ms
+                );
+            }
+            if let (Some(issue), Some(viewer)) = (find("issue", c), find("viewer", c)) {
+                println!(
+                    "{} sellers={} clients={c}: issue/viewer throughput {:.2}x",
+                    round.engine,
+                    round.sellers,
+                    issue.rps / viewer.rps
+                );
+            }
+        }
+        let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MiB"));
+        println!(
+            "{} sellers={}: server RSS idle {}, peak {}; OpenBao peak {}",
+            round.engine,
+            round.sellers,
+            mib(round.server_idle_rss_mib),
+            mib(round.server_peak_rss_mib),
+            mib(round.openbao_peak_rss_mib)
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The cdvault server under test: a release binary in a child process, over a database seeded in bulk.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cdvault_domain::credential::{CredentialKind, SecretSlot};
+use cdvault_domain::crypto::RootKey;
+use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
+use cdvault_domain::text::DisplayName;
+use cdvault_storage::credentials::NewCredential;
+use cdvault_storage::{Database, bulk, keyring};
+use sea_orm::ConnectionTrait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub const ISSUER: &str = "cdvault-bench";
+pub const AUDIENCE: &str = "cdvault";
+pub const PASSWORD: &str = "Bench-Passw0rd!";
+
+/// The login of seller `n` (1-based).
+pub fn seller_login(n: usize) -> String {
+    format!("bench-{n:06}")
+}
+
+/// Where the server keeps its data for one run.
+pub enum Store {
+    Sqlite { dir: tempfile::TempDir },
+    Postgres { admin: String, name: String },
+}
+
+impl Store {
+    pub async fn create(postgres_admin: Option<&str>) -> anyhow::Result<Self> {
+        match postgres_admin {
+            None => Ok(Self::Sqlite { dir: tempfile::tempdir()? }),
+            Some(admin) => {
+                let name = format!("cdvault_bench_{}", Uuid::now_v7().simple());
+                let conn = sea_orm::Database::connect(admin).await?;
+                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+                conn.close().await?;
+                Ok(Self::Postgres { admin: admin.to_owned(), name })
+            }
+        }
+    }
+
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres { .. } => "postgres",
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { dir } => format!("sqlite://{}?mode=rwc", dir.path().join("cdvault.db").display()),
+            Self::Postgres { admin, name } => {
+                let base = admin.split('?').next().unwrap_or(admin);
+                let cut = base.rfind('/').filter(|&i| i > "postgres://".len()).unwrap_or(base.len());
+                format!("{}/{name}", &base[..cut])
+            }
+        }
+    }
+
+    pub async fn drop_database(&self) -> anyhow::Result<()> {
+        if let Self::Postgres { admin, name } = self {
+            let conn = sea_orm::Database::connect(admin.as_str()).await?;
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+            conn.close().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Migrates and seeds `sellers` sellers, each with one Marketplace API password, in bulk.
+pub async fn seed(url: &str, root_key: &str, sellers: usize) -> anyhow::Result<()> {
+    let db = Database::connect(url).await?;
+    db.migrate().await?;
+    let ring = keyring::load_or_init(&db, &RootKey::from_base64(root_key)?).await?;
+    let now = OffsetDateTime::now_utc();
+    let mut rows = Vec::with_capacity(sellers);
+    for n in 1..=sellers {
+        let account = SellerAccount {
+            id: Uuid::now_v7(),
+            login: SellerLogin::parse("login", &seller_login(n))?,
+            display_name: DisplayName::parse("displayName", "Bench shop")?,
+            status: SellerStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        let id = Uuid::now_v7();
+        let kind = CredentialKind::MarketplaceApi;
+        let slot = SecretSlot { id, seller_id: account.id, kind, version: 1, client_id: None, octopia_seller_id: None };
+        let secret = slot.seal(&ring, PASSWORD.as_bytes())?;
+        let credential = NewCredential {
+            id,
+            kind,
+            client_id: None,
+            octopia_seller_id: None,
+            restored_from: None,
+            created_by: "cdvault-bench".into(),
+        };
+        rows.push((account, credential, secret));
+    }
+    bulk::load_sellers(&db, rows).await?;
+    db.close().await?;
+    Ok(())
+}
+
+/// A running `cdvault serve`.
+pub struct Server {
+    child: Child,
+    pub address: SocketAddr,
+}
+
+impl Server {
+    pub fn start(binary: &Path, url: &str, root_key: &str, jwt_secret: &str) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CDVAULT_DATABASE_URL", url)
+            .env("CDVAULT_ROOT_KEY", root_key)
+            .env("CDVAULT_JWT_HS256_SECRET", jwt_secret)
+            .env("CDVAULT_JWT_ISSUER", ISSUER)
+            .env("CDVAULT_JWT_AUDIENCE", AUDIENCE)
+            .env("CDVAULT_LISTEN", "127.0.0.1:0")
+            // The start-up lines (for the address) but no per-request access log.
+            .env("CDVAULT_LOG", "warn,cdvault_server=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("the server did not start");
+            };
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let address = rest.split('/').next().unwrap_or_default().parse()?;
+                return Ok(Self { child, address });
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status()?;
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "the server exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident and peak resident memory of a process, in MiB (Linux).
+pub fn rss_mib(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The `cdvault` binary beside this one (both built by `cargo build --release`).
+pub fn default_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("cdvault")))
+        .unwrap_or_else(|| PathBuf::from("target/release/cdvault"))
+}
