@@ -24,3 +24,30 @@ async fn replicas_starting_together_on_one_database_all_come_up_with_one_keyring
     assert_eq!(checked, 2 + 30);
 }
 on_both_engines!(replicas_starting_together_on_one_database_all_come_up_with_one_keyring);
+
+async fn a_replica_never_issues_a_credential_another_replica_replaced_or_deactivated(engine: Engine) {
+    let db = TestDb::create(engine).await;
+    let options = Options::default();
+    let a = TestApp::spawn(db.share(), options.clone()).await.unwrap();
+    let b = TestApp::spawn(db.share(), options).await.unwrap();
+    a.seller_with_password("moving", "First-Passw0rd!").await;
+    let admin = a.token(ALL_SCOPES, &["*"]);
+    // B reads (and keeps in memory) version 1.
+    assert_eq!(b.issue_password(&admin, "moving").await.data()["issueApiCredential"]["version"], 1);
+
+    a.store_password(&admin, "moving", "Second-Passw0rd!").await.data();
+    let issued = b.issue_password(&admin, "moving").await;
+    assert_eq!(issued.data()["issueApiCredential"]["password"], "Second-Passw0rd!");
+    assert_eq!(issued.data()["issueApiCredential"]["version"], 2);
+
+    a.graphql(
+        Some(&admin),
+        "mutation { deactivateSellerAccount(login: \"moving\") { status } }",
+        serde_json::json!({}),
+    )
+    .await
+    .data();
+    let refused = b.issue_password(&admin, "moving").await;
+    assert_eq!((refused.code(), refused.error()["reason"].as_str()), ("FORBIDDEN", Some("SELLER_INACTIVE")));
+}
+on_both_engines!(a_replica_never_issues_a_credential_another_replica_replaced_or_deactivated);

@@ -4,6 +4,7 @@
 //! server is configured.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod graphql;
 pub mod http;

@@ -12,7 +12,7 @@ use cdvault_domain::crypto::Keyring;
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
 use cdvault_domain::text::{DisplayName, Purpose};
-use cdvault_storage::audit::{AppendError, AuditFilter, AuditSink};
+use cdvault_storage::audit::{AppendError, AuditFilter, AuditSink, IssueCondition};
 use cdvault_storage::credentials::NewCredential;
 use cdvault_storage::{Database, StorageError, audit, credentials, sellers};
 use secrecy::SecretString;
@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::cache::{IssueCache, IssueMaterial};
 use crate::error::ApiError;
 
 /// Who is calling, for one request.
@@ -64,11 +65,15 @@ pub struct Vault {
     db: Database,
     keyring: Arc<Keyring>,
     audit: AuditSink,
+    cache: IssueCache,
 }
+
+/// Sellers × kinds whose issue material is kept in memory.
+const CACHE_CAPACITY: usize = 200_000;
 
 impl Vault {
     pub fn new(db: Database, keyring: Arc<Keyring>, audit: AuditSink) -> Self {
-        Self { db, keyring, audit }
+        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY) }
     }
 
     pub fn database(&self) -> &Database {
@@ -183,6 +188,7 @@ impl Vault {
         };
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "login", login).await?;
         let event = Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str());
+        self.cache.forget(login.as_str());
         match sellers::set_status(&self.db, login.as_str(), status, event).await {
             Ok(account) => Ok(account),
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
@@ -260,7 +266,9 @@ impl Vault {
             Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str()).detail(detail)
         };
         let seal = |slot: &SecretSlot<'_>| slot.seal(&self.keyring, secret);
-        match credentials::store(&self.db, login.as_str(), new, seal, event).await {
+        let stored = credentials::store(&self.db, login.as_str(), new, seal, event).await;
+        self.cache.forget(login.as_str());
+        match stored {
             Ok(meta) => Ok(meta),
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
             Err(e) => Err(e.into()),
@@ -328,50 +336,80 @@ impl Vault {
     }
 
     /// The checks and audit shared by both issue paths: returns the newest version, opened.
+    /// The newest credential of a seller, from the cache or the database. `NOT_FOUND` and `SELLER_INACTIVE` here.
+    async fn issue_material(
+        &self,
+        caller: &Caller,
+        p: &Principal,
+        login: &SellerLogin,
+        kind: CredentialKind,
+    ) -> Result<Arc<IssueMaterial>, ApiError> {
+        if let Some(material) = self.cache.get(login.as_str(), kind) {
+            return Ok(material);
+        }
+        let seller = self.existing_seller(login).await?;
+        if seller.status != SellerStatus::Active {
+            return Err(self
+                .deny(caller, p, action::CREDENTIAL_ISSUE, Some(login.as_str()), Denial::SellerInactive)
+                .await);
+        }
+        let stored = credentials::latest(&self.db, seller.id, kind)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("{} credential of seller '{login}'", kind.as_str())))?;
+        let material = Arc::new(IssueMaterial { seller_id: seller.id, stored });
+        self.cache.put(login.as_str(), kind, material.clone());
+        Ok(material)
+    }
+
+    /// The checks and audit shared by both issue paths: returns the newest version, opened.
     async fn issue(
         &self,
         caller: &Caller,
         seller_login: &str,
         purpose: &str,
         kind: CredentialKind,
-    ) -> Result<(SellerLogin, StoredCredential, Zeroizing<String>), ApiError> {
+    ) -> Result<(SellerLogin, Arc<IssueMaterial>, Zeroizing<String>), ApiError> {
         let act = action::CREDENTIAL_ISSUE;
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsRead), "sellerLogin", seller_login).await?;
         let purpose = Purpose::parse("purpose", purpose)?;
-        let seller = self.existing_seller(&login).await?;
-        if seller.status != SellerStatus::Active {
-            return Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
-        }
-        let stored = credentials::latest(&self.db, seller.id, kind)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("{} credential of seller '{login}'", kind.as_str())))?;
-        let base = |outcome| {
-            Self::event(caller, &p.subject, act, outcome)
-                .seller(login.as_str())
-                .purpose(purpose.as_str())
-                .detail(format!("kind={} version={}", kind.as_str(), stored.meta.version))
-        };
-        let secret = match self.open(&stored) {
-            Ok(secret) => secret,
-            Err(e) => {
-                self.record_best_effort(base(Outcome::Failed).reason("DECRYPT_FAILED")).await;
-                return Err(e);
+        // A second attempt only when a newer version was stored between our read and the audit commit.
+        for _ in 0..3 {
+            let material = self.issue_material(caller, p, &login, kind).await?;
+            let stored = &material.stored;
+            let base = |outcome| {
+                Self::event(caller, &p.subject, act, outcome)
+                    .seller(login.as_str())
+                    .purpose(purpose.as_str())
+                    .detail(format!("kind={} version={}", kind.as_str(), stored.meta.version))
+            };
+            let secret = match self.open(stored) {
+                Ok(secret) => secret,
+                Err(e) => {
+                    self.cache.forget(login.as_str());
+                    self.record_best_effort(base(Outcome::Failed).reason("DECRYPT_FAILED")).await;
+                    return Err(e);
+                }
+            };
+            if kind == CredentialKind::Octopia
+                && (stored.meta.client_id.is_none() || stored.meta.octopia_seller_id.is_none())
+            {
+                let corrupt = StorageError::Corrupt("an Octopia credential without client or seller id".into());
+                return Err(ApiError::internal("reading Octopia metadata", corrupt));
             }
-        };
-        if kind == CredentialKind::Octopia
-            && (stored.meta.client_id.is_none() || stored.meta.octopia_seller_id.is_none())
-        {
-            let corrupt = StorageError::Corrupt("an Octopia credential without client or seller id".into());
-            return Err(ApiError::internal("reading Octopia metadata", corrupt));
-        }
-        // Fail closed: nothing leaves before its audit event is committed, and only while the seller is active.
-        match self.audit.append_issue(base(Outcome::Success), seller.id).await {
-            Ok(()) => Ok((login, stored, secret)),
-            Err(AppendError::SellerInactive) => {
-                Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await)
+            // Fail closed: nothing leaves before its audit event is committed, and only if the seller is still
+            // active and the version still the newest at that moment.
+            let condition = IssueCondition { seller_id: material.seller_id, kind, version: stored.meta.version };
+            match self.audit.append_issue(base(Outcome::Success), condition).await {
+                Ok(()) => return Ok((login, material, secret)),
+                Err(AppendError::SellerInactive) => {
+                    self.cache.forget(login.as_str());
+                    return Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
+                }
+                Err(AppendError::Stale) => self.cache.forget(login.as_str()),
+                Err(e) => return Err(ApiError::internal("recording the issue", e)),
             }
-            Err(e) => Err(ApiError::internal("recording the issue", e)),
         }
+        Err(ApiError::Conflict(format!("the credential of seller '{login}' keeps changing; try again")))
     }
 
     pub async fn issue_api_credential(
@@ -380,8 +418,9 @@ impl Vault {
         seller_login: &str,
         purpose: &str,
     ) -> Result<IssuedApi, ApiError> {
-        let (login, stored, password) =
+        let (login, material, password) =
             self.issue(caller, seller_login, purpose, CredentialKind::MarketplaceApi).await?;
+        let stored = &material.stored;
         Ok(IssuedApi {
             api_login: login.api_login(),
             seller_login: login.as_str().to_owned(),
@@ -397,7 +436,9 @@ impl Vault {
         seller_login: &str,
         purpose: &str,
     ) -> Result<IssuedOctopia, ApiError> {
-        let (login, stored, client_secret) = self.issue(caller, seller_login, purpose, CredentialKind::Octopia).await?;
+        let (login, material, client_secret) =
+            self.issue(caller, seller_login, purpose, CredentialKind::Octopia).await?;
+        let stored = &material.stored;
         let missing = || {
             ApiError::internal(
                 "reading Octopia metadata",

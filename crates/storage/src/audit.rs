@@ -2,8 +2,9 @@
 
 use cdvault_domain::audit::{AuditRecord, ChainVerifier, ChainedEvent, Outcome, link};
 use cdvault_domain::policy::SellerReach;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::seller::SellerStatus;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -14,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::entity::audit_event::{self, Entity as Events};
-use crate::entity::seller;
+use crate::entity::{credential_version, seller};
 use crate::{Database, StorageError};
 
 /// Events committed together at most, per transaction of the writer.
@@ -86,33 +87,70 @@ pub async fn append(db: &Database, records: Vec<AuditRecord>) -> Result<Vec<Chai
     Ok(events)
 }
 
-/// Appends the events of a batch whose condition holds (no condition, or the named seller is still active), in one
-/// transaction, and says for each whether it was appended. The seller status is read after the chain head is
-/// locked, and a deactivation appends its own event under the same lock: an issue is either committed before the
-/// deactivation or refused.
-async fn append_batch(db: &Database, batch: &[(AuditRecord, Option<Uuid>)]) -> Result<Vec<bool>, StorageError> {
+/// What must still hold when the event of an issue commits: the seller is active and the version issued is the
+/// newest of its kind. Checked in the appending transaction, after the chain head is locked; every write that could
+/// break it (a deactivation, a store, a restore) appends its own event under the same lock, so an issue is either
+/// committed before such a write or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueCondition {
+    pub seller_id: Uuid,
+    pub kind: CredentialKind,
+    pub version: i32,
+}
+
+/// Appends the events of a batch whose condition holds, in one transaction, and says for each what became of it.
+async fn append_batch(
+    db: &Database,
+    batch: &[(AuditRecord, Option<IssueCondition>)],
+) -> Result<Vec<Result<(), AppendError>>, StorageError> {
     let tx = db.begin_write().await?;
     lock_head(&tx).await?;
-    let wanted: Vec<Uuid> = batch.iter().filter_map(|(_, seller)| *seller).collect();
-    let active: HashSet<Uuid> = if wanted.is_empty() {
-        HashSet::new()
+    let sellers: Vec<Uuid> = batch.iter().filter_map(|(_, c)| c.map(|c| c.seller_id)).collect();
+    let (active, latest) = if sellers.is_empty() {
+        (HashSet::new(), HashMap::new())
     } else {
-        seller::Entity::find()
+        let active: HashSet<Uuid> = seller::Entity::find()
             .select_only()
             .column(seller::Column::Id)
-            .filter(seller::Column::Id.is_in(wanted))
+            .filter(seller::Column::Id.is_in(sellers.clone()))
             .filter(seller::Column::Status.eq(SellerStatus::Active.as_str()))
             .into_tuple::<Uuid>()
             .all(&tx)
             .await?
             .into_iter()
-            .collect()
+            .collect();
+        let latest: HashMap<(Uuid, String), i32> = credential_version::Entity::find()
+            .select_only()
+            .column(credential_version::Column::SellerId)
+            .column(credential_version::Column::Kind)
+            .column_as(credential_version::Column::Version.max(), "latest")
+            .filter(credential_version::Column::SellerId.is_in(sellers))
+            .group_by(credential_version::Column::SellerId)
+            .group_by(credential_version::Column::Kind)
+            .into_tuple::<(Uuid, String, i32)>()
+            .all(&tx)
+            .await?
+            .into_iter()
+            .map(|(seller, kind, version)| ((seller, kind), version))
+            .collect();
+        (active, latest)
     };
-    let allowed: Vec<bool> = batch.iter().map(|(_, seller)| seller.is_none_or(|id| active.contains(&id))).collect();
-    let records = batch.iter().zip(&allowed).filter(|(_, ok)| **ok).map(|((record, _), _)| record.clone()).collect();
-    append_in(&tx, records).await?;
+    let outcomes: Vec<Result<(), AppendError>> = batch
+        .iter()
+        .map(|(_, condition)| match condition {
+            None => Ok(()),
+            Some(c) if !active.contains(&c.seller_id) => Err(AppendError::SellerInactive),
+            Some(c) if latest.get(&(c.seller_id, c.kind.as_str().to_owned())) != Some(&c.version) => {
+                Err(AppendError::Stale)
+            }
+            Some(_) => Ok(()),
+        })
+        .collect();
+    let records =
+        batch.iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((record, _), _)| record.clone());
+    append_in(&tx, records.collect()).await?;
     tx.commit().await?;
-    Ok(allowed)
+    Ok(outcomes)
 }
 
 fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
@@ -216,11 +254,14 @@ pub enum AppendError {
     /// The event was for an issue, and the seller was deactivated before it could be committed.
     #[error("the seller was deactivated")]
     SellerInactive,
+    /// The event was for an issue, and a newer version of the credential was stored before it could be committed.
+    #[error("the credential changed")]
+    Stale,
 }
 
 struct Pending {
     record: AuditRecord,
-    requires_active_seller: Option<Uuid>,
+    condition: Option<IssueCondition>,
     done: oneshot::Sender<Result<(), AppendError>>,
 }
 
@@ -245,38 +286,35 @@ impl AuditSink {
         self.submit(record, None).await
     }
 
-    /// Appends the event of an issue, if `seller_id` is still active when it commits.
-    pub async fn append_issue(&self, record: AuditRecord, seller_id: Uuid) -> Result<(), AppendError> {
-        self.submit(record, Some(seller_id)).await
+    /// Appends the event of an issue, if `condition` still holds when it commits.
+    pub async fn append_issue(&self, record: AuditRecord, condition: IssueCondition) -> Result<(), AppendError> {
+        self.submit(record, Some(condition)).await
     }
 
-    async fn submit(&self, record: AuditRecord, requires_active_seller: Option<Uuid>) -> Result<(), AppendError> {
+    async fn submit(&self, record: AuditRecord, condition: Option<IssueCondition>) -> Result<(), AppendError> {
         let (done, committed) = oneshot::channel();
-        let pending = Pending { record, requires_active_seller, done };
+        let pending = Pending { record, condition, done };
         self.queue.send(pending).await.map_err(|_| AppendError::Unavailable)?;
         committed.await.map_err(|_| AppendError::Unavailable)?
     }
 }
 
-fn answer(waiter: oneshot::Sender<Result<(), AppendError>>, appended: bool) {
-    let _ = waiter.send(if appended { Ok(()) } else { Err(AppendError::SellerInactive) });
-}
-
 async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
-        let (batch, waiters): (Vec<_>, Vec<_>) =
-            pending.drain(..).map(|p| ((p.record, p.requires_active_seller), p.done)).unzip();
-        if let Ok(appended) = append_batch(&db, &batch).await {
-            for (waiter, appended) in waiters.into_iter().zip(appended) {
-                answer(waiter, appended);
+        let (batch, waiters): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| ((p.record, p.condition), p.done)).unzip();
+        if let Ok(outcomes) = append_batch(&db, &batch).await {
+            for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
+                let _ = waiter.send(outcome);
             }
             continue;
         }
         // The batch failed: commit its events one by one, so one bad event cannot fail its neighbours.
         for (item, waiter) in batch.into_iter().zip(waiters) {
             match append_batch(&db, std::slice::from_ref(&item)).await {
-                Ok(appended) => answer(waiter, appended.first().copied().unwrap_or(false)),
+                Ok(outcomes) => {
+                    let _ = waiter.send(outcomes.into_iter().next().unwrap_or(Err(AppendError::Unavailable)));
+                }
                 Err(error) => {
                     tracing::error!(error = ?error, "an audit event could not be committed; its request fails closed");
                     let _ = waiter.send(Err(AppendError::Unavailable));

@@ -1,6 +1,7 @@
 //! Query limits, and `extensions.code` on the errors async-graphql raises itself (parse, validation, limits).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::ExecutableDocument;
@@ -58,5 +59,49 @@ impl Extension for ErrorCodesExtension {
                 })
                 .collect()
         })
+    }
+}
+
+/// Parsed documents by query text. Tools send the same few queries, so most requests skip the parser.
+#[derive(Debug, Clone, Default)]
+pub struct ParseCache {
+    documents: Arc<RwLock<HashMap<String, ExecutableDocument>>>,
+}
+
+impl ParseCache {
+    /// Distinct queries kept; past it, the cache starts over (a client sending ever-new queries gains nothing).
+    const CAPACITY: usize = 256;
+    /// Longer queries are parsed every time rather than kept.
+    const MAX_QUERY_LEN: usize = 8 * 1024;
+}
+
+impl ExtensionFactory for ParseCache {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ParseCache {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        if let Some(document) = self.documents.read().ok().and_then(|d| d.get(query).cloned()) {
+            return Ok(document);
+        }
+        let document = next.run(ctx, query, variables).await?;
+        if query.len() <= Self::MAX_QUERY_LEN
+            && let Ok(mut documents) = self.documents.write()
+        {
+            if documents.len() >= Self::CAPACITY {
+                documents.clear();
+            }
+            documents.insert(query.to_owned(), document.clone());
+        }
+        Ok(document)
     }
 }

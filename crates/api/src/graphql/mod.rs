@@ -12,7 +12,7 @@ use async_graphql::{Context, EmptySubscription, Schema};
 use crate::error::ApiError;
 use crate::service::{Caller, Vault};
 
-pub use limits::{ErrorCodes, MAX_COMPLEXITY, MAX_DEPTH};
+pub use limits::{ErrorCodes, MAX_COMPLEXITY, MAX_DEPTH, ParseCache};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
@@ -26,7 +26,8 @@ pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(64)
         .limit_directives(16)
-        .extension(ErrorCodes);
+        .extension(ErrorCodes)
+        .extension(ParseCache::default());
     if let Some(vault) = vault {
         builder = builder.data(vault);
     }
