@@ -129,7 +129,7 @@ impl Server {
             .env("CDVAULT_JWT_AUDIENCE", AUDIENCE)
             .env("CDVAULT_LISTEN", "127.0.0.1:0")
             // The start-up lines (for the address) but no per-request access log.
-            .env("CDVAULT_LOG", "warn,cdvault_server=info")
+            .env("CDVAULT_LOG", "warn,cdvault_server=info,cdvault_storage=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -137,8 +137,15 @@ impl Server {
         let stderr = child.stderr.take().context("no stderr")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut started = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+                // After start-up, the server's (rare) log lines go to our stderr.
+                if started {
+                    eprintln!("server: {line}");
+                } else {
+                    started = line.contains("listening on");
+                    let _ = tx.send(line);
+                }
             }
         });
         loop {

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cdvault_api::auth::JwtVerifier;
-use cdvault_storage::audit::AuditSink;
+use cdvault_storage::audit::{AuditSink, AuditWriter};
 use cdvault_storage::{Database, keyring};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::config::ServeConfig;
 
@@ -18,7 +17,7 @@ use crate::config::ServeConfig;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    audit_writer: JoinHandle<()>,
+    audit_writer: AuditWriter,
     database: Database,
 }
 
@@ -38,7 +37,8 @@ impl Application {
             versions = ?keyring.versions().collect::<Vec<_>>(),
             "keyring opened"
         );
-        let (audit, audit_writer) = AuditSink::start(database.clone());
+        let (audit, audit_writer) =
+            AuditSink::start(&config.database_url).await.context("cannot start the audit writer")?;
         let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keyring), audit));
         let router = cdvault_api::http::router(vault, Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
@@ -61,7 +61,7 @@ impl Application {
         let Self { listener, router, audit_writer, database } = self;
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
-        audit_writer.await.context("the audit writer stopped abnormally")?;
+        audit_writer.stopped().await;
         database.close().await?;
         tracing::info!("cdvault stopped");
         Ok(())

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::seller::SellerStatus;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
@@ -25,14 +26,27 @@ fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
     bytes.try_into().map_err(|_| StorageError::Corrupt(format!("audit {what} is not 32 bytes")))
 }
 
+/// The ids, repeated up to the next power of two: `IN (...)` lists then come in a few lengths, whose statements stay
+/// prepared, instead of one new statement per batch.
+fn padded(ids: HashSet<Uuid>) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    if let Some(&first) = ids.first() {
+        ids.resize(ids.len().next_power_of_two(), first);
+    }
+    ids
+}
+
 /// Locks the chain head row (a row lock on PostgreSQL; SQLite's write transaction holds the lock already) and
 /// returns the last sequence number and hash. Locking it twice in one transaction is harmless.
 async fn lock_head(tx: &DatabaseTransaction) -> Result<(i64, [u8; 32]), StorageError> {
+    let backend = tx.get_database_backend();
+    // SQLite: every write transaction here is BEGIN IMMEDIATE, so it already holds the database's write lock.
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        _ => "SELECT seq, hash FROM audit_head WHERE id = 1",
+    };
     let head = tx
-        .query_one_raw(Statement::from_string(
-            tx.get_database_backend(),
-            "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash",
-        ))
+        .query_one_raw(Statement::from_string(backend, sql))
         .await?
         .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
     Ok((head.try_get("", "seq")?, hash32(head.try_get("", "hash")?, "head hash")?))
@@ -54,7 +68,7 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
         prev = event.hash;
         events.push(event);
     }
-    let models = events.iter().map(|e| audit_event::ActiveModel {
+    let mut models = events.iter().map(|e| audit_event::ActiveModel {
         seq: Set(e.seq),
         id: Set(e.record.id),
         occurred_at: Set(e.record.occurred_at),
@@ -69,7 +83,14 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
         prev_hash: Set(e.prev_hash.to_vec()),
         hash: Set(e.hash.to_vec()),
     });
-    Events::insert_many(models).exec(tx).await?;
+    // Multi-row inserts in power-of-two sizes (28 rows: 16 + 8 + 4), so that a handful of statement shapes serve
+    // every batch and stay prepared, instead of one new statement per batch size.
+    let mut left = events.len();
+    while left > 0 {
+        let chunk = 1usize << left.ilog2();
+        Events::insert_many(models.by_ref().take(chunk)).exec(tx).await?;
+        left -= chunk;
+    }
 
     let sql = match backend {
         DbBackend::Postgres => "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
@@ -105,36 +126,36 @@ async fn append_batch(
 ) -> Result<Vec<Result<(), AppendError>>, StorageError> {
     let tx = db.begin_write().await?;
     lock_head(&tx).await?;
-    let sellers: Vec<Uuid> = batch.iter().filter_map(|(_, c)| c.map(|c| c.seller_id)).collect();
-    let (active, latest) = if sellers.is_empty() {
-        (HashSet::new(), HashMap::new())
-    } else {
-        let active: HashSet<Uuid> = seller::Entity::find()
-            .select_only()
-            .column(seller::Column::Id)
-            .filter(seller::Column::Id.is_in(sellers.clone()))
-            .filter(seller::Column::Status.eq(SellerStatus::Active.as_str()))
-            .into_tuple::<Uuid>()
-            .all(&tx)
-            .await?
-            .into_iter()
-            .collect();
-        let latest: HashMap<(Uuid, String), i32> = credential_version::Entity::find()
-            .select_only()
-            .column(credential_version::Column::SellerId)
-            .column(credential_version::Column::Kind)
-            .column_as(credential_version::Column::Version.max(), "latest")
-            .filter(credential_version::Column::SellerId.is_in(sellers))
-            .group_by(credential_version::Column::SellerId)
-            .group_by(credential_version::Column::Kind)
-            .into_tuple::<(Uuid, String, i32)>()
-            .all(&tx)
-            .await?
-            .into_iter()
-            .map(|(seller, kind, version)| ((seller, kind), version))
-            .collect();
-        (active, latest)
-    };
+    let sellers: HashSet<Uuid> = batch.iter().filter_map(|(_, c)| c.map(|c| c.seller_id)).collect();
+    let mut active = HashSet::new();
+    let mut latest: HashMap<(Uuid, String), i32> = HashMap::new();
+    if !sellers.is_empty() {
+        // One query for the whole batch: each seller's status and newest version of each kind.
+        let (s, c) = (seller::Entity, credential_version::Entity);
+        let query = Query::select()
+            .column((s, seller::Column::Id))
+            .column((s, seller::Column::Status))
+            .column((c, credential_version::Column::Kind))
+            .expr_as(Expr::col((c, credential_version::Column::Version)).max(), "latest")
+            .from(s)
+            .left_join(c, Expr::col((c, credential_version::Column::SellerId)).equals((s, seller::Column::Id)))
+            .and_where(Expr::col((s, seller::Column::Id)).is_in(padded(sellers)))
+            .group_by_col((s, seller::Column::Id))
+            .group_by_col((s, seller::Column::Status))
+            .group_by_col((c, credential_version::Column::Kind))
+            .to_owned();
+        for row in tx.query_all(&query).await? {
+            let id: Uuid = row.try_get("", "id")?;
+            if row.try_get::<String>("", "status")? == SellerStatus::Active.as_str() {
+                active.insert(id);
+            }
+            if let (Some(kind), Some(version)) =
+                (row.try_get::<Option<String>>("", "kind")?, row.try_get::<Option<i32>>("", "latest")?)
+            {
+                latest.insert((id, kind), version);
+            }
+        }
+    }
     let outcomes: Vec<Result<(), AppendError>> = batch
         .iter()
         .map(|(_, condition)| match condition {
@@ -265,6 +286,18 @@ struct Pending {
     done: oneshot::Sender<Result<(), AppendError>>,
 }
 
+/// The writer behind an [`AuditSink`]: resolves once it has drained its queue and stopped.
+#[derive(Debug)]
+pub struct AuditWriter {
+    stopped: oneshot::Receiver<()>,
+}
+
+impl AuditWriter {
+    pub async fn stopped(self) {
+        let _ = self.stopped.await;
+    }
+}
+
 /// The front of the audit trail for events not written with another change: callers wait until the transaction
 /// holding their event has committed. One writer task commits whatever has queued up in one transaction (group
 /// commit), so durability does not cost a transaction per request.
@@ -274,11 +307,39 @@ pub struct AuditSink {
 }
 
 impl AuditSink {
-    /// Starts the writer task. It stops when every sink is dropped and the queue is drained.
-    pub fn start(db: Database) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer on a thread of its own, with its own runtime and its own database connection: its
+    /// round trips to the database are then never queued behind request tasks (each batch is a handful of them, and
+    /// every request waiting on the batch waits for all of them). It stops when every sink is dropped and the queue
+    /// is drained.
+    pub async fn start(database_url: &str) -> Result<(Self, AuditWriter), StorageError> {
         let (queue, rx) = mpsc::channel(4096);
-        let task = tokio::spawn(write_batches(db, rx));
-        (Self { queue }, task)
+        let (ready_tx, ready) = oneshot::channel();
+        let (stopped_tx, stopped) = oneshot::channel();
+        let url = database_url.to_owned();
+        let spawned = std::thread::Builder::new().name("cdvault-audit".into()).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(async move {
+                    match Database::connect_single(&url).await {
+                        Ok(db) => {
+                            let _ = ready_tx.send(Ok(()));
+                            write_batches(db.clone(), rx).await;
+                            let _ = db.close().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                }),
+                Err(e) => {
+                    let _ = ready_tx.send(Err(StorageError::Corrupt(format!("cannot start the audit runtime: {e}"))));
+                }
+            }
+            let _ = stopped_tx.send(());
+        });
+        spawned.map_err(|e| StorageError::Corrupt(format!("cannot start the audit writer thread: {e}")))?;
+        ready.await.map_err(|_| StorageError::Corrupt("the audit writer did not start".into()))??;
+        Ok((Self { queue }, AuditWriter { stopped }))
     }
 
     /// Appends one event and returns once it is committed.
@@ -301,9 +362,15 @@ impl AuditSink {
 
 async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
+    let (mut batches, mut events, mut busy) = (0u64, 0u64, std::time::Duration::ZERO);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
         let (batch, waiters): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| ((p.record, p.condition), p.done)).unzip();
-        if let Ok(outcomes) = append_batch(&db, &batch).await {
+        let started = std::time::Instant::now();
+        let appended = append_batch(&db, &batch).await;
+        busy += started.elapsed();
+        batches += 1;
+        events += batch.len() as u64;
+        if let Ok(outcomes) = appended {
             for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
                 let _ = waiter.send(outcome);
             }
@@ -321,5 +388,14 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
                 }
             }
         }
+    }
+    if batches > 0 {
+        tracing::info!(
+            batches,
+            events,
+            mean_batch = events as f64 / batches as f64,
+            mean_commit_ms = busy.as_secs_f64() * 1000.0 / batches as f64,
+            "audit writer stopped"
+        );
     }
 }

@@ -30,6 +30,15 @@ const MIGRATION_LOCK_KEY: i64 = 0x0063_6476_6175_6c74;
 impl Database {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`).
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// One connection, kept open: for a task that owns its connection (the audit writer).
+    pub async fn connect_single(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with(url, Some(1)).await
+    }
+
+    async fn connect_with(url: &str, size: Option<u32>) -> Result<Self, StorageError> {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -45,7 +54,9 @@ impl Database {
                 SqliteConnectOptions::from_str(url)
                     .map_err(|e| StorageError::Corrupt(format!("bad SQLite URL: {e}")))?;
                 // WAL lets readers run beside the writer; FULL makes every commit durable (the audit relies on it).
-                opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+                // A local file: no connection to test before each use (the default pings on every acquire).
+                opts.test_before_acquire(false);
+                opts.max_connections(size.unwrap_or(8)).min_connections(1).map_sqlx_sqlite_opts(|o| {
                     o.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Full)
@@ -54,7 +65,10 @@ impl Database {
                 });
             }
             Backend::Postgres => {
-                opts.max_connections(16).min_connections(1);
+                // Test a connection only after it sat idle (a ping per acquire costs a round trip per query).
+                opts.max_connections(size.unwrap_or(16))
+                    .min_connections(1)
+                    .test_before_acquire_if_idle_for(Duration::from_secs(30));
             }
         }
         let conn = sea_orm::Database::connect(opts).await?;
