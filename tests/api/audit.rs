@@ -134,3 +134,71 @@ async fn audit_events_page_newest_first_and_filter(engine: Engine) {
     assert_eq!(foreign.code(), "FORBIDDEN");
 }
 on_both_engines!(audit_events_page_newest_first_and_filter);
+
+async fn when_audit_writes_start_failing_mid_run_no_issue_succeeds_without_its_event(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.seller_with_password("busyshop", "Busy-Passw0rd!").await;
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    let issue = |n: usize| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let body = json!({
+                "query": "mutation { issueApiCredential(sellerLogin: \"busyshop\", purpose: \"run\") { password } }"
+            });
+            let response = app
+                .client
+                .post(app.url("/graphql"))
+                .bearer_auth(&admin)
+                .header("x-request-id", format!("run-{n}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (format!("run-{n}"), body)
+        }
+    };
+    let mut answers = Vec::new();
+    for n in 100..105 {
+        answers.push(issue(n).await);
+    }
+    // Issues keep coming while the trigger that breaks audit inserts is installed.
+    let first = futures::future::join_all((0..20).map(issue));
+    let breaking = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        break_the_audit_trail(&app).await;
+    };
+    let (during, ()) = tokio::join!(first, breaking);
+    answers.extend(during);
+    let after = futures::future::join_all((20..40).map(issue)).await;
+    assert!(after.iter().all(|(_, b)| b.get("errors").is_some()), "after the trigger nothing is issued");
+    answers.extend(after);
+
+    let succeeded: Vec<&String> = answers
+        .iter()
+        .filter(|(_, b)| b["data"]["issueApiCredential"]["password"] == "Busy-Passw0rd!")
+        .map(|(id, _)| id)
+        .collect();
+    for (_, body) in answers.iter().filter(|(_, b)| b.get("errors").is_some()) {
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+        assert_eq!(body["data"], json!(null));
+    }
+    assert!(succeeded.len() >= 5, "the issues before the trigger succeeded");
+
+    let conn = app.db.raw().await;
+    let rows = conn
+        .query_all_raw(app.db.statement(
+            "SELECT request_id FROM audit_events WHERE action = 'credential.issue' AND outcome = 'SUCCESS'",
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let audited: std::collections::HashSet<String> =
+        rows.iter().map(|r| r.try_get("", "request_id").unwrap()).collect();
+    for id in &succeeded {
+        assert!(audited.contains(*id), "{id} got a credential without its audit event");
+    }
+    assert_eq!(audited.len(), succeeded.len(), "no audit event without its issue either");
+}
+on_both_engines!(when_audit_writes_start_failing_mid_run_no_issue_succeeds_without_its_event);

@@ -272,3 +272,69 @@ fn help_lists_every_command() {
         assert!(help.contains(command), "{command} missing from --help: {help}");
     }
 }
+
+#[test]
+fn on_sigterm_in_flight_issues_finish_and_their_audit_events_are_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(cdvault(dir.path()));
+    let minted = run(cdvault(dir.path()).args([
+        "token",
+        "--sub",
+        "admin",
+        "--scope",
+        "credentials:read credentials:write",
+        "--sellers",
+        "*",
+    ]));
+    let token = text(&minted.stdout).trim().to_owned();
+    let url = format!("http://{}/graphql", server.address);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let successes = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let post = |query: &'static str| {
+            client.post(&url).bearer_auth(&token).json(&serde_json::json!({ "query": query })).send()
+        };
+        post("mutation { registerSellerAccount(input: {login: \"termshop\", displayName: \"T\"}) { id } }").await.unwrap();
+        post("mutation { storeApiCredential(input: {sellerLogin: \"termshop\", password: \"Term-Passw0rd!\"}) { warnings } }")
+            .await
+            .unwrap();
+        let issues: Vec<_> = (0..64)
+            .map(|_| {
+                let request =
+                    post("mutation { issueApiCredential(sellerLogin: \"termshop\", purpose: \"shutdown\") { password } }");
+                tokio::spawn(async move {
+                    match request.await {
+                        Ok(response) => response.text().await.unwrap_or_default().contains("Term-Passw0rd!"),
+                        Err(_) => false,
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
+        let mut successes = 0;
+        for issue in issues {
+            successes += usize::from(issue.await.unwrap());
+        }
+        successes
+    });
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
+
+    let db = format!("sqlite://{}?mode=rw", dir.path().join("cdvault-data").join("cdvault.db").display());
+    let audited: i64 = rt.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(db.as_str()).await.unwrap();
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT count(*) AS n FROM audit_events WHERE action = 'credential.issue' AND outcome = 'SUCCESS'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "n").unwrap()
+    });
+    assert!(successes > 0, "some issues were in flight and finished");
+    assert_eq!(audited, i64::try_from(successes).unwrap(), "every credential that left has a committed audit event");
+}
