@@ -68,7 +68,7 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
         prev = event.hash;
         events.push(event);
     }
-    let mut models = events.iter().map(|e| audit_event::ActiveModel {
+    let models = events.iter().map(|e| audit_event::ActiveModel {
         seq: Set(e.seq),
         id: Set(e.record.id),
         occurred_at: Set(e.record.occurred_at),
@@ -83,14 +83,8 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
         prev_hash: Set(e.prev_hash.to_vec()),
         hash: Set(e.hash.to_vec()),
     });
-    // Multi-row inserts in power-of-two sizes (28 rows: 16 + 8 + 4), so that a handful of statement shapes serve
-    // every batch and stay prepared, instead of one new statement per batch size.
-    let mut left = events.len();
-    while left > 0 {
-        let chunk = 1usize << left.ilog2();
-        Events::insert_many(models.by_ref().take(chunk)).exec(tx).await?;
-        left -= chunk;
-    }
+    // One multi-row insert: each statement is a round trip to the database's thread (or server).
+    Events::insert_many(models).exec(tx).await?;
 
     let sql = match backend {
         DbBackend::Postgres => "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",

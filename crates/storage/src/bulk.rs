@@ -3,7 +3,7 @@
 
 use cdvault_domain::crypto::Sealed;
 use cdvault_domain::seller::SellerAccount;
-use sea_orm::{EntityTrait, Set};
+use sea_orm::EntityTrait;
 use time::OffsetDateTime;
 
 use crate::credentials::NewCredential;
@@ -20,30 +20,13 @@ pub async fn load_sellers(
 ) -> Result<(), StorageError> {
     let tx = db.begin_write().await?;
     let now = OffsetDateTime::now_utc();
-    for chunk in sellers.chunks(CHUNK) {
-        let rows = chunk.iter().map(|(account, _, _)| seller::ActiveModel {
-            id: Set(account.id),
-            login: Set(account.login.as_str().to_owned()),
-            display_name: Set(account.display_name.as_str().to_owned()),
-            status: Set(account.status.as_str().to_owned()),
-            created_at: Set(account.created_at),
-            updated_at: Set(account.updated_at),
-        });
-        seller::Entity::insert_many(rows).exec(&tx).await?;
-        let versions = chunk.iter().map(|(account, new, secret)| credential_version::ActiveModel {
-            id: Set(new.id),
-            seller_id: Set(account.id),
-            kind: Set(new.kind.as_str().to_owned()),
-            version: Set(1),
-            key_version: Set(secret.key_version),
-            nonce: Set(secret.nonce.clone()),
-            ciphertext: Set(secret.ciphertext.clone()),
-            client_id: Set(new.client_id.clone()),
-            octopia_seller_id: Set(new.octopia_seller_id.clone()),
-            restored_from: Set(None),
-            created_at: Set(now),
-            created_by: Set(new.created_by.clone()),
-        });
+    let mut sellers = sellers.into_iter().peekable();
+    while sellers.peek().is_some() {
+        let chunk: Vec<_> = sellers.by_ref().take(CHUNK).collect();
+        seller::Entity::insert_many(chunk.iter().map(|(account, _, _)| crate::sellers::row(account))).exec(&tx).await?;
+        let versions = chunk
+            .into_iter()
+            .map(|(account, new, secret)| crate::credentials::version_row(new, account.id, 1, secret, now));
         credential_version::Entity::insert_many(versions).exec(&tx).await?;
     }
     tx.commit().await?;

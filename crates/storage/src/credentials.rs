@@ -45,6 +45,30 @@ fn to_domain(row: credential_version::Model) -> Result<StoredCredential, Storage
     })
 }
 
+/// The row of a credential version.
+pub(crate) fn version_row(
+    new: NewCredential,
+    seller_id: Uuid,
+    version: i32,
+    secret: Sealed,
+    created_at: OffsetDateTime,
+) -> credential_version::ActiveModel {
+    credential_version::ActiveModel {
+        id: Set(new.id),
+        seller_id: Set(seller_id),
+        kind: Set(new.kind.as_str().to_owned()),
+        version: Set(version),
+        key_version: Set(secret.key_version),
+        nonce: Set(secret.nonce),
+        ciphertext: Set(secret.ciphertext),
+        client_id: Set(new.client_id),
+        octopia_seller_id: Set(new.octopia_seller_id),
+        restored_from: Set(new.restored_from),
+        created_at: Set(created_at),
+        created_by: Set(new.created_by),
+    }
+}
+
 /// Stores a new version of a seller's credential, prunes versions past the retention, and appends the audit event
 /// built by `event` (which sees the stored metadata), all in one transaction. `seal` encrypts the secret for its
 /// slot (row, seller, kind, version).
@@ -89,26 +113,12 @@ pub async fn store(
         octopia_seller_id: new.octopia_seller_id.as_deref(),
     })?;
 
-    let model = credential_version::ActiveModel {
-        id: Set(new.id),
-        seller_id: Set(seller_id),
-        kind: Set(new.kind.as_str().to_owned()),
-        version: Set(version),
-        key_version: Set(secret.key_version),
-        nonce: Set(secret.nonce),
-        ciphertext: Set(secret.ciphertext),
-        client_id: Set(new.client_id),
-        octopia_seller_id: Set(new.octopia_seller_id),
-        restored_from: Set(new.restored_from),
-        created_at: Set(now),
-        created_by: Set(new.created_by),
-    }
-    .insert(&tx)
-    .await?;
+    let kind = new.kind;
+    let model = version_row(new, seller_id, version, secret, now).insert(&tx).await?;
 
     Versions::delete_many()
         .filter(credential_version::Column::SellerId.eq(seller_id))
-        .filter(credential_version::Column::Kind.eq(new.kind.as_str()))
+        .filter(credential_version::Column::Kind.eq(kind.as_str()))
         .filter(credential_version::Column::Version.lte(version - RETAINED_VERSIONS))
         .exec(&tx)
         .await?;

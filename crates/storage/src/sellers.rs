@@ -23,11 +23,9 @@ pub(crate) fn to_domain(row: seller::Model) -> Result<SellerAccount, StorageErro
     })
 }
 
-/// Inserts a new seller and its audit event in one transaction. A taken login is [`StorageError::Taken`], decided by
-/// the `sellers_login_key` index (or, for logins differing only in case, `sellers_login_lower_key`).
-pub async fn insert(db: &Database, account: &SellerAccount, event: AuditRecord) -> Result<(), StorageError> {
-    let tx = db.begin_write().await?;
-    let inserted = seller::ActiveModel {
+/// The row of a seller account.
+pub(crate) fn row(account: &SellerAccount) -> seller::ActiveModel {
+    seller::ActiveModel {
         id: Set(account.id),
         login: Set(account.login.as_str().to_owned()),
         display_name: Set(account.display_name.as_str().to_owned()),
@@ -35,9 +33,13 @@ pub async fn insert(db: &Database, account: &SellerAccount, event: AuditRecord) 
         created_at: Set(account.created_at),
         updated_at: Set(account.updated_at),
     }
-    .insert(&tx)
-    .await
-    .map_err(StorageError::from);
+}
+
+/// Inserts a new seller and its audit event in one transaction. A taken login is [`StorageError::Taken`], decided by
+/// the `sellers_login_key` index (or, for logins differing only in case, `sellers_login_lower_key`).
+pub async fn insert(db: &Database, account: &SellerAccount, event: AuditRecord) -> Result<(), StorageError> {
+    let tx = db.begin_write().await?;
+    let inserted = row(account).insert(&tx).await.map_err(StorageError::from);
     match inserted {
         // Both `sellers_login_key` and `sellers_login_lower_key` (logins differing only in case).
         Err(e) if e.is_unique("sellers_login", "sellers.login") => {
