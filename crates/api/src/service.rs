@@ -188,8 +188,10 @@ impl Vault {
         };
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "login", login).await?;
         let event = Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str());
+        let changed = sellers::set_status(&self.db, login.as_str(), status, event).await;
+        // After the write: an issue racing it cannot put the old state back.
         self.cache.forget(login.as_str());
-        match sellers::set_status(&self.db, login.as_str(), status, event).await {
+        match changed {
             Ok(account) => Ok(account),
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
             Err(e) => Err(e.into()),

@@ -155,6 +155,10 @@ impl Settings {
             Some(url) if !["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme)) => {
                 Err(err("CDVAULT_DATABASE_URL must start with sqlite:, postgres: or postgresql:"))
             }
+            // The audit writer opens its own connection: an in-memory database would not be the same database.
+            Some(url) if url.contains(":memory:") || url.contains("mode=memory") => {
+                Err(err("CDVAULT_DATABASE_URL: an in-memory SQLite database is not supported (use a file)"))
+            }
             url => Ok(url),
         }
     }

@@ -8,7 +8,7 @@ use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::seller::SellerStatus;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -367,6 +367,14 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
         if let Ok(outcomes) = appended {
             for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
                 let _ = waiter.send(outcome);
+            }
+            continue;
+        }
+        // The database is unreachable: retrying event by event would only wait out the timeout again each time.
+        if let Err(StorageError::Db(DbErr::ConnectionAcquire(_) | DbErr::Conn(_))) = appended {
+            tracing::error!("the audit batch could not reach the database; its requests fail closed");
+            for waiter in waiters {
+                let _ = waiter.send(Err(AppendError::Unavailable));
             }
             continue;
         }

@@ -68,7 +68,15 @@ impl Database {
                 // Test a connection only after it sat idle (a ping per acquire costs a round trip per query).
                 opts.max_connections(size.unwrap_or(16))
                     .min_connections(1)
-                    .test_before_acquire_if_idle_for(Duration::from_secs(30));
+                    .test_before_acquire_if_idle_for(Duration::from_secs(30))
+                    // A replica stalled inside a transaction must not hold the audit chain head forever.
+                    .map_sqlx_postgres_opts(|o| {
+                        o.options([
+                            ("lock_timeout", "10s"),
+                            ("statement_timeout", "30s"),
+                            ("idle_in_transaction_session_timeout", "60s"),
+                        ])
+                    });
             }
         }
         let conn = sea_orm::Database::connect(opts).await?;

@@ -62,7 +62,9 @@ impl Extension for ErrorCodesExtension {
     }
 }
 
-/// Parsed documents by query text. Tools send the same few queries, so most requests skip the parser.
+/// Parsed documents by query text. Tools send the same few queries, so most requests skip the parser. Only short
+/// queries without string literals are kept: values belong in variables, and an inline literal may be a secret
+/// (a password typed into the query) that must not outlive its request.
 #[derive(Debug, Clone, Default)]
 pub struct ParseCache {
     documents: Arc<RwLock<HashMap<String, ExecutableDocument>>>,
@@ -70,9 +72,13 @@ pub struct ParseCache {
 
 impl ParseCache {
     /// Distinct queries kept; past it, the cache starts over (a client sending ever-new queries gains nothing).
-    const CAPACITY: usize = 256;
-    /// Longer queries are parsed every time rather than kept.
-    const MAX_QUERY_LEN: usize = 8 * 1024;
+    const CAPACITY: usize = 128;
+    /// Longer queries are parsed every time rather than kept (this bounds the memory a cached document takes).
+    const MAX_QUERY_LEN: usize = 2 * 1024;
+
+    fn keeps(query: &str) -> bool {
+        query.len() <= Self::MAX_QUERY_LEN && !query.contains('"')
+    }
 }
 
 impl ExtensionFactory for ParseCache {
@@ -94,7 +100,7 @@ impl Extension for ParseCache {
             return Ok(document);
         }
         let document = next.run(ctx, query, variables).await?;
-        if query.len() <= Self::MAX_QUERY_LEN
+        if Self::keeps(query)
             && let Ok(mut documents) = self.documents.write()
         {
             if documents.len() >= Self::CAPACITY {
@@ -103,5 +109,21 @@ impl Extension for ParseCache {
             documents.insert(query.to_owned(), document.clone());
         }
         Ok(document)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ParseCache;
+
+    #[test]
+    fn queries_with_inline_literals_or_of_great_length_are_not_kept() {
+        assert!(ParseCache::keeps(
+            "mutation($l: String!) { issueApiCredential(sellerLogin: $l, purpose: $p) { password } }"
+        ));
+        assert!(!ParseCache::keeps(
+            "mutation { storeApiCredential(input: {sellerLogin: \"x\", password: \"S3cr3t\"}) { warnings } }"
+        ));
+        assert!(!ParseCache::keeps(&format!("{{ {} }}", "viewer { subject } ".repeat(200))));
     }
 }
