@@ -337,7 +337,6 @@ impl Vault {
         self.store(caller, p, &login, act, new, secret.as_bytes()).await
     }
 
-    /// The checks and audit shared by both issue paths: returns the newest version, opened.
     /// The newest credential of a seller, from the cache or the database. `NOT_FOUND` and `SELLER_INACTIVE` here.
     async fn issue_material(
         &self,
@@ -374,7 +373,7 @@ impl Vault {
         let act = action::CREDENTIAL_ISSUE;
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsRead), "sellerLogin", seller_login).await?;
         let purpose = Purpose::parse("purpose", purpose)?;
-        // A second attempt only when a newer version was stored between our read and the audit commit.
+        // Another attempt only when a newer version was stored between our read and the audit commit.
         for _ in 0..3 {
             let material = self.issue_material(caller, p, &login, kind).await?;
             let stored = &material.stored;
