@@ -159,11 +159,6 @@ impl ApiPassword {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
-
-    /// Wraps a password read back from the vault (already validated when stored).
-    pub fn from_stored(value: SecretString) -> Self {
-        Self(value)
-    }
 }
 
 fn policy_warnings(value: &str, chars: usize) -> Vec<String> {

@@ -94,14 +94,6 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
     Ok(events)
 }
 
-/// Appends events in their own transaction.
-pub async fn append(db: &Database, records: Vec<AuditRecord>) -> Result<Vec<ChainedEvent>, StorageError> {
-    let tx = db.begin_write().await?;
-    let events = append_in(&tx, records).await?;
-    tx.commit().await?;
-    Ok(events)
-}
-
 /// What must still hold when the event of an issue commits: the seller is active and the version issued is the
 /// newest of its kind. Checked in the appending transaction, after the chain head is locked; every write that could
 /// break it (a deactivation, a store, a restore) appends its own event under the same lock, so an issue is either

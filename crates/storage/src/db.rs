@@ -12,7 +12,7 @@ use crate::StorageError;
 
 /// Which engine a [`Database`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -81,10 +81,6 @@ impl Database {
         }
         let conn = sea_orm::Database::connect(opts).await?;
         Ok(Self { conn, backend })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     pub(crate) fn conn(&self) -> &DatabaseConnection {

@@ -11,5 +11,5 @@ mod error;
 pub mod keyring;
 pub mod sellers;
 
-pub use db::{Backend, Database};
+pub use db::Database;
 pub use error::StorageError;

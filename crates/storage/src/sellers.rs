@@ -99,9 +99,3 @@ pub async fn set_status(
     tx.commit().await?;
     to_domain(row)
 }
-
-/// Counts sellers (for figures and tests).
-pub async fn count(db: &Database) -> Result<u64, StorageError> {
-    use sea_orm::PaginatorTrait;
-    Ok(Sellers::find().count(db.conn()).await?)
-}
