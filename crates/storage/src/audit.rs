@@ -58,9 +58,20 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let backend = tx.get_database_backend();
-    let (mut seq, mut prev) = lock_head(tx).await?;
+    let head = lock_head(tx).await?;
+    append_after(tx, head, records).await
+}
 
+/// Appends `records` after `head`, which the caller has locked in `tx`.
+async fn append_after(
+    tx: &DatabaseTransaction,
+    (mut seq, mut prev): (i64, [u8; 32]),
+    records: Vec<AuditRecord>,
+) -> Result<Vec<ChainedEvent>, StorageError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = tx.get_database_backend();
     let mut events = Vec::with_capacity(records.len());
     for record in records {
         seq += 1;
@@ -105,18 +116,38 @@ pub struct IssueCondition {
     pub version: i32,
 }
 
-/// Appends the events of a batch whose condition holds, in one transaction, and says for each what became of it.
-async fn append_batch(
-    db: &Database,
-    batch: &[(AuditRecord, Option<IssueCondition>)],
-) -> Result<Vec<Result<(), AppendError>>, StorageError> {
-    let tx = db.begin_write().await?;
-    lock_head(&tx).await?;
-    let sellers: HashSet<Uuid> = batch.iter().filter_map(|(_, c)| c.map(|c| c.seller_id)).collect();
-    let mut active = HashSet::new();
-    let mut latest: HashMap<(Uuid, String), i32> = HashMap::new();
-    if !sellers.is_empty() {
-        // One query for the whole batch: each seller's status and newest version of each kind.
+/// What the writer read about sellers, and the chain head at which it is still true.
+///
+/// Every change to a seller's status or credential versions appends its event with [`append_in`], under the head
+/// lock, in the transaction that makes the change; the sink's own events never record such a change. So while the
+/// head is the one the writer left after its last commit, nothing was written since, and what it read then still
+/// holds: the next batch checks its conditions in memory instead of asking the database again.
+#[derive(Debug, Default)]
+struct Known {
+    head_seq: Option<i64>,
+    active: HashMap<Uuid, bool>,
+    latest: HashMap<(Uuid, CredentialKind), i32>,
+}
+
+/// Sellers remembered at most; past it the writer starts afresh.
+const MAX_KNOWN: usize = 100_000;
+
+impl Known {
+    fn forget(&mut self) {
+        self.head_seq = None;
+        self.active.clear();
+        self.latest.clear();
+    }
+
+    /// Reads status and newest versions of the sellers in `ids`, in one query.
+    async fn learn(&mut self, tx: &DatabaseTransaction, ids: HashSet<Uuid>) -> Result<(), StorageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if self.active.len() + ids.len() > MAX_KNOWN {
+            self.active.clear();
+            self.latest.clear();
+        }
         let (s, c) = (seller::Entity, credential_version::Entity);
         let query = Query::select()
             .column((s, seller::Column::Id))
@@ -125,38 +156,62 @@ async fn append_batch(
             .expr_as(Expr::col((c, credential_version::Column::Version)).max(), "latest")
             .from(s)
             .left_join(c, Expr::col((c, credential_version::Column::SellerId)).equals((s, seller::Column::Id)))
-            .and_where(Expr::col((s, seller::Column::Id)).is_in(padded(sellers)))
+            .and_where(Expr::col((s, seller::Column::Id)).is_in(padded(ids.clone())))
             .group_by_col((s, seller::Column::Id))
             .group_by_col((s, seller::Column::Status))
             .group_by_col((c, credential_version::Column::Kind))
             .to_owned();
+        // A seller that is not found stays unknown to the map and so counts as inactive.
+        for id in ids {
+            self.active.insert(id, false);
+        }
         for row in tx.query_all(&query).await? {
             let id: Uuid = row.try_get("", "id")?;
-            if row.try_get::<String>("", "status")? == SellerStatus::Active.as_str() {
-                active.insert(id);
-            }
+            self.active.insert(id, row.try_get::<String>("", "status")? == SellerStatus::Active.as_str());
             if let (Some(kind), Some(version)) =
                 (row.try_get::<Option<String>>("", "kind")?, row.try_get::<Option<i32>>("", "latest")?)
             {
-                latest.insert((id, kind), version);
+                let kind = CredentialKind::parse(&kind)
+                    .ok_or_else(|| StorageError::Corrupt(format!("credential kind '{kind}' of seller {id}")))?;
+                self.latest.insert((id, kind), version);
             }
         }
+        Ok(())
     }
-    let outcomes: Vec<Result<(), AppendError>> = batch
-        .iter()
-        .map(|(_, condition)| match condition {
-            None => Ok(()),
-            Some(c) if !active.contains(&c.seller_id) => Err(AppendError::SellerInactive),
-            Some(c) if latest.get(&(c.seller_id, c.kind.as_str().to_owned())) != Some(&c.version) => {
-                Err(AppendError::Stale)
-            }
-            Some(_) => Ok(()),
-        })
-        .collect();
+
+    fn check(&self, condition: &IssueCondition) -> Result<(), AppendError> {
+        if self.active.get(&condition.seller_id) != Some(&true) {
+            return Err(AppendError::SellerInactive);
+        }
+        if self.latest.get(&(condition.seller_id, condition.kind)) != Some(&condition.version) {
+            return Err(AppendError::Stale);
+        }
+        Ok(())
+    }
+}
+
+/// Appends the events of a batch whose condition holds, in one transaction, and says for each what became of it.
+async fn append_batch(
+    db: &Database,
+    known: &mut Known,
+    batch: &[(AuditRecord, Option<IssueCondition>)],
+) -> Result<Vec<Result<(), AppendError>>, StorageError> {
+    let tx = db.begin_write().await?;
+    let head = lock_head(&tx).await?;
+    if known.head_seq != Some(head.0) {
+        // Someone else appended since our last commit: what we knew may have changed.
+        known.forget();
+    }
+    let unknown: HashSet<Uuid> =
+        batch.iter().filter_map(|(_, c)| c.map(|c| c.seller_id)).filter(|id| !known.active.contains_key(id)).collect();
+    known.learn(&tx, unknown).await?;
+    let outcomes: Vec<Result<(), AppendError>> =
+        batch.iter().map(|(_, condition)| condition.as_ref().map_or(Ok(()), |c| known.check(c))).collect();
     let records =
         batch.iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((record, _), _)| record.clone());
-    append_in(&tx, records.collect()).await?;
+    let appended = append_after(&tx, head, records.collect()).await?;
     tx.commit().await?;
+    known.head_seq = Some(appended.last().map_or(head.0, |e| e.seq));
     Ok(outcomes)
 }
 
@@ -348,14 +403,18 @@ impl AuditSink {
 
 async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
+    let mut known = Known::default();
     let (mut batches, mut events, mut busy) = (0u64, 0u64, std::time::Duration::ZERO);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
         let (batch, waiters): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| ((p.record, p.condition), p.done)).unzip();
         let started = std::time::Instant::now();
-        let appended = append_batch(&db, &batch).await;
+        let appended = append_batch(&db, &mut known, &batch).await;
         busy += started.elapsed();
         batches += 1;
         events += batch.len() as u64;
+        if appended.is_err() {
+            known.forget();
+        }
         if let Ok(outcomes) = appended {
             for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
                 let _ = waiter.send(outcome);
@@ -372,7 +431,11 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
         }
         // The batch failed: commit its events one by one, so one bad event cannot fail its neighbours.
         for (item, waiter) in batch.into_iter().zip(waiters) {
-            match append_batch(&db, std::slice::from_ref(&item)).await {
+            let appended = append_batch(&db, &mut known, std::slice::from_ref(&item)).await;
+            if appended.is_err() {
+                known.forget();
+            }
+            match appended {
                 Ok(outcomes) => {
                     let _ = waiter.send(outcomes.into_iter().next().unwrap_or(Err(AppendError::Unavailable)));
                 }
