@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
+mod m20261123_000002_payouts;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -12,6 +13,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_core::Migration)]
+        vec![Box::new(m20261123_000001_core::Migration), Box::new(m20261123_000002_payouts::Migration)]
     }
 }

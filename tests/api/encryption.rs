@@ -2,7 +2,16 @@ use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, on_both_engines, spawn
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-const TABLES: [&str; 5] = ["sellers", "credential_versions", "keyring_keys", "audit_events", "audit_head"];
+const TABLES: [&str; 8] = [
+    "sellers",
+    "credential_versions",
+    "keyring_keys",
+    "audit_events",
+    "audit_head",
+    "payout_requests",
+    "payout_request_events",
+    "payout_accounts",
+];
 
 /// Everything the database holds, as text: the SQLite files byte for byte, or every PostgreSQL row as JSON
 /// (where byte columns appear in hex).
@@ -57,6 +66,39 @@ async fn the_database_holds_no_plaintext_secret(engine: Engine) {
     }
 }
 on_both_engines!(the_database_holds_no_plaintext_secret);
+
+async fn the_database_holds_no_plaintext_iban_bic_or_account_holder(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.register(&app.token(ALL_SCOPES, &["*"]), "bestshop").await.data();
+    let (iban, bic, holder) = ("DE89370400440532013000", "COBADEFFXXX", "Holder-Name-Marker GmbH");
+    let agent = cdvault_tests::token_for("support-agent", "kyc:submit", Some(&["*"]));
+    let reviewer = cdvault_tests::token_for("reviewer", "kyc:review", Some(&["*"]));
+    let submitted = app
+        .graphql(
+            Some(&agent),
+            "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }",
+            json!({ "i": { "sellerLogin": "bestshop", "iban": iban, "bic": bic, "accountHolder": holder } }),
+        )
+        .await;
+    let id = submitted.data()["submitPayoutChange"]["id"].as_str().unwrap().to_owned();
+    for (mutation, version) in [("startPayoutReview", 1), ("approvePayoutChange", 2)] {
+        app.graphql(
+            Some(&reviewer),
+            &format!("mutation($id: ID!) {{ {mutation}(id: $id, expectedVersion: {version}) {{ id }} }}"),
+            json!({ "id": id }),
+        )
+        .await
+        .data();
+    }
+
+    let stored = everything_stored(&app).await;
+    assert!(stored.contains("DE89…3000"), "the dump is real: it holds the masked IBAN");
+    for plain in [iban, bic, holder, "370400440532013000"] {
+        assert!(!stored.contains(plain), "plaintext {plain} found in the database");
+        assert!(!stored.contains(&hex::encode(plain)), "hex of {plain} found in the database");
+    }
+}
+on_both_engines!(the_database_holds_no_plaintext_iban_bic_or_account_holder);
 
 async fn a_ciphertext_copied_into_another_row_does_not_decrypt(engine: Engine) {
     let app = spawn_app(engine).await;

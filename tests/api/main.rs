@@ -9,6 +9,7 @@ mod credentials;
 mod encryption;
 mod http;
 mod limits;
+mod payouts;
 mod schema;
 mod sellers;
 mod startup;

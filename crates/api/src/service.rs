@@ -21,7 +21,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::cache::{IssueCache, IssueMaterial};
+
+mod payouts;
 use crate::error::ApiError;
+pub use payouts::{MoveInput, PayoutQuery};
 
 /// Who is calling, for one request.
 #[derive(Debug, Clone)]

@@ -49,6 +49,11 @@ pub mod action {
     pub const CREDENTIAL_RESTORE: &str = "credential.restore";
     pub const CREDENTIAL_ISSUE: &str = "credential.issue";
     pub const AUDIT_READ: &str = "audit.read";
+    pub const PAYOUT_SUBMIT: &str = "payout.submit";
+    /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.
+    pub const PAYOUT_PREFIX: &str = "payout.";
+    pub const PAYOUT_READ: &str = "payout.read";
+    pub const PAYOUT_REVEAL: &str = "payout.reveal";
 }
 
 /// What happened, as given by a use case. Never holds a secret.

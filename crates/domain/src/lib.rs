@@ -7,6 +7,7 @@ pub mod audit;
 pub mod credential;
 pub mod crypto;
 pub mod error;
+pub mod payout;
 pub mod policy;
 pub mod seller;
 pub mod text;

@@ -11,16 +11,23 @@ pub enum Scope {
     CredentialsWrite,
     /// Read the audit trail.
     AuditRead,
+    /// Submit a change of a seller's payout bank account, and cancel one's own submission.
+    KycSubmit,
+    /// Review payout account changes submitted by others: start, request documents, approve, reject.
+    KycReview,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::CredentialsRead, Scope::CredentialsWrite, Scope::AuditRead];
+    pub const ALL: [Scope; 5] =
+        [Scope::CredentialsRead, Scope::CredentialsWrite, Scope::AuditRead, Scope::KycSubmit, Scope::KycReview];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CredentialsRead => "credentials:read",
             Self::CredentialsWrite => "credentials:write",
             Self::AuditRead => "audit:read",
+            Self::KycSubmit => "kyc:submit",
+            Self::KycReview => "kyc:review",
         }
     }
 
@@ -72,6 +79,10 @@ pub enum Denial {
     MissingScope(Scope),
     SellerNotAllowed,
     SellerInactive,
+    /// Four eyes: the subject that submitted a payout change tried to review it.
+    SubmitterCannotReview,
+    /// Someone other than the submitter tried to cancel a payout change.
+    NotSubmitter,
 }
 
 impl Denial {
@@ -80,6 +91,8 @@ impl Denial {
             Self::MissingScope(_) => "MISSING_SCOPE",
             Self::SellerNotAllowed => "SELLER_NOT_ALLOWED",
             Self::SellerInactive => "SELLER_INACTIVE",
+            Self::SubmitterCannotReview => "FOUR_EYES",
+            Self::NotSubmitter => "NOT_SUBMITTER",
         }
     }
 
@@ -88,6 +101,8 @@ impl Denial {
             Self::MissingScope(scope) => format!("this needs the scope '{}'", scope.as_str()),
             Self::SellerNotAllowed => "this token does not reach that seller".to_owned(),
             Self::SellerInactive => "the seller account is deactivated: nothing is issued for it".to_owned(),
+            Self::SubmitterCannotReview => "the subject that submitted a payout change cannot review it".to_owned(),
+            Self::NotSubmitter => "only the subject that submitted a payout change can cancel it".to_owned(),
         }
     }
 }
@@ -162,5 +177,20 @@ mod tests {
             Err(Denial::MissingScope(Scope::CredentialsWrite))
         );
         assert_eq!(p.other_scopes, vec!["other:thing".to_owned()]);
+    }
+
+    #[test]
+    fn kyc_scopes_are_read_from_the_scope_claim() {
+        let p = principal("kyc:submit kyc:review", None);
+        assert!(p.has_scope(Scope::KycSubmit) && p.has_scope(Scope::KycReview));
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+        }
+    }
+
+    #[test]
+    fn payout_review_denials_have_stable_reasons() {
+        assert_eq!(Denial::SubmitterCannotReview.reason(), "FOUR_EYES");
+        assert_eq!(Denial::NotSubmitter.reason(), "NOT_SUBMITTER");
     }
 }

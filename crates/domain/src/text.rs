@@ -3,7 +3,12 @@
 use crate::ValidationError;
 
 /// A trimmed, non-empty, bounded text without control characters: the shape of every free-text input.
-fn bounded_text(field: &'static str, raw: &str, max_chars: usize, empty: &str) -> Result<String, ValidationError> {
+pub(crate) fn bounded_text(
+    field: &'static str,
+    raw: &str,
+    max_chars: usize,
+    empty: &str,
+) -> Result<String, ValidationError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(ValidationError::new(field, "EMPTY", empty));

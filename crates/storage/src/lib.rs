@@ -9,6 +9,7 @@ mod db;
 mod entity;
 mod error;
 pub mod keyring;
+pub mod payouts;
 pub mod sellers;
 
 pub use db::Database;

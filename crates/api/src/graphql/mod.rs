@@ -2,6 +2,7 @@
 
 mod limits;
 mod mutation;
+mod payout_types;
 mod query;
 mod types;
 

@@ -1,13 +1,16 @@
-use async_graphql::{Context, Object};
+use async_graphql::{Context, ID, Object};
 use cdvault_domain::seller::SellerStatus;
 use secrecy::SecretString;
 
+use super::payout_types::{KycDocument, PayoutChangeRequest, PayoutDetails, SubmitPayoutChangeInput};
 use super::types::{
     CredentialKind, CredentialVersion, IssuedApiCredential, IssuedOctopiaCredential, RegisterSellerAccountInput,
     SellerAccount, StoreApiCredentialInput, StoreApiCredentialPayload, StoreOctopiaCredentialInput,
     StoreOctopiaCredentialPayload,
 };
 use super::{IntoGraphql, request};
+use crate::service::MoveInput;
+use cdvault_domain::payout::PayoutMove;
 
 /// Writes, and every act with a side effect (issuing a credential writes the audit trail).
 #[derive(Debug, Default)]
@@ -114,4 +117,124 @@ impl MutationRoot {
         let (vault, caller) = request(ctx)?;
         vault.issue_octopia_credential(caller, &seller_login, &purpose).await.map(IssuedOctopiaCredential).gql(caller)
     }
+
+    /// Submits new payout bank details for review (`SUBMITTED`). Needs `kyc:submit`. The IBAN, BIC and holder are
+    /// validated (each error names its field and reason) and stored encrypted. A seller with an open request gets
+    /// `CONFLICT` naming it. The active payout account does not change until a reviewer approves.
+    async fn submit_payout_change(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The seller and the new bank details.")] input: SubmitPayoutChangeInput,
+    ) -> async_graphql::Result<PayoutChangeRequest> {
+        let (vault, caller) = request(ctx)?;
+        vault
+            .submit_payout_change(caller, &input.seller_login, &input.iban, &input.bic, &input.account_holder)
+            .await
+            .map(PayoutChangeRequest)
+            .gql(caller)
+    }
+
+    /// Takes a submitted request into review (`IN_REVIEW`). Needs `kyc:review`; not by its submitter.
+    async fn start_payout_review(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] id: ID,
+        #[graphql(desc = "The version last read; a stale one is `CONFLICT`.")] expected_version: i32,
+    ) -> async_graphql::Result<PayoutChangeRequest> {
+        move_request(ctx, PayoutMove::StartReview, &id, expected_version, None, Vec::new()).await
+    }
+
+    /// Asks the seller for documents (`DOCUMENTS_REQUESTED`). Needs `kyc:review`; not by its submitter.
+    async fn request_payout_documents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] id: ID,
+        #[graphql(desc = "The version last read; a stale one is `CONFLICT`.")] expected_version: i32,
+        #[graphql(desc = "The documents asked for (at least one).")] documents: Vec<KycDocument>,
+        #[graphql(desc = "A note for the seller, e.g. what is wrong with the last document.")] note: Option<String>,
+    ) -> async_graphql::Result<PayoutChangeRequest> {
+        let documents = documents.into_iter().map(Into::into).collect();
+        move_request(ctx, PayoutMove::RequestDocuments, &id, expected_version, note.as_deref(), documents).await
+    }
+
+    /// Resumes the review once the documents arrived (`IN_REVIEW`). Needs `kyc:review`; not by its submitter.
+    async fn resume_payout_review(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] id: ID,
+        #[graphql(desc = "The version last read; a stale one is `CONFLICT`.")] expected_version: i32,
+        #[graphql(desc = "A note, e.g. which documents were received.")] note: Option<String>,
+    ) -> async_graphql::Result<PayoutChangeRequest> {
+        move_request(ctx, PayoutMove::ResumeReview, &id, expected_version, note.as_deref(), Vec::new()).await
+    }
+
+    /// Approves the change (`APPROVED`): in the same transaction the new details become the seller's active payout
+    /// account and the previous one is kept as history. Needs `kyc:review`; never by the submitter (four-eyes).
+    async fn approve_payout_change(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] id: ID,
+        #[graphql(desc = "The version last read; a stale one is `CONFLICT`.")] expected_version: i32,
+        #[graphql(desc = "A note for the timeline.")] note: Option<String>,
+    ) -> async_graphql::Result<PayoutChangeRequest> {
+        move_request(ctx, PayoutMove::Approve, &id, expected_version, note.as_deref(), Vec::new()).await
+    }
+
+    /// Rejects the change (`REJECTED`); the active payout account stays. Needs `kyc:review`; not by its submitter.
+    async fn reject_payout_change(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] id: ID,
+        #[graphql(desc = "The version last read; a stale one is `CONFLICT`.")] expected_version: i32,
+        #[graphql(desc = "Why (required; recorded on the timeline).")] reason: String,
+    ) -> async_graphql::Result<PayoutChangeRequest> {
+        move_request(ctx, PayoutMove::Reject, &id, expected_version, Some(&reason), Vec::new()).await
+    }
+
+    /// Withdraws the request before a decision (`CANCELLED`). Needs `kyc:submit`; only by its submitter.
+    async fn cancel_payout_change(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] id: ID,
+        #[graphql(desc = "The version last read; a stale one is `CONFLICT`.")] expected_version: i32,
+    ) -> async_graphql::Result<PayoutChangeRequest> {
+        move_request(ctx, PayoutMove::Cancel, &id, expected_version, None, Vec::new()).await
+    }
+
+    /// Shows a request's bank details in full. Needs `kyc:review`; recorded in the audit trail (with `purpose`)
+    /// before they are returned.
+    async fn reveal_payout_details(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] request_id: ID,
+        #[graphql(desc = "Why they are needed (recorded in the audit trail).")] purpose: String,
+    ) -> async_graphql::Result<PayoutDetails> {
+        let (vault, caller) = request(ctx)?;
+        vault.reveal_payout_details(caller, &request_id, &purpose).await.map(PayoutDetails).gql(caller)
+    }
+
+    /// Shows a seller's active payout account in full. Needs `kyc:review`; recorded in the audit trail (with
+    /// `purpose`) before it is returned.
+    async fn reveal_payout_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The seller login.")] seller_login: String,
+        #[graphql(desc = "Why it is needed (recorded in the audit trail).")] purpose: String,
+    ) -> async_graphql::Result<PayoutDetails> {
+        let (vault, caller) = request(ctx)?;
+        vault.reveal_payout_account(caller, &seller_login, &purpose).await.map(PayoutDetails).gql(caller)
+    }
+}
+
+async fn move_request(
+    ctx: &Context<'_>,
+    mv: PayoutMove,
+    id: &str,
+    expected_version: i32,
+    note: Option<&str>,
+    documents: Vec<cdvault_domain::payout::KycDocument>,
+) -> async_graphql::Result<PayoutChangeRequest> {
+    let (vault, caller) = request(ctx)?;
+    let input = MoveInput { id, expected_version, note, documents };
+    vault.move_payout_change(caller, mv, input).await.map(PayoutChangeRequest).gql(caller)
 }

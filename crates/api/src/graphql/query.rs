@@ -1,12 +1,15 @@
-use async_graphql::{Context, Object};
+use async_graphql::{Context, ID, Object};
 
+use super::payout_types::{
+    PayoutChangeRequest, PayoutChangeRequestConnection, PayoutChangeRequestEdge, PayoutChangeStatus,
+};
 use super::types::{
     AuditEvent, AuditEventConnection, AuditEventEdge, DEFAULT_PAGE, MAX_PAGE, SellerAccount, SellerAccountConnection,
     SellerAccountEdge, Viewer, decode_cursor, encode_cursor, page_info, page_size,
 };
 use super::{IntoGraphql, request};
 use crate::error::ApiError;
-use crate::service::AuditQuery;
+use crate::service::{AuditQuery, PayoutQuery};
 
 /// A page costs its size times the cost of one item, so `first: 100` with a deep selection hits the limit.
 fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
@@ -94,5 +97,58 @@ impl QueryRoot {
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         Ok(AuditEventConnection { page_info: page_info(&cursors, before.is_some(), has_next), edges })
+    }
+
+    /// One payout change request by id; `null` if there is none. Needs `kyc:submit` or `kyc:review`, and a token
+    /// that reaches its seller.
+    async fn payout_change_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request id.")] id: ID,
+    ) -> async_graphql::Result<Option<PayoutChangeRequest>> {
+        let (vault, caller) = request(ctx)?;
+        Ok(vault.payout_change(caller, &id).await.gql(caller)?.map(PayoutChangeRequest))
+    }
+
+    /// Payout change requests, newest first. Needs `kyc:submit` or `kyc:review`; a token limited to some sellers
+    /// sees only their requests.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
+    async fn payout_change_requests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only requests in this state (e.g. `SUBMITTED` for a review queue).")] status: Option<
+            PayoutChangeStatus,
+        >,
+        #[graphql(desc = "Only requests of this seller.")] seller_login: Option<String>,
+    ) -> async_graphql::Result<PayoutChangeRequestConnection> {
+        let (vault, caller) = request(ctx)?;
+        let limit = page_size(first).gql(caller)?;
+        let before = after
+            .map(|c| {
+                uuid::Uuid::parse_str(&decode_cursor("payout", &c)?).map_err(|_| {
+                    ApiError::from(cdvault_domain::ValidationError::new(
+                        "after",
+                        "INVALID_CURSOR",
+                        "not a cursor of this list",
+                    ))
+                })
+            })
+            .transpose()
+            .gql(caller)?;
+        let query = PayoutQuery { status: status.map(Into::into), seller_login };
+        let mut page = vault.payout_changes(caller, query, before, limit + 1).await.gql(caller)?;
+        let has_next = page.len() as u64 > limit;
+        page.truncate(usize::try_from(limit).unwrap_or(0));
+        let edges: Vec<PayoutChangeRequestEdge> = page
+            .into_iter()
+            .map(|r| PayoutChangeRequestEdge {
+                cursor: encode_cursor("payout", &r.id.to_string()),
+                node: PayoutChangeRequest(r),
+            })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(PayoutChangeRequestConnection { page_info: page_info(&cursors, before.is_some(), has_next), edges })
     }
 }

@@ -9,6 +9,7 @@ use cdvault_domain::policy::{Principal, SellerReach};
 use cdvault_domain::seller::SellerAccount as DomainSeller;
 use time::OffsetDateTime;
 
+use super::payout_types::PayoutAccount;
 use super::{IntoGraphql, request};
 use crate::error::ApiError;
 use crate::service::{IssuedApi, IssuedOctopia};
@@ -163,6 +164,19 @@ impl SellerAccount {
         let (vault, caller) = request(ctx)?;
         let versions = vault.credential_versions(&self.0, kind.map(Into::into)).await.gql(caller)?;
         Ok(versions.into_iter().map(CredentialVersion).collect())
+    }
+
+    /// The active payout account (masked); `null` until a payout change is approved.
+    async fn payout_account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PayoutAccount>> {
+        let (vault, caller) = request(ctx)?;
+        Ok(vault.payout_account(&self.0).await.gql(caller)?.map(PayoutAccount))
+    }
+
+    /// Every payout account the seller has had (masked), newest first: the active one, then the ones it replaced.
+    #[graphql(complexity = "10 * child_complexity + 1")]
+    async fn payout_account_history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PayoutAccount>> {
+        let (vault, caller) = request(ctx)?;
+        Ok(vault.payout_accounts(&self.0).await.gql(caller)?.into_iter().map(PayoutAccount).collect())
     }
 }
 

@@ -3,4 +3,7 @@
 pub mod audit_event;
 pub mod credential_version;
 pub mod keyring_key;
+pub mod payout_account;
+pub mod payout_request;
+pub mod payout_request_event;
 pub mod seller;

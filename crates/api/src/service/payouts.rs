@@ -1,0 +1,327 @@
+//! Use cases of payout bank-detail changes under KYC review: submit, the review moves, reveals and reads.
+
+use cdvault_domain::ValidationError;
+use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::crypto::{CryptoError, Keyring, Place, Sealed, push_part};
+use cdvault_domain::payout::{KycDocument, PayoutDetails, PayoutMove, PayoutStatus, WorkflowError, decide};
+use cdvault_domain::policy::{Denial, Principal, Scope};
+use cdvault_domain::seller::{SellerAccount, SellerLogin};
+use cdvault_domain::text::Purpose;
+use cdvault_storage::payouts::{
+    self, Moved, NewPayoutRequest, PayoutAccount, PayoutRequest, RequestFilter, Step, SubmitError, TimelineEntry,
+};
+use uuid::Uuid;
+
+use super::{Caller, Vault};
+use crate::error::ApiError;
+
+const REQUEST_TABLE: &str = "payout_requests";
+const ACCOUNT_TABLE: &str = "payout_accounts";
+const DETAILS_FIELD: &str = "details";
+/// Longest note or rejection reason.
+const MAX_NOTE_CHARS: usize = 1000;
+
+/// Where sealed payout details live: the row and, bound in, the seller it belongs to, so a ciphertext moved to
+/// another row or re-pointed at another seller fails to open.
+fn place<'a>(table: &'a str, row_id: Uuid, seller_id: Uuid, context: &'a mut Vec<u8>) -> Place<'a> {
+    push_part(context, seller_id.as_bytes());
+    Place { table, row_id, field: DETAILS_FIELD, context }
+}
+
+fn seal(
+    ring: &Keyring,
+    table: &'static str,
+    row_id: Uuid,
+    seller_id: Uuid,
+    details: &PayoutDetails,
+) -> Result<Sealed, CryptoError> {
+    let mut context = Vec::new();
+    ring.seal(place(table, row_id, seller_id, &mut context), &details.encode())
+}
+
+fn open(
+    ring: &Keyring,
+    table: &'static str,
+    row_id: Uuid,
+    seller_id: Uuid,
+    sealed: &Sealed,
+) -> Result<PayoutDetails, ApiError> {
+    let mut context = Vec::new();
+    let bytes = ring
+        .open(place(table, row_id, seller_id, &mut context), sealed)
+        .map_err(|e| ApiError::internal("opening payout details", e))?;
+    PayoutDetails::decode(&bytes).map_err(|e| ApiError::internal("reading payout details", e))
+}
+
+/// An optional free text (a note), trimmed; blank is none.
+fn note(field: &'static str, raw: Option<&str>) -> Result<Option<String>, ValidationError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    if raw.chars().count() > MAX_NOTE_CHARS {
+        return Err(ValidationError::new(field, "TOO_LONG", format!("at most {MAX_NOTE_CHARS} characters")));
+    }
+    if raw.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ValidationError::new(field, "CONTROL_CHARACTER", "control characters are not allowed"));
+    }
+    Ok(Some(raw.to_owned()))
+}
+
+fn request_id(raw: &str) -> Result<Uuid, ValidationError> {
+    Uuid::parse_str(raw).map_err(|_| ValidationError::new("id", "INVALID_ID", "not a payout change request id"))
+}
+
+/// A move as asked for by a caller, before it is judged.
+#[derive(Debug)]
+pub struct MoveInput<'a> {
+    pub id: &'a str,
+    pub expected_version: i32,
+    pub note: Option<&'a str>,
+    /// Only for a request for documents.
+    pub documents: Vec<KycDocument>,
+}
+
+/// Why `decide` refused a move, inside the transaction.
+enum Refusal {
+    OutOfReach,
+    Workflow(WorkflowError),
+}
+
+/// Filters of a request listing, as given by the caller.
+#[derive(Debug, Default, Clone)]
+pub struct PayoutQuery {
+    pub status: Option<PayoutStatus>,
+    pub seller_login: Option<String>,
+}
+
+impl Vault {
+    /// Reading requests needs one of the KYC scopes: submitters follow their requests, reviewers work on them.
+    async fn kyc_reader<'c>(&self, caller: &'c Caller, seller: Option<&str>) -> Result<&'c Principal, ApiError> {
+        let act = action::PAYOUT_READ;
+        let p = self.principal(caller, act).await?;
+        if !p.has_scope(Scope::KycReview) && !p.has_scope(Scope::KycSubmit) {
+            return Err(self.deny(caller, p, act, seller, Denial::MissingScope(Scope::KycReview)).await);
+        }
+        Ok(p)
+    }
+
+    pub async fn submit_payout_change(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        iban: &str,
+        bic: &str,
+        account_holder: &str,
+    ) -> Result<PayoutRequest, ApiError> {
+        let act = action::PAYOUT_SUBMIT;
+        let (p, login) = self.gate(caller, act, Some(Scope::KycSubmit), "sellerLogin", seller_login).await?;
+        let details = PayoutDetails::parse(iban, bic, account_holder)?;
+        let new = NewPayoutRequest {
+            id: Uuid::now_v7(),
+            submitted_by: p.subject.clone(),
+            iban_masked: details.iban.masked(),
+            iban_last4: details.iban.last4(),
+        };
+        let ring = &self.keyring;
+        let seal = |row_id, seller_id| seal(ring, REQUEST_TABLE, row_id, seller_id, &details);
+        let event = |r: &PayoutRequest| {
+            Self::event(caller, &p.subject, act, Outcome::Success)
+                .seller(login.as_str())
+                .detail(format!("request={} iban={}", r.id, r.iban_masked))
+        };
+        match payouts::submit(&self.db, login.as_str(), new, seal, event).await {
+            Ok(request) => Ok(request),
+            Err(SubmitError::AlreadyOpen(open)) => {
+                let record =
+                    Self::event(caller, &p.subject, act, Outcome::Failed).seller(login.as_str()).reason("ALREADY_OPEN");
+                self.record_best_effort(record).await;
+                let which = open.map(|id| format!(" ({id})")).unwrap_or_default();
+                Err(ApiError::Conflict(format!(
+                    "seller '{login}' already has an open payout change request{which}: cancel or decide it first"
+                )))
+            }
+            Err(SubmitError::Storage(cdvault_storage::StorageError::NotFound)) => {
+                Err(ApiError::NotFound(format!("seller '{login}'")))
+            }
+            Err(SubmitError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Judges and applies one move of the review workflow. Checks, in order: the scope of the move, the input, the
+    /// seller's reach, the version (stale is `CONFLICT`), the diagram (`BAD_USER_INPUT` naming the current state),
+    /// then who may make it (four-eyes; only the submitter cancels).
+    pub async fn move_payout_change(
+        &self,
+        caller: &Caller,
+        mv: PayoutMove,
+        input: MoveInput<'_>,
+    ) -> Result<PayoutRequest, ApiError> {
+        let act = format!("{}{}", action::PAYOUT_PREFIX, mv.as_str());
+        let p = self.principal(caller, &act).await?;
+        if let Err(denial) = p.require(mv.scope()) {
+            return Err(self.deny(caller, p, &act, None, denial).await);
+        }
+        let id = request_id(input.id)?;
+        let note = match mv {
+            PayoutMove::Reject => Some(note("reason", input.note)?.ok_or_else(|| {
+                ValidationError::new("reason", "EMPTY", "a rejection needs a reason (the seller is told)")
+            })?),
+            _ => note("note", input.note)?,
+        };
+        let mut documents = input.documents;
+        documents.dedup();
+        if mv == PayoutMove::RequestDocuments && documents.is_empty() {
+            return Err(ValidationError::new("documents", "EMPTY", "name at least one document to request").into());
+        }
+
+        let actor = p.subject.clone();
+        let judge = |r: &PayoutRequest| {
+            if !p.sellers.includes(&r.seller_login) {
+                return Err(Refusal::OutOfReach);
+            }
+            let to = decide(r.status, r.version, &r.submitted_by, input.expected_version, &actor, mv)
+                .map_err(Refusal::Workflow)?;
+            Ok(Step { to, actor: actor.clone(), note: note.clone(), documents: documents.clone() })
+        };
+        let ring = &self.keyring;
+        let activate = |r: &PayoutRequest, account_id| {
+            let mut context = Vec::new();
+            let plain = ring.open(place(REQUEST_TABLE, r.id, r.seller_id, &mut context), &r.details)?;
+            let mut context = Vec::new();
+            ring.seal(place(ACCOUNT_TABLE, account_id, r.seller_id, &mut context), &plain)
+        };
+        let event = |r: &PayoutRequest, step: &Step| {
+            Self::event(caller, &p.subject, &act, Outcome::Success).seller(&r.seller_login).detail(format!(
+                "request={} from={} to={} version={}",
+                r.id,
+                r.status.as_str(),
+                step.to.as_str(),
+                r.version + 1
+            ))
+        };
+        let moved = payouts::apply(&self.db, id, judge, activate, event).await;
+        let refusal = match moved {
+            Ok(Moved::Done(request)) => return Ok(*request),
+            Ok(Moved::Refused(refusal)) => refusal,
+            Err(cdvault_storage::StorageError::NotFound) => {
+                return Err(ApiError::NotFound(format!("payout change request {id}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let failed = |reason: &str| {
+            Self::event(caller, &p.subject, &act, Outcome::Failed).reason(reason).detail(format!("request={id}"))
+        };
+        match refusal {
+            Refusal::OutOfReach => Err(self.deny(caller, p, &act, None, Denial::SellerNotAllowed).await),
+            Refusal::Workflow(WorkflowError::SubmitterCannotReview) => {
+                Err(self.deny(caller, p, &act, None, Denial::SubmitterCannotReview).await)
+            }
+            Refusal::Workflow(WorkflowError::OnlySubmitterCancels) => {
+                Err(self.deny(caller, p, &act, None, Denial::NotSubmitter).await)
+            }
+            Refusal::Workflow(e @ WorkflowError::Stale { .. }) => {
+                self.record_best_effort(failed("STALE_VERSION")).await;
+                Err(ApiError::Conflict(e.to_string()))
+            }
+            Refusal::Workflow(e @ WorkflowError::Illegal { .. }) => {
+                self.record_best_effort(failed("INVALID_TRANSITION")).await;
+                Err(ValidationError::new("id", "INVALID_TRANSITION", e.to_string()).into())
+            }
+        }
+    }
+
+    /// One request, if it exists and the caller may read it.
+    pub async fn payout_change(&self, caller: &Caller, id: &str) -> Result<Option<PayoutRequest>, ApiError> {
+        let p = self.kyc_reader(caller, None).await?;
+        let id = request_id(id)?;
+        let Some(request) = payouts::get(&self.db, id).await? else { return Ok(None) };
+        if !p.sellers.includes(&request.seller_login) {
+            return Err(self.deny(caller, p, action::PAYOUT_READ, None, Denial::SellerNotAllowed).await);
+        }
+        Ok(Some(request))
+    }
+
+    /// A page of requests the caller reaches, newest first, older than `before`.
+    pub async fn payout_changes(
+        &self,
+        caller: &Caller,
+        query: PayoutQuery,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<PayoutRequest>, ApiError> {
+        let p = self.kyc_reader(caller, query.seller_login.as_deref()).await?;
+        if let Some(login) = &query.seller_login {
+            let login = SellerLogin::parse("sellerLogin", login)?;
+            if let Err(denial) = p.authorize(None, login.as_str()) {
+                return Err(self.deny(caller, p, action::PAYOUT_READ, Some(login.as_str()), denial).await);
+            }
+        }
+        let filter = RequestFilter { status: query.status, seller_login: query.seller_login, reach: p.sellers.clone() };
+        Ok(payouts::list(&self.db, &filter, before, limit).await?)
+    }
+
+    /// The timeline of a request the caller has already read.
+    pub async fn payout_timeline(&self, request: &PayoutRequest) -> Result<Vec<TimelineEntry>, ApiError> {
+        Ok(payouts::timeline(&self.db, request.id).await?)
+    }
+
+    /// The active payout account of a seller the caller has already read (masked).
+    pub async fn payout_account(&self, seller: &SellerAccount) -> Result<Option<PayoutAccount>, ApiError> {
+        Ok(payouts::active_account(&self.db, seller.id).await?)
+    }
+
+    /// Every payout account of a seller the caller has already read, newest first (masked).
+    pub async fn payout_accounts(&self, seller: &SellerAccount) -> Result<Vec<PayoutAccount>, ApiError> {
+        Ok(payouts::accounts(&self.db, seller.id).await?)
+    }
+
+    /// The details of a request in full, for a reviewer. Audited before they are returned; fails closed.
+    pub async fn reveal_payout_details(
+        &self,
+        caller: &Caller,
+        id: &str,
+        purpose: &str,
+    ) -> Result<PayoutDetails, ApiError> {
+        let act = action::PAYOUT_REVEAL;
+        let p = self.principal(caller, act).await?;
+        if let Err(denial) = p.require(Scope::KycReview) {
+            return Err(self.deny(caller, p, act, None, denial).await);
+        }
+        let id = request_id(id)?;
+        let purpose = Purpose::parse("purpose", purpose)?;
+        let request = payouts::get(&self.db, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("payout change request {id}")))?;
+        if !p.sellers.includes(&request.seller_login) {
+            return Err(self.deny(caller, p, act, None, Denial::SellerNotAllowed).await);
+        }
+        let details = open(&self.keyring, REQUEST_TABLE, request.id, request.seller_id, &request.details)?;
+        let record = Self::event(caller, &p.subject, act, Outcome::Success)
+            .seller(&request.seller_login)
+            .purpose(purpose.as_str())
+            .detail(format!("request={id}"));
+        self.audit.append(record).await.map_err(|e| ApiError::internal("recording the reveal", e))?;
+        Ok(details)
+    }
+
+    /// The active payout account of a seller in full, for a reviewer. Audited before it is returned; fails closed.
+    pub async fn reveal_payout_account(
+        &self,
+        caller: &Caller,
+        seller_login: &str,
+        purpose: &str,
+    ) -> Result<PayoutDetails, ApiError> {
+        let act = action::PAYOUT_REVEAL;
+        let (p, login) = self.gate(caller, act, Some(Scope::KycReview), "sellerLogin", seller_login).await?;
+        let purpose = Purpose::parse("purpose", purpose)?;
+        let seller = self.existing_seller(&login).await?;
+        let account = payouts::active_account(&self.db, seller.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("payout account of seller '{login}'")))?;
+        let details = open(&self.keyring, ACCOUNT_TABLE, account.id, account.seller_id, &account.details)?;
+        let record = Self::event(caller, &p.subject, act, Outcome::Success)
+            .seller(login.as_str())
+            .purpose(purpose.as_str())
+            .detail(format!("account={}", account.id));
+        self.audit.append(record).await.map_err(|e| ApiError::internal("recording the reveal", e))?;
+        Ok(details)
+    }
+}
