@@ -13,4 +13,5 @@ mod payouts;
 mod schema;
 mod sellers;
 mod startup;
+mod subscriptions;
 mod walkthrough;

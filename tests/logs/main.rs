@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use cdvault_tests::{ALL_SCOPES, Engine, spawn_app};
+use cdvault_tests::{ALL_SCOPES, Engine, spawn_app, token_for};
 use serde_json::json;
 
 #[derive(Clone, Default)]
@@ -55,6 +55,23 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
     assert_eq!(app.graphql(Some(&forged), "{ viewer { subject } }", json!({})).await.code(), "UNAUTHENTICATED");
     let long = format!("{password}{}", "x".repeat(200));
     assert_eq!(app.store_password(&admin, "logshop", &long).await.code(), "BAD_USER_INPUT");
+
+    // Payout bank details: submitted, moved to approval, revealed, and refused when invalid.
+    let (iban, holder) = ("DE89370400440532013000", "Log-Marker Holder GmbH");
+    let agent = token_for("agent", "kyc:submit", Some(&["*"]));
+    let reviewer = token_for("reviewer", "kyc:review", Some(&["*"]));
+    let submit = "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }";
+    let input = |iban: &str| json!({ "i": { "sellerLogin": "logshop", "iban": iban, "bic": "COBADEFFXXX", "accountHolder": holder } });
+    let id = app.graphql(Some(&agent), submit, input(iban)).await.data()["submitPayoutChange"]["id"].clone();
+    for (mutation, version) in [("startPayoutReview", 1), ("approvePayoutChange", 2)] {
+        let query = format!("mutation($id: ID!) {{ {mutation}(id: $id, expectedVersion: {version}) {{ id }} }}");
+        app.graphql(Some(&reviewer), &query, json!({ "id": id })).await.data();
+    }
+    let reveal =
+        "mutation { revealPayoutAccount(sellerLogin: \"logshop\", purpose: \"log test\") { iban accountHolder } }";
+    assert_eq!(app.graphql(Some(&reviewer), reveal, json!({})).await.data()["revealPayoutAccount"]["iban"], iban);
+    let bad_checksum = "DE89370400440532013001";
+    assert_eq!(app.graphql(Some(&agent), submit, input(bad_checksum)).await.code(), "BAD_USER_INPUT");
     let (db, options) = app.stop().await;
     drop((db, options));
 
@@ -68,6 +85,9 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
         ("JWT", admin.as_str()),
         ("JWT signature", signature),
         ("forged JWT", forged.as_str()),
+        ("IBAN", iban),
+        ("account holder", holder),
+        ("invalid IBAN", bad_checksum),
     ] {
         assert!(!logs.contains(needle), "the {what} appears in the logs");
     }

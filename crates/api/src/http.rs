@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, to_bytes};
+use axum::extract::WebSocketUpgrade;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -39,6 +41,7 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
     let state = AppState { schema: build_schema(Some(vault.clone())), vault, verifier };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(middleware::from_fn(request_context))
@@ -131,8 +134,49 @@ async fn graphql(
     Json(response).into_response()
 }
 
+/// How long a subscription connection may stay silent (no ping) before it is closed.
+const WS_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Subscriptions over WebSocket (graphql-transport-ws, or the older graphql-ws). The bearer token comes in the
+/// `connection_init` payload as `authorization` (browsers cannot set headers on a WebSocket); a missing or bad
+/// token closes the connection before any subscription starts, and is audited.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let AppState { schema, vault, verifier } = state;
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let header = payload
+                        .get("authorization")
+                        .or_else(|| payload.get("Authorization"))
+                        .and_then(serde_json::Value::as_str);
+                    let refused = match verifier.authenticate(header) {
+                        Ok(Some(principal)) => {
+                            let mut data = async_graphql::Data::default();
+                            data.insert(Caller { request_id, principal: Some(principal) });
+                            return Ok(data);
+                        }
+                        Ok(None) => "a bearer token is required in the connection_init payload".to_owned(),
+                        Err(err) => err.to_string(),
+                    };
+                    tracing::info!(reason = %refused, "subscription token refused");
+                    vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
+                    Err(async_graphql::Error::new(refused))
+                })
+                .keepalive_timeout(WS_KEEPALIVE)
+                .serve()
+        })
+        .into_response()
+}
+
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("cdvault").finish())
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("cdvault").finish())
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

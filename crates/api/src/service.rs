@@ -69,6 +69,8 @@ pub struct Vault {
     keyring: Arc<Keyring>,
     audit: AuditSink,
     cache: IssueCache,
+    /// Ids of payout change requests that changed, for subscribers.
+    payout_changes: tokio::sync::broadcast::Sender<Uuid>,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
@@ -76,7 +78,8 @@ const CACHE_CAPACITY: usize = 200_000;
 
 impl Vault {
     pub fn new(db: Database, keyring: Arc<Keyring>, audit: AuditSink) -> Self {
-        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY) }
+        let (payout_changes, _) = tokio::sync::broadcast::channel(1024);
+        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes }
     }
 
     pub fn database(&self) -> &Database {

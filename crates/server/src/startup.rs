@@ -40,6 +40,12 @@ impl Application {
         let (audit, audit_writer) =
             AuditSink::start(&config.database_url).await.context("cannot start the audit writer")?;
         let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keyring), audit));
+        if database.is_postgres() {
+            // Every replica hears of payout changes made on any replica, for its subscribers.
+            cdvault_storage::payouts::forward_changes(&config.database_url, vault.payout_change_feed().clone())
+                .await
+                .context("cannot listen for payout changes")?;
+        }
         let router = cdvault_api::http::router(vault, Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
             .await

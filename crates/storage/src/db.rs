@@ -83,6 +83,11 @@ impl Database {
         Ok(Self { conn, backend })
     }
 
+    /// Whether this is PostgreSQL (replicas can share it), rather than the embedded SQLite.
+    pub fn is_postgres(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
     pub(crate) fn conn(&self) -> &DatabaseConnection {
         &self.conn
     }

@@ -8,8 +8,12 @@ use cdvault_domain::crypto::{CryptoError, Sealed};
 use cdvault_domain::payout::{KycDocument, PayoutStatus};
 use cdvault_domain::policy::SellerReach;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, RuntimeErr, Set, Statement,
+};
 use time::OffsetDateTime;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::entity::payout_account::{self, Entity as Accounts};
@@ -82,6 +86,48 @@ pub struct Step {
     pub note: Option<String>,
     /// For a request for documents: which ones.
     pub documents: Vec<KycDocument>,
+}
+
+/// The PostgreSQL channel on which every replica hears of changed requests (the payload is the request id).
+const CHANGES_CHANNEL: &str = "cdvault_payout_changes";
+
+/// On PostgreSQL, tells every replica (on commit, not before) that request `id` changed.
+async fn notify_change(tx: &DatabaseTransaction, id: Uuid) -> Result<(), StorageError> {
+    if tx.get_database_backend() == DbBackend::Postgres {
+        let sql = "SELECT pg_notify($1, $2)";
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [CHANGES_CHANNEL.into(), id.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// On PostgreSQL: forwards the ids of requests changed on any replica (this one included) to `changes`, for as
+/// long as the process runs. The listener reconnects by itself; changes committed while it was disconnected are
+/// not replayed (subscribers re-read what they show).
+pub async fn forward_changes(database_url: &str, changes: broadcast::Sender<Uuid>) -> Result<(), StorageError> {
+    let failed = |e: sqlx::Error| StorageError::Db(DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(e))));
+    let mut listener = sqlx::postgres::PgListener::connect(database_url).await.map_err(failed)?;
+    listener.listen(CHANGES_CHANNEL).await.map_err(failed)?;
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(notification) => match Uuid::parse_str(notification.payload()) {
+                    // No subscriber at the moment is fine.
+                    Ok(id) => drop(changes.send(id)),
+                    Err(_) => tracing::warn!("ignored a malformed payout change notification"),
+                },
+                Err(error) => {
+                    tracing::warn!(error = %error, "payout change listener lost its connection; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 fn documents_text(documents: &[KycDocument]) -> String {
@@ -222,6 +268,7 @@ pub async fn submit(
     let step = Step { to: PayoutStatus::Submitted, actor: new.submitted_by, note: None, documents: Vec::new() };
     entry_row(new.id, 1, None, &step, now).insert(&tx).await.map_err(StorageError::from)?;
     let request = to_request(inserted)?;
+    notify_change(&tx, request.id).await?;
     audit::append_in(&tx, vec![event(&request)]).await?;
     tx.commit().await.map_err(StorageError::from)?;
     Ok(request)
@@ -304,6 +351,7 @@ pub async fn apply<E>(
         .insert(&tx)
         .await?;
     }
+    notify_change(&tx, id).await?;
     audit::append_in(&tx, vec![event(&current, &step)]).await?;
     let row = Requests::find_by_id(id).one(&tx).await?.ok_or(StorageError::NotFound)?;
     tx.commit().await?;

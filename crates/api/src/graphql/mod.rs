@@ -4,11 +4,12 @@ mod limits;
 mod mutation;
 mod payout_types;
 mod query;
+mod subscription;
 mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 use crate::error::ApiError;
 use crate::service::{Caller, Vault};
@@ -16,13 +17,14 @@ use crate::service::{Caller, Vault};
 pub use limits::{ErrorCodes, MAX_COMPLEXITY, MAX_DEPTH, ParseCache};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 /// The cdvault GraphQL schema type.
-pub type VaultSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type VaultSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema; `vault` is absent only when printing the SDL.
 pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(64)

@@ -10,6 +10,8 @@ use cdvault_domain::text::Purpose;
 use cdvault_storage::payouts::{
     self, Moved, NewPayoutRequest, PayoutAccount, PayoutRequest, RequestFilter, Step, SubmitError, TimelineEntry,
 };
+use futures::Stream;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{Caller, Vault};
@@ -93,6 +95,58 @@ pub struct PayoutQuery {
 }
 
 impl Vault {
+    /// Where changed request ids are announced. On PostgreSQL the server feeds it from every replica's
+    /// notifications (see `payouts::forward_changes`); on SQLite the vault announces its own changes.
+    pub fn payout_change_feed(&self) -> &broadcast::Sender<Uuid> {
+        &self.payout_changes
+    }
+
+    fn announce(&self, id: Uuid) {
+        if !self.db.is_postgres() {
+            // No subscriber at the moment is fine.
+            drop(self.payout_changes.send(id));
+        }
+    }
+
+    /// The requests the caller may read, each time one changes (submitted or moved), from now on.
+    pub async fn payout_updates(
+        &self,
+        caller: &Caller,
+        seller_login: Option<String>,
+    ) -> Result<impl Stream<Item = PayoutRequest> + Send + 'static, ApiError> {
+        let p = self.kyc_reader(caller, seller_login.as_deref()).await?;
+        if let Some(login) = &seller_login {
+            let login = SellerLogin::parse("sellerLogin", login)?;
+            if let Err(denial) = p.authorize(None, login.as_str()) {
+                return Err(self.deny(caller, p, action::PAYOUT_READ, Some(login.as_str()), denial).await);
+            }
+        }
+        let state = (self.payout_changes.subscribe(), self.db.clone(), p.sellers.clone(), seller_login);
+        Ok(futures::stream::unfold(state, |(mut changes, db, reach, only)| async move {
+            loop {
+                let id = match changes.recv().await {
+                    Ok(id) => id,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a payout subscriber fell behind; it skips the missed changes");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                match payouts::get(&db, id).await {
+                    Ok(Some(r))
+                        if reach.includes(&r.seller_login) && only.as_ref().is_none_or(|o| *o == r.seller_login) =>
+                    {
+                        return Some((r, (changes, db, reach, only)));
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(error = %crate::error::error_chain(&error), "a payout change could not be read for subscribers")
+                    }
+                }
+            }
+        }))
+    }
+
     /// Reading requests needs one of the KYC scopes: submitters follow their requests, reviewers work on them.
     async fn kyc_reader<'c>(&self, caller: &'c Caller, seller: Option<&str>) -> Result<&'c Principal, ApiError> {
         let act = action::PAYOUT_READ;
@@ -128,7 +182,10 @@ impl Vault {
                 .detail(format!("request={} iban={}", r.id, r.iban_masked))
         };
         match payouts::submit(&self.db, login.as_str(), new, seal, event).await {
-            Ok(request) => Ok(request),
+            Ok(request) => {
+                self.announce(request.id);
+                Ok(request)
+            }
             Err(SubmitError::AlreadyOpen(open)) => {
                 let record =
                     Self::event(caller, &p.subject, act, Outcome::Failed).seller(login.as_str()).reason("ALREADY_OPEN");
@@ -199,7 +256,10 @@ impl Vault {
         };
         let moved = payouts::apply(&self.db, id, judge, activate, event).await;
         let refusal = match moved {
-            Ok(Moved::Done(request)) => return Ok(*request),
+            Ok(Moved::Done(request)) => {
+                self.announce(request.id);
+                return Ok(*request);
+            }
             Ok(Moved::Refused(refusal)) => refusal,
             Err(cdvault_storage::StorageError::NotFound) => {
                 return Err(ApiError::NotFound(format!("payout change request {id}")));

@@ -1,0 +1,142 @@
+use std::time::Duration;
+
+use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, TestDb, on_both_engines, token_for};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/graphql/ws` with the graphql-transport-ws protocol and sends `connection_init` with `token`.
+async fn connect(app: &TestApp, token: Option<&str>) -> Socket {
+    let mut request = app.url("/graphql/ws").replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let payload = token.map_or(json!({}), |t| json!({ "authorization": format!("Bearer {t}") }));
+    send(&mut socket, json!({ "type": "connection_init", "payload": payload })).await;
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket.send(Message::Text(message.to_string().into())).await.unwrap();
+}
+
+/// The next JSON message, or `None` if the server closed the connection or nothing came within `wait`.
+async fn next(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" || value["type"] == "pong" {
+                    continue;
+                }
+                return Some(value);
+            }
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn subscribe(app: &TestApp, token: &str, seller: Option<&str>) -> Socket {
+    let mut socket = connect(app, Some(token)).await;
+    assert_eq!(next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"], "connection_ack");
+    let query = "subscription($s: String) { payoutChangeUpdated(sellerLogin: $s) { sellerLogin status version } }";
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "s": seller } } }),
+    )
+    .await;
+    // The subscription starts listening once its resolver ran; give it that moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    socket
+}
+
+async fn submit(app: &TestApp, login: &str) -> String {
+    let agent = token_for("support-agent", "kyc:submit", Some(&["*"]));
+    let answer = app
+        .graphql(
+            Some(&agent),
+            "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }",
+            json!({ "i": { "sellerLogin": login, "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP", "accountHolder": "Shop" } }),
+        )
+        .await;
+    answer.data()["submitPayoutChange"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn start_review(app: &TestApp, id: &str) {
+    let reviewer = token_for("reviewer-alice", "kyc:review", Some(&["*"]));
+    app.graphql(
+        Some(&reviewer),
+        "mutation($id: ID!) { startPayoutReview(id: $id, expectedVersion: 1) { id } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data();
+}
+
+fn update(message: &Value) -> Value {
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["payoutChangeUpdated"].clone()
+}
+
+async fn review_consoles_get_each_change_of_the_sellers_they_reach(engine: Engine) {
+    let db = TestDb::create(engine).await;
+    let options = Options::default();
+    let app = TestApp::spawn(db.share(), options.clone()).await.unwrap();
+    let admin = app.token(ALL_SCOPES, &["*"]);
+    for login in ["bestshop", "othershop"] {
+        app.register(&admin, login).await.data();
+    }
+    let console = token_for("console", "kyc:review", Some(&["bestshop"]));
+    let mut socket = subscribe(&app, &console, None).await;
+
+    submit(&app, "othershop").await;
+    let id = submit(&app, "bestshop").await;
+    start_review(&app, &id).await;
+    let wait = Duration::from_secs(5);
+    assert_eq!(
+        update(&next(&mut socket, wait).await.unwrap()),
+        json!({"sellerLogin": "bestshop", "status": "SUBMITTED", "version": 1})
+    );
+    assert_eq!(
+        update(&next(&mut socket, wait).await.unwrap()),
+        json!({"sellerLogin": "bestshop", "status": "IN_REVIEW", "version": 2})
+    );
+    assert!(next(&mut socket, Duration::from_millis(500)).await.is_none(), "nothing of a seller out of reach");
+
+    // On PostgreSQL, a change made through another replica reaches this replica's subscribers.
+    if engine == Engine::Postgres {
+        let other = TestApp::spawn(db.share(), options).await.unwrap();
+        let cancel = other
+            .graphql(
+                Some(&token_for("support-agent", "kyc:submit", Some(&["*"]))),
+                "mutation($id: ID!) { cancelPayoutChange(id: $id, expectedVersion: 2) { status } }",
+                json!({ "id": id }),
+            )
+            .await;
+        cancel.data();
+        assert_eq!(update(&next(&mut socket, wait).await.unwrap())["status"], "CANCELLED");
+    }
+}
+on_both_engines!(review_consoles_get_each_change_of_the_sellers_they_reach);
+
+async fn a_subscription_without_a_valid_token_or_kyc_scope_is_refused(engine: Engine) {
+    let app = cdvault_tests::spawn_app(engine).await;
+    for token in [None, Some("not-a-jwt")] {
+        let mut socket = connect(&app, token).await;
+        let answer = next(&mut socket, Duration::from_secs(5)).await;
+        assert!(answer.is_none_or(|m| m["type"] != "connection_ack"), "{token:?} was acknowledged");
+    }
+    let mut socket = connect(&app, Some(&app.token("credentials:read", &["*"]))).await;
+    assert_eq!(next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"], "connection_ack");
+    let query = "subscription { payoutChangeUpdated { status } }";
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": query } })).await;
+    let refused = next(&mut socket, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["reason"], "MISSING_SCOPE", "{refused}");
+    let denials = app.audit(json!({ "action": "authenticate" })).await;
+    assert_eq!(denials.len(), 2, "both refused connections are audited");
+}
+on_both_engines!(a_subscription_without_a_valid_token_or_kyc_scope_is_refused);
