@@ -169,3 +169,9 @@ pub async fn send_all(address: SocketAddr, calls: Vec<Call>, concurrency: usize)
     }
     Ok(())
 }
+
+/// Sends one call on a connection of its own and returns the status and body.
+pub async fn fetch(address: SocketAddr, call: &Call) -> anyhow::Result<(u16, Bytes)> {
+    let mut sender = connect(address).await?;
+    send(&mut sender, &address.to_string(), call).await
+}

@@ -25,7 +25,8 @@ use crate::load::{Call, Stats, Workload};
 #[derive(Debug, Parser)]
 #[command(name = "cdvault-bench")]
 struct Args {
-    /// Scenarios, comma-separated: healthz, viewer, issue, openbao.
+    /// Scenarios, comma-separated: healthz, viewer, issue, openbao, kyc-list (pages of 100 payout change
+    /// requests, at every depth of the list).
     #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Concurrent clients, comma-separated; every scenario runs at each.
@@ -34,6 +35,9 @@ struct Args {
     /// Stored sellers (and OpenBao secrets), comma-separated; each count is a fresh server and peer.
     #[arg(long, default_value = "1000", value_delimiter = ',')]
     sellers: Vec<usize>,
+    /// Payout change requests seeded for kyc-list.
+    #[arg(long, default_value_t = 10_000)]
+    kyc_requests: usize,
     /// Measured seconds per scenario.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -80,6 +84,28 @@ fn contains(body: &[u8], needle: &[u8]) -> bool {
     body.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Requests per page in the kyc-list scenario (the largest page the API allows).
+const KYC_PAGE: usize = 100;
+const KYC_QUERY: &str = "query($after: String) { payoutChangeRequests(first: 100, after: $after) { edges { cursor node { id sellerLogin status version submittedBy details { ibanMasked last4 } } } pageInfo { endCursor hasNextPage } } }";
+
+/// Walks the whole list of payout change requests once, and returns one call per page (each with its `after`).
+async fn kyc_pages(address: std::net::SocketAddr, token: &str) -> anyhow::Result<Vec<Call>> {
+    let mut calls = Vec::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let call = graphql(token, KYC_QUERY, serde_json::json!({ "after": after }));
+        let (status, body) = load::fetch(address, &call).await?;
+        anyhow::ensure!(status == 200, "listing payout requests failed: {status}");
+        let page: serde_json::Value = serde_json::from_slice(&body)?;
+        let info = &page["data"]["payoutChangeRequests"]["pageInfo"];
+        calls.push(call);
+        if info["hasNextPage"] != serde_json::Value::Bool(true) {
+            return Ok(calls);
+        }
+        after = info["endCursor"].clone();
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -98,7 +124,8 @@ async fn main() -> anyhow::Result<()> {
         let root_key = RootKey::generate_base64().to_string();
         let jwt_secret = RootKey::generate_base64().to_string();
         eprintln!("seeding {sellers} sellers ({})", store.engine());
-        server::seed(&store.url(), &root_key, sellers).await?;
+        let kyc_requests = if wants("kyc-list") { args.kyc_requests } else { 0 };
+        server::seed(&store.url(), &root_key, sellers, kyc_requests).await?;
         let srv = server::Server::start(&binary, &store.url(), &root_key, &jwt_secret)?;
         let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
         let request = TokenRequest {
@@ -146,6 +173,23 @@ async fn main() -> anyhow::Result<()> {
                 address: srv.address,
                 calls: Arc::new(calls),
                 check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
+            });
+        }
+        if wants("kyc-list") {
+            let request = TokenRequest {
+                subject: "kyc-console".into(),
+                scopes: vec!["kyc:review".into()],
+                sellers: Some(vec!["*".into()]),
+                ttl: Duration::from_secs(24 * 3600),
+            };
+            let kyc_token = mint_hs256(jwt_secret.as_bytes(), server::ISSUER, server::AUDIENCE, &request)?;
+            let calls = kyc_pages(srv.address, &kyc_token).await?;
+            eprintln!("kyc-list: {} pages of up to {KYC_PAGE} requests", calls.len());
+            workloads.push(Workload {
+                name: "kyc-list".into(),
+                address: srv.address,
+                calls: Arc::new(calls),
+                check: |b| contains(b, b"\"payoutChangeRequests\"") && !contains(b, b"\"errors\""),
             });
         }
         if let Some(peer) = &peer {

@@ -10,8 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use cdvault_domain::credential::{CredentialKind, SecretSlot};
 use cdvault_domain::crypto::RootKey;
+use cdvault_domain::payout::{PayoutDetails, PayoutSlot};
 use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
 use cdvault_domain::text::DisplayName;
+use cdvault_storage::bulk::BulkPayoutRequest;
 use cdvault_storage::credentials::NewCredential;
 use cdvault_storage::{Database, bulk, keyring};
 use sea_orm::ConnectionTrait;
@@ -21,6 +23,8 @@ use uuid::Uuid;
 pub const ISSUER: &str = "cdvault-bench";
 pub const AUDIENCE: &str = "cdvault";
 pub const PASSWORD: &str = "Bench-Passw0rd!";
+const IBAN: &str = "FR7630006000011234567890189";
+const BIC: &str = "AGRIFRPP";
 
 /// The login of seller `n` (1-based).
 pub fn seller_login(n: usize) -> String {
@@ -75,8 +79,9 @@ impl Store {
     }
 }
 
-/// Migrates and seeds `sellers` sellers, each with one Marketplace API password, in bulk.
-pub async fn seed(url: &str, root_key: &str, sellers: usize) -> anyhow::Result<()> {
+/// Migrates and seeds `sellers` sellers, each with one Marketplace API password, and `payout_requests` payout change
+/// requests spread over them (the first of each seller open, the others cancelled), in bulk.
+pub async fn seed(url: &str, root_key: &str, sellers: usize, payout_requests: usize) -> anyhow::Result<()> {
     let db = Database::connect(url).await?;
     db.migrate().await?;
     let ring = keyring::load_or_init(&db, &RootKey::from_base64(root_key)?).await?;
@@ -105,7 +110,25 @@ pub async fn seed(url: &str, root_key: &str, sellers: usize) -> anyhow::Result<(
         };
         rows.push((account, credential, secret));
     }
+    let owners: Vec<(Uuid, String)> = rows.iter().map(|(a, _, _)| (a.id, a.login.as_str().to_owned())).collect();
     bulk::load_sellers(&db, rows).await?;
+
+    let details = PayoutDetails::parse(IBAN, BIC, "Bench shop SAS")?;
+    let mut requests = Vec::with_capacity(payout_requests);
+    for (n, (seller_id, login)) in (0..payout_requests).zip(owners.iter().cycle()) {
+        let id = Uuid::now_v7();
+        requests.push(BulkPayoutRequest {
+            id,
+            seller_id: *seller_id,
+            seller_login: login.clone(),
+            submitted_by: "cdvault-bench".into(),
+            details: PayoutSlot::request(id, *seller_id).seal(&ring, &details)?,
+            iban_masked: details.iban.masked(),
+            iban_last4: details.iban.last4(),
+            cancelled: n >= owners.len(),
+        });
+    }
+    bulk::load_payout_requests(&db, requests).await?;
     db.close().await?;
     Ok(())
 }

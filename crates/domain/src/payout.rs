@@ -7,12 +7,60 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use uuid::Uuid;
+
 use crate::ValidationError;
+use crate::crypto::{CryptoError, Keyring, Place, Sealed, push_part};
 use crate::policy::{Denial, Scope};
 use crate::text::bounded_text;
 
 /// The only currency payouts are made in (SEPA credit transfers).
 pub const PAYOUT_CURRENCY: &str = "EUR";
+
+/// Where sealed payout details live: a request row or an account row, and the seller it belongs to. All of it is
+/// bound into the ciphertext, so details moved to another row or re-pointed at another seller fail to open.
+#[derive(Debug, Clone, Copy)]
+pub struct PayoutSlot {
+    table: &'static str,
+    pub row_id: Uuid,
+    pub seller_id: Uuid,
+}
+
+impl PayoutSlot {
+    const FIELD: &'static str = "details";
+
+    /// The details of a payout change request.
+    pub fn request(row_id: Uuid, seller_id: Uuid) -> Self {
+        Self { table: "payout_requests", row_id, seller_id }
+    }
+
+    /// The details of a payout account.
+    pub fn account(row_id: Uuid, seller_id: Uuid) -> Self {
+        Self { table: "payout_accounts", row_id, seller_id }
+    }
+
+    fn context(&self) -> Vec<u8> {
+        let mut context = Vec::with_capacity(20);
+        push_part(&mut context, self.seller_id.as_bytes());
+        context
+    }
+
+    pub fn seal(&self, ring: &Keyring, details: &PayoutDetails) -> Result<Sealed, CryptoError> {
+        self.seal_encoded(ring, &details.encode())
+    }
+
+    /// Seals details already encoded (as opened from another slot), without decoding them.
+    pub fn seal_encoded(&self, ring: &Keyring, encoded: &[u8]) -> Result<Sealed, CryptoError> {
+        let context = self.context();
+        ring.seal(Place { table: self.table, row_id: self.row_id, field: Self::FIELD, context: &context }, encoded)
+    }
+
+    /// Opens to the encoded details; [`PayoutDetails::decode`] reads them.
+    pub fn open(&self, ring: &Keyring, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let context = self.context();
+        ring.open(Place { table: self.table, row_id: self.row_id, field: Self::FIELD, context: &context }, sealed)
+    }
+}
 
 /// The longest IBAN ISO 13616 allows.
 const MAX_IBAN_LEN: usize = 34;
@@ -966,6 +1014,25 @@ mod tests {
                 }
                 prop_assert!(decisions <= 1);
             }
+        }
+    }
+
+    #[test]
+    fn sealed_details_open_only_in_their_own_slot() {
+        let root = crate::crypto::RootKey::from_base64(&crate::crypto::RootKey::generate_base64()).unwrap();
+        let (key, _) = root.new_data_key(1).unwrap();
+        let ring = Keyring::new(vec![key], 1).unwrap();
+        let details = PayoutDetails::parse("DE89370400440532013000", "COBADEFFXXX", "Best Shop GmbH").unwrap();
+        let (row, seller) = (Uuid::now_v7(), Uuid::now_v7());
+        let sealed = PayoutSlot::request(row, seller).seal(&ring, &details).unwrap();
+        let opened = PayoutSlot::request(row, seller).open(&ring, &sealed).unwrap();
+        assert_eq!(PayoutDetails::decode(&opened).unwrap(), details);
+        for elsewhere in [
+            PayoutSlot::request(Uuid::now_v7(), seller),
+            PayoutSlot::request(row, Uuid::now_v7()),
+            PayoutSlot::account(row, seller),
+        ] {
+            assert_eq!(elsewhere.open(&ring, &sealed).unwrap_err(), CryptoError::Decrypt);
         }
     }
 }

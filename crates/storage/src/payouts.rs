@@ -190,7 +190,7 @@ fn to_account(row: payout_account::Model) -> PayoutAccount {
     }
 }
 
-fn entry_row(
+pub(crate) fn entry_row(
     request_id: Uuid,
     seq: i32,
     from: Option<PayoutStatus>,

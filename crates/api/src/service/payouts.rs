@@ -2,8 +2,8 @@
 
 use cdvault_domain::ValidationError;
 use cdvault_domain::audit::{Outcome, action};
-use cdvault_domain::crypto::{CryptoError, Keyring, Place, Sealed, push_part};
-use cdvault_domain::payout::{KycDocument, PayoutDetails, PayoutMove, PayoutStatus, WorkflowError, decide};
+use cdvault_domain::crypto::{Keyring, Sealed};
+use cdvault_domain::payout::{KycDocument, PayoutDetails, PayoutMove, PayoutSlot, PayoutStatus, WorkflowError, decide};
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin};
 use cdvault_domain::text::Purpose;
@@ -17,41 +17,11 @@ use uuid::Uuid;
 use super::{Caller, Vault};
 use crate::error::ApiError;
 
-const REQUEST_TABLE: &str = "payout_requests";
-const ACCOUNT_TABLE: &str = "payout_accounts";
-const DETAILS_FIELD: &str = "details";
 /// Longest note or rejection reason.
 const MAX_NOTE_CHARS: usize = 1000;
 
-/// Where sealed payout details live: the row and, bound in, the seller it belongs to, so a ciphertext moved to
-/// another row or re-pointed at another seller fails to open.
-fn place<'a>(table: &'a str, row_id: Uuid, seller_id: Uuid, context: &'a mut Vec<u8>) -> Place<'a> {
-    push_part(context, seller_id.as_bytes());
-    Place { table, row_id, field: DETAILS_FIELD, context }
-}
-
-fn seal(
-    ring: &Keyring,
-    table: &'static str,
-    row_id: Uuid,
-    seller_id: Uuid,
-    details: &PayoutDetails,
-) -> Result<Sealed, CryptoError> {
-    let mut context = Vec::new();
-    ring.seal(place(table, row_id, seller_id, &mut context), &details.encode())
-}
-
-fn open(
-    ring: &Keyring,
-    table: &'static str,
-    row_id: Uuid,
-    seller_id: Uuid,
-    sealed: &Sealed,
-) -> Result<PayoutDetails, ApiError> {
-    let mut context = Vec::new();
-    let bytes = ring
-        .open(place(table, row_id, seller_id, &mut context), sealed)
-        .map_err(|e| ApiError::internal("opening payout details", e))?;
+fn open(ring: &Keyring, slot: PayoutSlot, sealed: &Sealed) -> Result<PayoutDetails, ApiError> {
+    let bytes = slot.open(ring, sealed).map_err(|e| ApiError::internal("opening payout details", e))?;
     PayoutDetails::decode(&bytes).map_err(|e| ApiError::internal("reading payout details", e))
 }
 
@@ -175,7 +145,7 @@ impl Vault {
             iban_last4: details.iban.last4(),
         };
         let ring = &self.keyring;
-        let seal = |row_id, seller_id| seal(ring, REQUEST_TABLE, row_id, seller_id, &details);
+        let seal = |row_id, seller_id| PayoutSlot::request(row_id, seller_id).seal(ring, &details);
         let event = |r: &PayoutRequest| {
             Self::event(caller, &p.subject, act, Outcome::Success)
                 .seller(login.as_str())
@@ -239,11 +209,10 @@ impl Vault {
             Ok(Step { to, actor: actor.clone(), note: note.clone(), documents: documents.clone() })
         };
         let ring = &self.keyring;
+        // Approval re-seals the details for the new account row, without decoding them.
         let activate = |r: &PayoutRequest, account_id| {
-            let mut context = Vec::new();
-            let plain = ring.open(place(REQUEST_TABLE, r.id, r.seller_id, &mut context), &r.details)?;
-            let mut context = Vec::new();
-            ring.seal(place(ACCOUNT_TABLE, account_id, r.seller_id, &mut context), &plain)
+            let encoded = PayoutSlot::request(r.id, r.seller_id).open(ring, &r.details)?;
+            PayoutSlot::account(account_id, r.seller_id).seal_encoded(ring, &encoded)
         };
         let event = |r: &PayoutRequest, step: &Step| {
             Self::event(caller, &p.subject, &act, Outcome::Success).seller(&r.seller_login).detail(format!(
@@ -353,7 +322,7 @@ impl Vault {
         if !p.sellers.includes(&request.seller_login) {
             return Err(self.deny(caller, p, act, None, Denial::SellerNotAllowed).await);
         }
-        let details = open(&self.keyring, REQUEST_TABLE, request.id, request.seller_id, &request.details)?;
+        let details = open(&self.keyring, PayoutSlot::request(request.id, request.seller_id), &request.details)?;
         let record = Self::event(caller, &p.subject, act, Outcome::Success)
             .seller(&request.seller_login)
             .purpose(purpose.as_str())
@@ -376,7 +345,7 @@ impl Vault {
         let account = payouts::active_account(&self.db, seller.id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("payout account of seller '{login}'")))?;
-        let details = open(&self.keyring, ACCOUNT_TABLE, account.id, account.seller_id, &account.details)?;
+        let details = open(&self.keyring, PayoutSlot::account(account.id, account.seller_id), &account.details)?;
         let record = Self::event(caller, &p.subject, act, Outcome::Success)
             .seller(login.as_str())
             .purpose(purpose.as_str())
