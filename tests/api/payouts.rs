@@ -50,7 +50,7 @@ fn request_of(answer: &Gql, mutation: &str) -> Value {
 }
 
 async fn payout_account(app: &TestApp, login: &str) -> Value {
-    let token = app.token(ALL_SCOPES, &["*"]);
+    let token = reviewer("reviewer-console");
     let answer = app
         .graphql(
             Some(&token),
@@ -82,7 +82,7 @@ async fn the_full_review_with_a_documents_round_trip_activates_the_new_account(e
         "requestPayoutDocuments",
         &id,
         2,
-        ", documents: [IBAN_CERTIFICATE, COMPANY_REGISTRATION], note: \"the RIB must show the company name\"",
+        ", documents: [IBAN_CERTIFICATE, COMPANY_REGISTRATION, IBAN_CERTIFICATE], note: \"the RIB must show the company name\"",
     )
     .await;
     let asked = request_of(&asked, "requestPayoutDocuments");
@@ -360,8 +360,27 @@ async fn a_token_limited_to_some_sellers_sees_and_acts_on_those_only(engine: Eng
     let list =
         app.graphql(Some(&limited), "{ payoutChangeRequests { edges { node { sellerLogin } } } }", json!({})).await;
     assert_eq!(list.data()["payoutChangeRequests"]["edges"], json!([{"node": {"sellerLogin": "bestshop"}}]));
-    let foreign = act(&app, &limited, "startPayoutReview", theirs["id"].as_str().unwrap(), 1, "").await;
-    assert_eq!((foreign.code(), foreign.error()["reason"].as_str()), ("FORBIDDEN", Some("SELLER_NOT_ALLOWED")));
+    // Beyond its reach, a request is answered like an unknown one (and the attempt is audited).
+    let theirs_id = theirs["id"].as_str().unwrap();
+    let foreign = act(&app, &limited, "startPayoutReview", theirs_id, 1, "").await;
+    assert_eq!(foreign.code(), "NOT_FOUND");
+    let read = app
+        .graphql(Some(&limited), "query($id: ID!) { payoutChangeRequest(id: $id) { id } }", json!({ "id": theirs_id }))
+        .await;
+    assert!(read.data()["payoutChangeRequest"].is_null());
+    let reveal = "mutation($id: ID!) { revealPayoutDetails(requestId: $id, purpose: \"look\") { iban } }";
+    assert_eq!(app.graphql(Some(&limited), reveal, json!({ "id": theirs_id })).await.code(), "NOT_FOUND");
+    let denials = app.audit(json!({ "subject": "reviewer-carol" })).await;
+    assert_eq!(denials.len(), 3, "{denials:?}");
+    assert!(denials.iter().all(|e| e["outcome"] == "DENIED" && e["reason"] == "SELLER_NOT_ALLOWED"));
+    let masked_account = app
+        .graphql(
+            Some(&app.token("credentials:read", &["*"])),
+            "{ sellerAccount(login: \"bestshop\") { payoutAccount { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(masked_account.code(), "FORBIDDEN", "payout accounts need a KYC scope");
     let submit_foreign =
         submit(&app, &token_for("x", "kyc:submit", Some(&["bestshop"])), "othershop", IBAN_DE, BIC_DE).await;
     assert_eq!(submit_foreign.code(), "FORBIDDEN");
@@ -412,3 +431,41 @@ async fn requests_page_newest_first_and_filter_by_status_and_seller(engine: Engi
     assert_eq!(bad_cursor.error()["reason"], "INVALID_CURSOR");
 }
 on_both_engines!(requests_page_newest_first_and_filter_by_status_and_seller);
+
+async fn a_failed_approval_changes_nothing(engine: Engine) {
+    let app = spawn_app(engine).await;
+    seller(&app, "bestshop").await;
+    let alice = reviewer("reviewer-alice");
+    let id = request_of(&submit(&app, &submitter(), "bestshop", IBAN_FR, BIC_FR).await, "submitPayoutChange")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    act(&app, &alice, "startPayoutReview", &id, 1, "").await.data();
+    // Damage the sealed details: the approval fails half-way (after the request row was updated in its
+    // transaction), and must leave no trace.
+    let conn = app.db.raw().await;
+    let id_value = sea_orm::Value::from(uuid::Uuid::parse_str(&id).unwrap());
+    let sql = "UPDATE payout_requests SET nonce = ? WHERE id = ?";
+    let changed =
+        sea_orm::ConnectionTrait::execute_raw(&conn, app.db.statement(sql, vec![vec![0u8; 12].into(), id_value]))
+            .await
+            .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+
+    let failed = act(&app, &alice, "approvePayoutChange", &id, 2, "").await;
+    assert_eq!(failed.code(), "INTERNAL_SERVER_ERROR", "{}", failed.body);
+    let request = app
+        .graphql(
+            Some(&alice),
+            &format!("query($id: ID!) {{ payoutChangeRequest(id: $id) {{ {REQUEST_FIELDS} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    let request = &request.data()["payoutChangeRequest"];
+    assert_eq!((request["status"].as_str(), request["version"].as_i64()), (Some("IN_REVIEW"), Some(2)));
+    assert_eq!(request["timeline"].as_array().unwrap().len(), 2);
+    let account = payout_account(&app, "bestshop").await;
+    assert!(account["payoutAccount"].is_null() && account["payoutAccountHistory"] == json!([]), "{account}");
+    assert!(app.audit(json!({ "action": "payout.approve" })).await.is_empty());
+}
+on_both_engines!(a_failed_approval_changes_nothing);

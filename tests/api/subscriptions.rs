@@ -94,12 +94,12 @@ async fn review_consoles_get_each_change_of_the_sellers_they_reach(engine: Engin
 
     submit(&app, "othershop").await;
     let id = submit(&app, "bestshop").await;
-    start_review(&app, &id).await;
     let wait = Duration::from_secs(5);
     assert_eq!(
         update(&next(&mut socket, wait).await.unwrap()),
         json!({"sellerLogin": "bestshop", "status": "SUBMITTED", "version": 1})
     );
+    start_review(&app, &id).await;
     assert_eq!(
         update(&next(&mut socket, wait).await.unwrap()),
         json!({"sellerLogin": "bestshop", "status": "IN_REVIEW", "version": 2})
@@ -140,3 +140,52 @@ async fn a_subscription_without_a_valid_token_or_kyc_scope_is_refused(engine: En
     assert_eq!(denials.len(), 2, "both refused connections are audited");
 }
 on_both_engines!(a_subscription_without_a_valid_token_or_kyc_scope_is_refused);
+
+async fn a_session_ends_with_its_token_and_carries_no_mutations(engine: Engine) {
+    let app = cdvault_tests::spawn_app(engine).await;
+    app.register(&app.token(ALL_SCOPES, &["*"]), "bestshop").await.data();
+    let request = cdvault_api::auth::TokenRequest {
+        subject: "console".into(),
+        scopes: vec!["kyc:review".into(), "credentials:write".into()],
+        sellers: Some(vec!["*".into()]),
+        ttl: Duration::from_secs(3),
+    };
+    let short = cdvault_api::auth::mint_hs256(
+        cdvault_tests::JWT_SECRET.as_bytes(),
+        cdvault_tests::ISSUER,
+        cdvault_tests::AUDIENCE,
+        &request,
+    )
+    .unwrap();
+    let mut socket = subscribe(&app, &short, None).await;
+
+    let mutation = "mutation { deactivateSellerAccount(login: \"bestshop\") { status } }";
+    send(&mut socket, json!({ "id": "2", "type": "subscribe", "payload": { "query": mutation } })).await;
+    let refused = next(&mut socket, Duration::from_secs(5)).await.unwrap();
+    assert!(refused.to_string().contains("errors") || refused["type"] == "error", "{refused}");
+    assert_eq!(
+        app.graphql(
+            Some(&app.token(ALL_SCOPES, &["*"])),
+            "{ sellerAccount(login: \"bestshop\") { status } }",
+            json!({})
+        )
+        .await
+        .data()["sellerAccount"]["status"],
+        "ACTIVE",
+        "no mutation runs over the WebSocket"
+    );
+
+    // The token expires after 3 s: the subscription completes, and no later change is sent.
+    let completed = loop {
+        let message = next(&mut socket, Duration::from_secs(8)).await;
+        if message.as_ref().is_some_and(|m| m["id"] == "2") {
+            continue; // the refused mutation's own messages
+        }
+        break message;
+    };
+    assert!(completed.as_ref().is_none_or(|m| m["type"] == "complete" && m["id"] == "1"), "{completed:?}");
+    submit(&app, "bestshop").await;
+    let after = next(&mut socket, Duration::from_secs(1)).await;
+    assert!(after.as_ref().is_none_or(|m| m["type"] != "next"), "{after:?}");
+}
+on_both_engines!(a_session_ends_with_its_token_and_carries_no_mutations);

@@ -88,6 +88,7 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
         ("IBAN", iban),
         ("account holder", holder),
         ("invalid IBAN", bad_checksum),
+        ("BIC", "COBADEFFXXX"),
     ] {
         assert!(!logs.contains(needle), "the {what} appears in the logs");
     }

@@ -1,6 +1,6 @@
 //! Identity: verifying the caller's JWT (algorithm pinned by configuration) and minting development tokens.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cdvault_domain::policy::Principal;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -68,6 +68,9 @@ struct Claims {
     scope: Option<String>,
     #[serde(default)]
     sellers: Option<Vec<String>>,
+    /// Already checked by the validation; read again only to end long-lived sessions (WebSockets) on time.
+    #[serde(default)]
+    exp: Option<f64>,
 }
 
 /// The claims `cdvault token` writes.
@@ -141,6 +144,26 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// Like [`Self::authenticate`], with the moment the token expires: a session that outlives one request (a
+    /// WebSocket) must end then.
+    pub fn authenticate_until(
+        &self,
+        header: Option<&str>,
+    ) -> Result<Option<(Principal, Option<SystemTime>)>, AuthError> {
+        let Some(header) = header else { return Ok(None) };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::MalformedHeader)?;
+        self.verify_until(token).map(Some)
+    }
+
+    fn verify_until(&self, token: &str) -> Result<(Principal, Option<SystemTime>), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(describe(&e)))?;
         let claims = data.claims;
@@ -150,7 +173,8 @@ impl JwtVerifier {
                 "the subject must have 1 to {MAX_SUBJECT_CHARS} printable characters"
             )));
         }
-        Ok(Principal::from_claims(claims.sub, claims.scope.as_deref(), claims.sellers))
+        let expires = claims.exp.filter(|e| e.is_finite() && *e > 0.0).map(|e| UNIX_EPOCH + Duration::from_secs_f64(e));
+        Ok((Principal::from_claims(claims.sub, claims.scope.as_deref(), claims.sellers), expires))
     }
 }
 

@@ -19,7 +19,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::auth::JwtVerifier;
-use crate::graphql::{VaultSchema, build_schema};
+use crate::graphql::{SessionSchema, VaultSchema, build_schema, build_session_schema};
 use crate::service::{Caller, Vault};
 
 /// Largest request body accepted on `/graphql`.
@@ -32,13 +32,19 @@ pub struct RequestId(pub String);
 #[derive(Clone)]
 struct AppState {
     schema: VaultSchema,
+    sessions: SessionSchema,
     vault: Arc<Vault>,
     verifier: Arc<JwtVerifier>,
 }
 
 /// Builds the router of the service.
 pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
-    let state = AppState { schema: build_schema(Some(vault.clone())), vault, verifier };
+    let state = AppState {
+        schema: build_schema(Some(vault.clone())),
+        sessions: build_session_schema(vault.clone()),
+        vault,
+        verifier,
+    };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
@@ -118,7 +124,7 @@ async fn graphql(
             return transport_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, &request_id);
         }
     };
-    let caller = Caller { request_id: request_id.clone(), principal };
+    let caller = Caller { request_id: request_id.clone(), principal, expires_at: None };
     let mut response = state.schema.execute(request.data(caller)).await;
     // Every error of ours has a code; the few async-graphql raises at execution without one are about the request
     // itself (e.g. an unknown `operationName`).
@@ -137,9 +143,10 @@ async fn graphql(
 /// How long a subscription connection may stay silent (no ping) before it is closed.
 const WS_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Subscriptions over WebSocket (graphql-transport-ws, or the older graphql-ws). The bearer token comes in the
-/// `connection_init` payload as `authorization` (browsers cannot set headers on a WebSocket); a missing or bad
-/// token closes the connection before any subscription starts, and is audited.
+/// Subscriptions (and reads) over WebSocket (graphql-transport-ws, or the older graphql-ws); no mutations. The
+/// bearer token comes in the `connection_init` payload as `authorization` (browsers cannot set headers on a
+/// WebSocket); a missing or bad token closes the connection before anything runs, and is audited. The session
+/// ends with its token, and when the server shuts down.
 async fn graphql_ws(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -148,18 +155,19 @@ async fn graphql_ws(
 ) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let AppState { schema, vault, verifier } = state;
-            GraphQLWebSocket::new(socket, schema, protocol)
+        .on_upgrade(move |socket| async move {
+            let AppState { sessions, vault, verifier, .. } = state;
+            let closed = vault.sessions_closed();
+            let session = GraphQLWebSocket::new(socket, sessions, protocol)
                 .on_connection_init(move |payload| async move {
                     let header = payload
                         .get("authorization")
                         .or_else(|| payload.get("Authorization"))
                         .and_then(serde_json::Value::as_str);
-                    let refused = match verifier.authenticate(header) {
-                        Ok(Some(principal)) => {
+                    let refused = match verifier.authenticate_until(header) {
+                        Ok(Some((principal, expires_at))) => {
                             let mut data = async_graphql::Data::default();
-                            data.insert(Caller { request_id, principal: Some(principal) });
+                            data.insert(Caller { request_id, principal: Some(principal), expires_at });
                             return Ok(data);
                         }
                         Ok(None) => "a bearer token is required in the connection_init payload".to_owned(),
@@ -170,7 +178,11 @@ async fn graphql_ws(
                     Err(async_graphql::Error::new(refused))
                 })
                 .keepalive_timeout(WS_KEEPALIVE)
-                .serve()
+                .serve();
+            tokio::select! {
+                () = session => {}
+                () = closed => {}
+            }
         })
         .into_response()
 }

@@ -31,6 +31,9 @@ pub use payouts::{MoveInput, PayoutQuery};
 pub struct Caller {
     pub request_id: String,
     pub principal: Option<Principal>,
+    /// For a session that outlives its request (a WebSocket): when its token expires. Past it, the session's
+    /// operations are `UNAUTHENTICATED` and its subscriptions end.
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 /// A Marketplace API credential handed to a tool.
@@ -69,8 +72,10 @@ pub struct Vault {
     keyring: Arc<Keyring>,
     audit: AuditSink,
     cache: IssueCache,
-    /// Ids of payout change requests that changed, for subscribers.
-    payout_changes: tokio::sync::broadcast::Sender<Uuid>,
+    /// Payout change requests as committed by each change, for subscribers.
+    payout_changes: tokio::sync::broadcast::Sender<Arc<cdvault_storage::payouts::PayoutRequest>>,
+    /// Set when the server shuts down: long-lived sessions (WebSockets) end then.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
@@ -79,11 +84,25 @@ const CACHE_CAPACITY: usize = 200_000;
 impl Vault {
     pub fn new(db: Database, keyring: Arc<Keyring>, audit: AuditSink) -> Self {
         let (payout_changes, _) = tokio::sync::broadcast::channel(1024);
-        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes }
+        let (closing, _) = tokio::sync::watch::channel(false);
+        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes, closing }
     }
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Ends every long-lived session (WebSocket), so a shutdown is not held open by a console.
+    pub fn close_sessions(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close_sessions`] was called.
+    pub fn sessions_closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closed| *closed).await;
+        }
     }
 
     fn event(caller: &Caller, subject: &str, act: &str, outcome: Outcome) -> AuditRecord {

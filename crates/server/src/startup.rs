@@ -19,6 +19,7 @@ pub struct Application {
     router: axum::Router,
     audit_writer: AuditWriter,
     database: Database,
+    vault: Arc<cdvault_api::service::Vault>,
 }
 
 impl Application {
@@ -42,17 +43,18 @@ impl Application {
         let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keyring), audit));
         if database.is_postgres() {
             // Every replica hears of payout changes made on any replica, for its subscribers.
-            cdvault_storage::payouts::forward_changes(&config.database_url, vault.payout_change_feed().clone())
+            let feed = vault.payout_change_feed().clone();
+            cdvault_storage::payouts::forward_changes(&config.database_url, database.clone(), feed)
                 .await
                 .context("cannot listen for payout changes")?;
         }
-        let router = cdvault_api::http::router(vault, Arc::new(verifier));
+        let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;
         let address = listener.local_addr()?;
         tracing::info!(%address, "cdvault listening on http://{address}/graphql");
-        Ok(Self { listener, router, audit_writer, database })
+        Ok(Self { listener, router, audit_writer, database, vault })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -64,7 +66,14 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, router, audit_writer, database } = self;
+        let Self { listener, router, audit_writer, database, vault } = self;
+        let closing = vault.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // WebSockets are not in-flight requests: end them, or they would hold the server open.
+            closing.close_sessions();
+        };
+        drop(vault);
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
         audit_writer.stopped().await;

@@ -144,10 +144,6 @@ impl Known {
         if ids.is_empty() {
             return Ok(());
         }
-        if self.active.len() + ids.len() > MAX_KNOWN {
-            self.active.clear();
-            self.latest.clear();
-        }
         let (s, c) = (seller::Entity, credential_version::Entity);
         let query = Query::select()
             .column((s, seller::Column::Id))
@@ -201,6 +197,10 @@ async fn append_batch(
     if known.head_seq != Some(head.0) {
         // Someone else appended since our last commit: what we knew may have changed.
         known.forget();
+    } else if known.active.len() + batch.len() > MAX_KNOWN {
+        // Full: start afresh before deciding what to read, so every seller of this batch is read again.
+        known.forget();
+        known.head_seq = Some(head.0);
     }
     let unknown: HashSet<Uuid> =
         batch.iter().filter_map(|(_, c)| c.map(|c| c.seller_id)).filter(|id| !known.active.contains_key(id)).collect();

@@ -12,7 +12,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, RuntimeErr, Set, Statement,
 };
+use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
+
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -105,25 +108,50 @@ async fn notify_change(tx: &DatabaseTransaction, id: Uuid) -> Result<(), Storage
     Ok(())
 }
 
-/// On PostgreSQL: forwards the ids of requests changed on any replica (this one included) to `changes`, for as
-/// long as the process runs. The listener reconnects by itself; changes committed while it was disconnected are
-/// not replayed (subscribers re-read what they show).
-pub async fn forward_changes(database_url: &str, changes: broadcast::Sender<Uuid>) -> Result<(), StorageError> {
-    let failed = |e: sqlx::Error| StorageError::Db(DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(e))));
+/// On PostgreSQL: forwards requests changed on any replica (this one included) to `changes`, each read once
+/// after its commit, for as long as the process runs. A version already forwarded is not sent again; a burst of
+/// moves may arrive as its latest state only. The listener reconnects by itself; changes committed while it was
+/// disconnected are not replayed (subscribers re-read what they show).
+pub async fn forward_changes(
+    database_url: &str,
+    db: Database,
+    changes: broadcast::Sender<Arc<PayoutRequest>>,
+) -> Result<(), StorageError> {
+    let failed = |e: sqlx::Error| StorageError::Db(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))));
     let mut listener = sqlx::postgres::PgListener::connect(database_url).await.map_err(failed)?;
     listener.listen(CHANGES_CHANNEL).await.map_err(failed)?;
     tokio::spawn(async move {
+        // The newest version forwarded of each recent request.
+        let mut sent: HashMap<Uuid, i32> = HashMap::new();
         loop {
-            match listener.recv().await {
+            let id = match listener.recv().await {
                 Ok(notification) => match Uuid::parse_str(notification.payload()) {
-                    // No subscriber at the moment is fine.
-                    Ok(id) => drop(changes.send(id)),
-                    Err(_) => tracing::warn!("ignored a malformed payout change notification"),
+                    Ok(id) => id,
+                    Err(_) => {
+                        tracing::warn!("ignored a malformed payout change notification");
+                        continue;
+                    }
                 },
                 Err(error) => {
                     tracing::warn!(error = %error, "payout change listener lost its connection; reconnecting");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
                 }
+            };
+            // Nobody listening: nothing to read.
+            if changes.receiver_count() == 0 {
+                continue;
+            }
+            match get(&db, id).await {
+                Ok(Some(request)) if sent.get(&id).is_none_or(|v| *v < request.version) => {
+                    if sent.len() >= 10_000 {
+                        sent.clear();
+                    }
+                    sent.insert(id, request.version);
+                    drop(changes.send(Arc::new(request)));
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "a changed payout request could not be read"),
             }
         }
     });

@@ -9,7 +9,7 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Schema};
+use async_graphql::{Context, EmptyMutation, Schema};
 
 use crate::error::ApiError;
 use crate::service::{Caller, Vault};
@@ -21,6 +21,22 @@ pub use subscription::SubscriptionRoot;
 
 /// The cdvault GraphQL schema type.
 pub type VaultSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// The schema served over WebSocket: reads and subscriptions, no mutations (a long-lived session is not where
+/// credentials are issued or payout changes decided).
+pub type SessionSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+
+/// Builds the WebSocket schema, with the same limits as [`build_schema`].
+pub fn build_session_schema(vault: Arc<Vault>) -> SessionSchema {
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(64)
+        .limit_directives(16)
+        .extension(ErrorCodes)
+        .data(vault)
+        .finish()
+}
 
 /// Builds the schema; `vault` is absent only when printing the SDL.
 pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
@@ -47,6 +63,11 @@ pub(crate) fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a Va
     let caller = ctx
         .data::<Caller>()
         .map_err(|_| ApiError::Unauthenticated("no request context".into()).into_graphql("unknown"))?;
+    if caller.expires_at.is_some_and(|at| at <= std::time::SystemTime::now()) {
+        let expired =
+            ApiError::Unauthenticated("the token of this session has expired: reconnect with a new one".into());
+        return Err(expired.into_graphql(&caller.request_id));
+    }
     let vault = ctx.data::<Arc<Vault>>().map_err(|_| {
         ApiError::internal("schema", std::io::Error::other("the schema was built without a vault"))
             .into_graphql(&caller.request_id)

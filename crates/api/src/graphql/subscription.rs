@@ -1,5 +1,5 @@
 use async_graphql::{Context, Subscription};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 
 use super::payout_types::PayoutChangeRequest;
 use super::{IntoGraphql, request};
@@ -14,7 +14,9 @@ pub struct SubscriptionRoot;
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// A payout change request, each time it is submitted or moved, for review consoles. Needs `kyc:submit` or
-    /// `kyc:review`; only requests of sellers the token reaches. On PostgreSQL, changes made on any replica.
+    /// `kyc:review`; only requests of sellers the token reaches. On SQLite, each change as committed; on
+    /// PostgreSQL, changes made on any replica, each read once per replica after its commit (a burst of moves may
+    /// arrive as its latest state only). Ends when the session's token expires.
     async fn payout_change_updated(
         &self,
         ctx: &Context<'_>,
@@ -22,6 +24,13 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = PayoutChangeRequest>> {
         let (vault, caller) = request(ctx)?;
         let updates = vault.payout_updates(caller, seller_login).await.gql(caller)?;
-        Ok(updates.map(PayoutChangeRequest))
+        // A session ends with its token, and when the server shuts down.
+        let expired = match caller.expires_at.and_then(|at| at.duration_since(std::time::SystemTime::now()).ok()) {
+            Some(left) => tokio::time::sleep(left).boxed(),
+            None if caller.expires_at.is_some() => futures::future::ready(()).boxed(),
+            None => futures::future::pending().boxed(),
+        };
+        let end = futures::future::select(expired, Box::pin(vault.sessions_closed()));
+        Ok(updates.take_until(end).map(PayoutChangeRequest))
     }
 }

@@ -166,17 +166,19 @@ impl SellerAccount {
         Ok(versions.into_iter().map(CredentialVersion).collect())
     }
 
-    /// The active payout account (masked); `null` until a payout change is approved.
+    /// The active payout account (masked); `null` until a payout change is approved. Needs `kyc:submit` or
+    /// `kyc:review`.
     async fn payout_account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PayoutAccount>> {
         let (vault, caller) = request(ctx)?;
-        Ok(vault.payout_account(&self.0).await.gql(caller)?.map(PayoutAccount))
+        Ok(vault.payout_account(caller, &self.0).await.gql(caller)?.map(PayoutAccount))
     }
 
     /// Every payout account the seller has had (masked), newest first: the active one, then the ones it replaced.
+    /// Needs `kyc:submit` or `kyc:review`.
     #[graphql(complexity = "10 * child_complexity + 1")]
     async fn payout_account_history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PayoutAccount>> {
         let (vault, caller) = request(ctx)?;
-        Ok(vault.payout_accounts(&self.0).await.gql(caller)?.into_iter().map(PayoutAccount).collect())
+        Ok(vault.payout_accounts(caller, &self.0).await.gql(caller)?.into_iter().map(PayoutAccount).collect())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use cdvault_domain::ValidationError;
 use cdvault_domain::audit::{Outcome, action};
-use cdvault_domain::crypto::{Keyring, Sealed};
+use cdvault_domain::crypto::{CryptoError, Keyring, Sealed};
 use cdvault_domain::payout::{KycDocument, PayoutDetails, PayoutMove, PayoutSlot, PayoutStatus, WorkflowError, decide};
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin};
@@ -10,6 +10,8 @@ use cdvault_domain::text::Purpose;
 use cdvault_storage::payouts::{
     self, Moved, NewPayoutRequest, PayoutAccount, PayoutRequest, RequestFilter, Step, SubmitError, TimelineEntry,
 };
+use std::sync::Arc;
+
 use futures::Stream;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -65,20 +67,20 @@ pub struct PayoutQuery {
 }
 
 impl Vault {
-    /// Where changed request ids are announced. On PostgreSQL the server feeds it from every replica's
-    /// notifications (see `payouts::forward_changes`); on SQLite the vault announces its own changes.
-    pub fn payout_change_feed(&self) -> &broadcast::Sender<Uuid> {
+    /// Where committed requests are announced to subscribers. On PostgreSQL the server feeds it from every
+    /// replica's notifications (see `payouts::forward_changes`); on SQLite the vault announces its own changes.
+    pub fn payout_change_feed(&self) -> &broadcast::Sender<Arc<PayoutRequest>> {
         &self.payout_changes
     }
 
-    fn announce(&self, id: Uuid) {
+    fn announce(&self, request: &PayoutRequest) {
         if !self.db.is_postgres() {
             // No subscriber at the moment is fine.
-            drop(self.payout_changes.send(id));
+            drop(self.payout_changes.send(Arc::new(request.clone())));
         }
     }
 
-    /// The requests the caller may read, each time one changes (submitted or moved), from now on.
+    /// The requests the caller may read, as committed by each change (submit or move), from now on.
     pub async fn payout_updates(
         &self,
         caller: &Caller,
@@ -91,27 +93,18 @@ impl Vault {
                 return Err(self.deny(caller, p, action::PAYOUT_READ, Some(login.as_str()), denial).await);
             }
         }
-        let state = (self.payout_changes.subscribe(), self.db.clone(), p.sellers.clone(), seller_login);
-        Ok(futures::stream::unfold(state, |(mut changes, db, reach, only)| async move {
+        let state = (self.payout_changes.subscribe(), p.sellers.clone(), seller_login);
+        Ok(futures::stream::unfold(state, |(mut changes, reach, only)| async move {
             loop {
-                let id = match changes.recv().await {
-                    Ok(id) => id,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "a payout subscriber fell behind; it skips the missed changes");
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                match payouts::get(&db, id).await {
-                    Ok(Some(r))
-                        if reach.includes(&r.seller_login) && only.as_ref().is_none_or(|o| *o == r.seller_login) =>
-                    {
-                        return Some((r, (changes, db, reach, only)));
+                match changes.recv().await {
+                    Ok(r) if reach.includes(&r.seller_login) && only.as_ref().is_none_or(|o| *o == r.seller_login) => {
+                        return Some((PayoutRequest::clone(&r), (changes, reach, only)));
                     }
                     Ok(_) => {}
-                    Err(error) => {
-                        tracing::warn!(error = %crate::error::error_chain(&error), "a payout change could not be read for subscribers")
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a payout subscriber fell behind; it skips the missed changes");
                     }
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
         }))
@@ -153,7 +146,7 @@ impl Vault {
         };
         match payouts::submit(&self.db, login.as_str(), new, seal, event).await {
             Ok(request) => {
-                self.announce(request.id);
+                self.announce(&request);
                 Ok(request)
             }
             Err(SubmitError::AlreadyOpen(open)) => {
@@ -193,8 +186,12 @@ impl Vault {
             })?),
             _ => note("note", input.note)?,
         };
-        let mut documents = input.documents;
-        documents.dedup();
+        let mut documents = Vec::with_capacity(input.documents.len());
+        for document in input.documents {
+            if !documents.contains(&document) {
+                documents.push(document);
+            }
+        }
         if mv == PayoutMove::RequestDocuments && documents.is_empty() {
             return Err(ValidationError::new("documents", "EMPTY", "name at least one document to request").into());
         }
@@ -212,6 +209,11 @@ impl Vault {
         // Approval re-seals the details for the new account row, without decoding them.
         let activate = |r: &PayoutRequest, account_id| {
             let encoded = PayoutSlot::request(r.id, r.seller_id).open(ring, &r.details)?;
+            // What reviewers saw (the stored mask) must be what becomes active.
+            let shown = PayoutDetails::decode(&encoded).is_ok_and(|d| d.iban.masked() == r.iban_masked);
+            if !shown {
+                return Err(CryptoError::Decrypt);
+            }
             PayoutSlot::account(account_id, r.seller_id).seal_encoded(ring, &encoded)
         };
         let event = |r: &PayoutRequest, step: &Step| {
@@ -226,7 +228,7 @@ impl Vault {
         let moved = payouts::apply(&self.db, id, judge, activate, event).await;
         let refusal = match moved {
             Ok(Moved::Done(request)) => {
-                self.announce(request.id);
+                self.announce(&request);
                 return Ok(*request);
             }
             Ok(Moved::Refused(refusal)) => refusal,
@@ -239,7 +241,11 @@ impl Vault {
             Self::event(caller, &p.subject, &act, Outcome::Failed).reason(reason).detail(format!("request={id}"))
         };
         match refusal {
-            Refusal::OutOfReach => Err(self.deny(caller, p, &act, None, Denial::SellerNotAllowed).await),
+            // Like an unknown id: a token must not learn which requests exist beyond its reach.
+            Refusal::OutOfReach => {
+                self.deny(caller, p, &act, None, Denial::SellerNotAllowed).await;
+                Err(ApiError::NotFound(format!("payout change request {id}")))
+            }
             Refusal::Workflow(WorkflowError::SubmitterCannotReview) => {
                 Err(self.deny(caller, p, &act, None, Denial::SubmitterCannotReview).await)
             }
@@ -263,7 +269,9 @@ impl Vault {
         let id = request_id(id)?;
         let Some(request) = payouts::get(&self.db, id).await? else { return Ok(None) };
         if !p.sellers.includes(&request.seller_login) {
-            return Err(self.deny(caller, p, action::PAYOUT_READ, None, Denial::SellerNotAllowed).await);
+            // Like an unknown id: a token must not learn which requests exist beyond its reach.
+            self.deny(caller, p, action::PAYOUT_READ, None, Denial::SellerNotAllowed).await;
+            return Ok(None);
         }
         Ok(Some(request))
     }
@@ -292,13 +300,23 @@ impl Vault {
         Ok(payouts::timeline(&self.db, request.id).await?)
     }
 
-    /// The active payout account of a seller the caller has already read (masked).
-    pub async fn payout_account(&self, seller: &SellerAccount) -> Result<Option<PayoutAccount>, ApiError> {
+    /// The active payout account of a seller the caller has already read (masked). Needs a KYC scope.
+    pub async fn payout_account(
+        &self,
+        caller: &Caller,
+        seller: &SellerAccount,
+    ) -> Result<Option<PayoutAccount>, ApiError> {
+        self.kyc_reader(caller, Some(seller.login.as_str())).await?;
         Ok(payouts::active_account(&self.db, seller.id).await?)
     }
 
-    /// Every payout account of a seller the caller has already read, newest first (masked).
-    pub async fn payout_accounts(&self, seller: &SellerAccount) -> Result<Vec<PayoutAccount>, ApiError> {
+    /// Every payout account of a seller the caller has already read, newest first (masked). Needs a KYC scope.
+    pub async fn payout_accounts(
+        &self,
+        caller: &Caller,
+        seller: &SellerAccount,
+    ) -> Result<Vec<PayoutAccount>, ApiError> {
+        self.kyc_reader(caller, Some(seller.login.as_str())).await?;
         Ok(payouts::accounts(&self.db, seller.id).await?)
     }
 
@@ -316,13 +334,25 @@ impl Vault {
         }
         let id = request_id(id)?;
         let purpose = Purpose::parse("purpose", purpose)?;
-        let request = payouts::get(&self.db, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("payout change request {id}")))?;
+        let not_found = || ApiError::NotFound(format!("payout change request {id}"));
+        let request = payouts::get(&self.db, id).await?.ok_or_else(not_found)?;
         if !p.sellers.includes(&request.seller_login) {
-            return Err(self.deny(caller, p, act, None, Denial::SellerNotAllowed).await);
+            // Like an unknown id: a token must not learn which requests exist beyond its reach.
+            self.deny(caller, p, act, None, Denial::SellerNotAllowed).await;
+            return Err(not_found());
         }
-        let details = open(&self.keyring, PayoutSlot::request(request.id, request.seller_id), &request.details)?;
+        let slot = PayoutSlot::request(request.id, request.seller_id);
+        let details = match open(&self.keyring, slot, &request.details) {
+            Ok(details) => details,
+            Err(e) => {
+                let record = Self::event(caller, &p.subject, act, Outcome::Failed)
+                    .seller(&request.seller_login)
+                    .reason("DECRYPT_FAILED")
+                    .detail(format!("request={id}"));
+                self.record_best_effort(record).await;
+                return Err(e);
+            }
+        };
         let record = Self::event(caller, &p.subject, act, Outcome::Success)
             .seller(&request.seller_login)
             .purpose(purpose.as_str())
