@@ -133,14 +133,7 @@ impl JwtVerifier {
 
     /// Reads an `Authorization` header value: `Ok(None)` when absent.
     pub fn authenticate(&self, header: Option<&str>) -> Result<Option<Principal>, AuthError> {
-        let Some(header) = header else { return Ok(None) };
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::MalformedHeader)?;
-        self.verify(token).map(Some)
+        Ok(self.authenticate_until(header)?.map(|(principal, _)| principal))
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {

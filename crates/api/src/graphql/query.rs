@@ -5,10 +5,9 @@ use super::payout_types::{
 };
 use super::types::{
     AuditEvent, AuditEventConnection, AuditEventEdge, DEFAULT_PAGE, MAX_PAGE, SellerAccount, SellerAccountConnection,
-    SellerAccountEdge, Viewer, decode_cursor, encode_cursor, page_info, page_size,
+    SellerAccountEdge, Viewer, decode_cursor, decode_cursor_as, encode_cursor, page_info, page_size,
 };
 use super::{IntoGraphql, request};
-use crate::error::ApiError;
 use crate::service::{AuditQuery, PayoutQuery};
 
 /// A page costs its size times the cost of one item, so `first: 100` with a deep selection hits the limit.
@@ -75,18 +74,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<AuditEventConnection> {
         let (vault, caller) = request(ctx)?;
         let limit = page_size(first).gql(caller)?;
-        let before = after
-            .map(|c| {
-                decode_cursor("audit", &c)?.parse::<i64>().map_err(|_| {
-                    ApiError::from(cdvault_domain::ValidationError::new(
-                        "after",
-                        "INVALID_CURSOR",
-                        "not a cursor of this list",
-                    ))
-                })
-            })
-            .transpose()
-            .gql(caller)?;
+        let before = after.map(|c| decode_cursor_as::<i64>("audit", &c)).transpose().gql(caller)?;
         let query = AuditQuery { seller_login, subject, action };
         let mut page = vault.audit_events(caller, query, before, limit + 1).await.gql(caller)?;
         let has_next = page.len() as u64 > limit;
@@ -125,18 +113,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<PayoutChangeRequestConnection> {
         let (vault, caller) = request(ctx)?;
         let limit = page_size(first).gql(caller)?;
-        let before = after
-            .map(|c| {
-                uuid::Uuid::parse_str(&decode_cursor("payout", &c)?).map_err(|_| {
-                    ApiError::from(cdvault_domain::ValidationError::new(
-                        "after",
-                        "INVALID_CURSOR",
-                        "not a cursor of this list",
-                    ))
-                })
-            })
-            .transpose()
-            .gql(caller)?;
+        let before = after.map(|c| decode_cursor_as::<uuid::Uuid>("payout", &c)).transpose().gql(caller)?;
         let query = PayoutQuery { status: status.map(Into::into), seller_login };
         let mut page = vault.payout_changes(caller, query, before, limit + 1).await.gql(caller)?;
         let has_next = page.len() as u64 > limit;

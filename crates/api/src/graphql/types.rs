@@ -40,6 +40,14 @@ pub fn decode_cursor(prefix: &str, cursor: &str) -> Result<String, ApiError> {
     text.strip_prefix(prefix).and_then(|t| t.strip_prefix(':')).map(str::to_owned).ok_or_else(bad)
 }
 
+/// Reads a cursor made by [`encode_cursor`] with the same prefix, holding a value of type `T` (a sequence number, an
+/// id).
+pub fn decode_cursor_as<T: std::str::FromStr>(prefix: &str, cursor: &str) -> Result<T, ApiError> {
+    decode_cursor(prefix, cursor)?
+        .parse()
+        .map_err(|_| ApiError::from(ValidationError::new("after", "INVALID_CURSOR", "not a cursor of this list")))
+}
+
 /// The two kinds of seller credentials.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "cdvault_domain::credential::CredentialKind")]
