@@ -45,6 +45,12 @@ async fn act(app: &TestApp, token: &str, mutation: &str, id: &str, version: i64,
     .await
 }
 
+/// Submits a change and returns the new request's id.
+async fn submit_id(app: &TestApp, token: &str, login: &str, iban: &str, bic: &str) -> String {
+    let answer = submit(app, token, login, iban, bic).await;
+    request_of(&answer, "submitPayoutChange")["id"].as_str().unwrap().to_owned()
+}
+
 fn request_of(answer: &Gql, mutation: &str) -> Value {
     answer.data()[mutation].clone()
 }
@@ -162,10 +168,7 @@ async fn the_submitter_can_neither_review_nor_approve_and_only_the_submitter_can
     // One person holding both scopes is still one person.
     let both = token_for("support-agent", "kyc:submit kyc:review", Some(&["*"]));
     let alice = reviewer("reviewer-alice");
-    let id = request_of(&submit(&app, &both, "bestshop", IBAN_FR, BIC_FR).await, "submitPayoutChange")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit_id(&app, &both, "bestshop", IBAN_FR, BIC_FR).await;
 
     let own_review = act(&app, &both, "startPayoutReview", &id, 1, "").await;
     assert_eq!(own_review.code(), "FORBIDDEN");
@@ -221,10 +224,7 @@ async fn a_stale_version_is_a_conflict_and_a_forbidden_move_names_the_current_st
     let app = spawn_app(engine).await;
     seller(&app, "bestshop").await;
     let alice = reviewer("reviewer-alice");
-    let id = request_of(&submit(&app, &submitter(), "bestshop", IBAN_FR, BIC_FR).await, "submitPayoutChange")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit_id(&app, &submitter(), "bestshop", IBAN_FR, BIC_FR).await;
 
     let too_early = act(&app, &alice, "approvePayoutChange", &id, 1, "").await;
     assert_eq!(too_early.code(), "BAD_USER_INPUT");
@@ -260,10 +260,7 @@ async fn two_reviewers_approving_at_once_make_one_approval_and_one_conflict(engi
     for round in 0..3 {
         let login = format!("raceshop{round}");
         seller(&app, &login).await;
-        let id = request_of(&submit(&app, &submitter(), &login, IBAN_FR, BIC_FR).await, "submitPayoutChange")["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = submit_id(&app, &submitter(), &login, IBAN_FR, BIC_FR).await;
         act(&app, &alice, "startPayoutReview", &id, 1, "").await.data();
         let (a, b) = tokio::join!(
             act(&app, &alice, "approvePayoutChange", &id, 2, ""),
@@ -283,10 +280,7 @@ async fn details_are_masked_to_everyone_and_revealed_in_full_to_reviewers_with_a
     let app = spawn_app(engine).await;
     seller(&app, "bestshop").await;
     let alice = reviewer("reviewer-alice");
-    let id = request_of(&submit(&app, &submitter(), "bestshop", IBAN_FR, BIC_FR).await, "submitPayoutChange")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit_id(&app, &submitter(), "bestshop", IBAN_FR, BIC_FR).await;
     let reveal = "mutation($id: ID!) { revealPayoutDetails(requestId: $id, purpose: \"call the bank\") { iban bic accountHolder currency } }";
 
     let denied = app.graphql(Some(&submitter()), reveal, json!({ "id": id })).await;
@@ -436,10 +430,7 @@ async fn a_failed_approval_changes_nothing(engine: Engine) {
     let app = spawn_app(engine).await;
     seller(&app, "bestshop").await;
     let alice = reviewer("reviewer-alice");
-    let id = request_of(&submit(&app, &submitter(), "bestshop", IBAN_FR, BIC_FR).await, "submitPayoutChange")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit_id(&app, &submitter(), "bestshop", IBAN_FR, BIC_FR).await;
     act(&app, &alice, "startPayoutReview", &id, 1, "").await.data();
     // Damage the sealed details: the approval fails half-way (after the request row was updated in its
     // transaction), and must leave no trace.

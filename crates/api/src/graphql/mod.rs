@@ -26,27 +26,27 @@ pub type VaultSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// credentials are issued or payout changes decided).
 pub type SessionSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
-/// Builds the WebSocket schema, with the same limits as [`build_schema`].
-pub fn build_session_schema(vault: Arc<Vault>) -> SessionSchema {
-    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+/// The limits every schema served runs under (depth, complexity, directives) and the error-code extension.
+fn limited<M: async_graphql::ObjectType + 'static>(
+    builder: async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot>,
+) -> async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot> {
+    builder
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(64)
         .limit_directives(16)
         .extension(ErrorCodes)
-        .data(vault)
-        .finish()
+}
+
+/// Builds the WebSocket schema, with the same limits as [`build_schema`].
+pub fn build_session_schema(vault: Arc<Vault>) -> SessionSchema {
+    limited(Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)).data(vault).finish()
 }
 
 /// Builds the schema; `vault` is absent only when printing the SDL.
 pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(64)
-        .limit_directives(16)
-        .extension(ErrorCodes)
-        .extension(ParseCache::default());
+    let mut builder =
+        limited(Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)).extension(ParseCache::default());
     if let Some(vault) = vault {
         builder = builder.data(vault);
     }
