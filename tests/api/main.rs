@@ -9,6 +9,7 @@ mod credentials;
 mod encryption;
 mod http;
 mod limits;
+mod marketplace;
 mod payouts;
 mod schema;
 mod sellers;

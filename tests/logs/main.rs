@@ -6,7 +6,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use cdvault_tests::{ALL_SCOPES, Engine, spawn_app, token_for};
+use cdvault_fake_marketplace::FakeMarketplace;
+use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, TestDb, token_for};
 use serde_json::json;
 
 #[derive(Clone, Default)]
@@ -34,17 +35,37 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
     let capture = Capture::default();
-    // The server's own log format; the test's HTTP client is left out (it is not the server).
-    let subscriber = cdvault_server::telemetry::subscriber("trace,reqwest=off,hyper_util::client=off", capture.clone());
+    // The server's own log format, everything at trace level (the marketplace client's reqwest and hyper too).
+    let subscriber = cdvault_server::telemetry::subscriber("trace", capture.clone());
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let password = "Log-Marker-Passw0rd!";
     let client_secret = "log-marker-client-secret";
-    let app = spawn_app(Engine::Sqlite).await;
+    let fake = FakeMarketplace::start().await.unwrap();
+    fake.add_api_account("logshop-api", password);
+    fake.add_octopia_client("client-1", client_secret);
+    let options = Options::default().with_marketplace(&fake.base_url());
+    let app = TestApp::spawn(TestDb::create(Engine::Sqlite).await, options).await.unwrap();
     let admin = app.token(ALL_SCOPES, &["*"]);
     app.register(&admin, "logshop").await.data();
     app.store_password(&admin, "logshop", password).await.data();
     app.store_octopia(&admin, "logshop", "client-1", client_secret, "77").await.data();
+
+    // The marketplace: checks with good and bad secrets, and brokered tokens of both kinds.
+    let store_verified = "mutation($p: String!) { storeApiCredential(input: {sellerLogin: \"logshop\", password: $p, verify: true}) { warnings } }";
+    app.graphql(Some(&admin), store_verified, json!({ "p": password })).await.data();
+    let wrong = "Wr0ng-Log-Marker!";
+    assert_eq!(app.graphql(Some(&admin), store_verified, json!({ "p": wrong })).await.code(), "BAD_USER_INPUT");
+    let verify = "mutation { verifyCredential(sellerLogin: \"logshop\") { outcome } }";
+    assert_eq!(app.graphql(Some(&admin), verify, json!({})).await.data()["verifyCredential"]["outcome"], "VERIFIED");
+    for kind in ["OCTOPIA", "MARKETPLACE_API"] {
+        let issue = format!(
+            "mutation {{ issueAccessToken(sellerLogin: \"logshop\", purpose: \"logs\", kind: {kind}) {{ token }} }}"
+        );
+        app.graphql(Some(&admin), &issue, json!({})).await.data();
+    }
+    let marketplace_tokens = fake.tokens_issued();
+    assert!(marketplace_tokens.len() >= 3, "{} tokens", marketplace_tokens.len());
     assert_eq!(app.issue_password(&admin, "logshop").await.data()["issueApiCredential"]["password"], password);
     assert_eq!(
         app.issue_octopia(&admin, "logshop").await.data()["issueOctopiaCredential"]["clientSecret"],
@@ -89,7 +110,15 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
         ("account holder", holder),
         ("invalid IBAN", bad_checksum),
         ("BIC", "COBADEFFXXX"),
+        ("rejected password", wrong),
     ] {
         assert!(!logs.contains(needle), "the {what} appears in the logs");
     }
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("logshop-api:{password}"));
+    assert!(!logs.contains(&basic), "the STS Basic authorization appears in the logs");
+    for token in &marketplace_tokens {
+        assert!(!logs.contains(token.as_str()), "a marketplace token appears in the logs");
+    }
+    assert!(logs.contains("marketplace endpoints"), "the capture holds the marketplace client's start-up line");
 }

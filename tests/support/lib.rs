@@ -5,10 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
+pub mod ws;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cdvault_api::auth::{JwtKey, JwtSettings, TokenRequest, mint_hs256};
+use cdvault_domain::clock::ManualClock;
 use cdvault_domain::crypto::RootKey;
 use cdvault_server::Application;
 use cdvault_server::config::ServeConfig;
@@ -163,16 +167,37 @@ impl Drop for TestDb {
     }
 }
 
+/// Where a test server looks for the marketplace when the test gives no fake: the discard port, where nothing
+/// listens, so no test can reach the real Cdiscount hosts.
+pub const NO_MARKETPLACE: &str = "http://127.0.0.1:9";
+
 /// How a test server is configured.
 #[derive(Clone)]
 pub struct Options {
     pub root_key: String,
     pub jwt: fn() -> JwtSettings,
+    /// Base URL of the (fake) marketplace.
+    pub marketplace: String,
+    /// The token broker's clock: a test moves it forward instead of sleeping.
+    pub clock: Arc<ManualClock>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { root_key: RootKey::generate_base64().to_string(), jwt: hs256_settings }
+        Self {
+            root_key: RootKey::generate_base64().to_string(),
+            jwt: hs256_settings,
+            marketplace: NO_MARKETPLACE.to_owned(),
+            clock: Arc::new(ManualClock::new()),
+        }
+    }
+}
+
+impl Options {
+    /// These options, with the marketplace at `base_url`.
+    pub fn with_marketplace(mut self, base_url: &str) -> Self {
+        self.marketplace = base_url.to_owned();
+        self
     }
 }
 
@@ -232,6 +257,8 @@ impl TestApp {
             dev: false,
             root_key: RootKey::from_base64(&options.root_key)?,
             jwt: (options.jwt)(),
+            marketplace: cdvault_cdiscount::Endpoints::same(&options.marketplace),
+            clock: options.clock.clone(),
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

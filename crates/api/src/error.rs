@@ -23,6 +23,14 @@ pub enum ApiError {
     /// The change conflicts with the current state (e.g. a taken login): `CONFLICT`.
     #[error("{0}")]
     Conflict(String),
+    /// The marketplace rejected the stored credential a request needs: `CONFLICT` with reason
+    /// `MARKETPLACE_REJECTED` (store a new credential).
+    #[error("{0}")]
+    CredentialRejected(String),
+    /// The marketplace could not be used (down, slow, rate-limited, blocked): `UPSTREAM_UNAVAILABLE` with the
+    /// client's reason code.
+    #[error("{message}")]
+    Upstream { reason: &'static str, message: String },
     /// Anything else. The client sees a generic message and the request id; the log gets the chain.
     #[error("internal error: {context}")]
     Internal {
@@ -43,7 +51,8 @@ impl ApiError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
-            Self::Conflict(_) => "CONFLICT",
+            Self::Conflict(_) | Self::CredentialRejected(_) => "CONFLICT",
+            Self::Upstream { .. } => "UPSTREAM_UNAVAILABLE",
             Self::Internal { .. } => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -71,6 +80,16 @@ impl ApiError {
             Self::Forbidden(denial) => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
                 e.set("code", code);
                 e.set("reason", denial.reason());
+                e.set("requestId", request_id);
+            }),
+            Self::CredentialRejected(_) => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
+                e.set("code", code);
+                e.set("reason", "MARKETPLACE_REJECTED");
+                e.set("requestId", request_id);
+            }),
+            Self::Upstream { reason, .. } => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
+                e.set("code", code);
+                e.set("reason", reason);
                 e.set("requestId", request_id);
             }),
             _ => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {

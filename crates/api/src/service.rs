@@ -22,8 +22,11 @@ use zeroize::Zeroizing;
 
 use crate::cache::{IssueCache, IssueMaterial};
 
+mod marketplace;
 mod payouts;
 use crate::error::ApiError;
+use marketplace::Candidate;
+pub use marketplace::{IssuedToken, Marketplace, VerificationReport};
 pub use payouts::{MoveInput, PayoutQuery};
 
 /// Who is calling, for one request.
@@ -76,16 +79,24 @@ pub struct Vault {
     payout_changes: tokio::sync::broadcast::Sender<Arc<cdvault_storage::payouts::PayoutRequest>>,
     /// Set when the server shuts down: long-lived sessions (WebSockets) end then.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Marketplace calls: verification, the token broker, and the pokes of credential change subscribers.
+    broker: Arc<marketplace::Broker>,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
 const CACHE_CAPACITY: usize = 200_000;
 
 impl Vault {
-    pub fn new(db: Database, keyring: Arc<Keyring>, audit: AuditSink) -> Self {
+    pub fn new(db: Database, keyring: Arc<Keyring>, audit: AuditSink, marketplace: Marketplace) -> Self {
         let (payout_changes, _) = tokio::sync::broadcast::channel(1024);
         let (closing, _) = tokio::sync::watch::channel(false);
-        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes, closing }
+        let broker = Arc::new(marketplace::Broker::new(db.clone(), keyring.clone(), marketplace));
+        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes, closing, broker }
+    }
+
+    /// Bumped for every committed credential change: the PostgreSQL LISTEN task of each replica bumps it.
+    pub fn credential_change_pokes(&self) -> &tokio::sync::watch::Sender<u64> {
+        self.broker.pokes()
     }
 
     pub fn database(&self) -> &Database {
@@ -264,6 +275,7 @@ impl Vault {
             octopia_seller_id: None,
             restored_from,
             created_by: created_by.to_owned(),
+            verification: None,
         }
     }
 
@@ -296,26 +308,39 @@ impl Vault {
         let stored = credentials::store(&self.db, login.as_str(), new, seal, event).await;
         self.cache.forget(login.as_str());
         match stored {
-            Ok(meta) => Ok(meta),
+            Ok((meta, _change)) => {
+                self.broker.poke_local();
+                Ok(meta)
+            }
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("seller '{login}'"))),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// Stores a new Marketplace API password; with `verify`, only once Cdiscount accepted it.
     pub async fn store_api_credential(
         &self,
         caller: &Caller,
         seller_login: &str,
         password: SecretString,
+        verify: bool,
     ) -> Result<(CredentialMeta, Vec<String>), ApiError> {
         let act = action::CREDENTIAL_STORE;
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
         let (password, warnings) = ApiPassword::parse("password", password)?;
-        let new = Self::new_version(CredentialKind::MarketplaceApi, &p.subject, None);
+        let mut new = Self::new_version(CredentialKind::MarketplaceApi, &p.subject, None);
+        if verify {
+            self.existing_seller(&login).await?;
+            let secret = SecretString::from(password.expose().to_owned());
+            let candidate =
+                Candidate { kind: CredentialKind::MarketplaceApi, client_id: None, secret: &secret, field: "password" };
+            new.verification = Some(self.verify_before_store(caller, &p.subject, &login, candidate).await?);
+        }
         let meta = self.store(caller, p, &login, act, new, password.expose().as_bytes()).await?;
         Ok((meta, warnings))
     }
 
+    /// Stores new Octopia client credentials; with `verify`, only once Octopia accepted them.
     pub async fn store_octopia_credential(
         &self,
         caller: &Caller,
@@ -323,12 +348,23 @@ impl Vault {
         client_id: &str,
         client_secret: SecretString,
         seller_id: &str,
+        verify: bool,
     ) -> Result<CredentialMeta, ApiError> {
         let act = action::CREDENTIAL_STORE;
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
         let octopia = OctopiaCredential::parse(client_id, client_secret, seller_id)?;
         let secret = secrecy::ExposeSecret::expose_secret(&octopia.client_secret).as_bytes();
         let mut new = Self::new_version(CredentialKind::Octopia, &p.subject, None);
+        if verify {
+            self.existing_seller(&login).await?;
+            let candidate = Candidate {
+                kind: CredentialKind::Octopia,
+                client_id: Some(octopia.client_id.as_str()),
+                secret: &octopia.client_secret,
+                field: "clientSecret",
+            };
+            new.verification = Some(self.verify_before_store(caller, &p.subject, &login, candidate).await?);
+        }
         new.client_id = Some(octopia.client_id);
         new.octopia_seller_id = Some(octopia.seller_id);
         self.store(caller, p, &login, act, new, secret).await

@@ -107,6 +107,7 @@ pub async fn seed(url: &str, root_key: &str, sellers: usize, payout_requests: us
             octopia_seller_id: None,
             restored_from: None,
             created_by: "cdvault-bench".into(),
+            verification: None,
         };
         rows.push((account, credential, secret));
     }

@@ -48,6 +48,10 @@ pub mod action {
     pub const CREDENTIAL_STORE: &str = "credential.store";
     pub const CREDENTIAL_RESTORE: &str = "credential.restore";
     pub const CREDENTIAL_ISSUE: &str = "credential.issue";
+    pub const CREDENTIAL_VERIFY: &str = "credential.verify";
+    /// The marketplace rejected a stored credential while a token was being fetched for it.
+    pub const CREDENTIAL_REJECTED: &str = "credential.rejected";
+    pub const TOKEN_ISSUE: &str = "token.issue";
     pub const AUDIT_READ: &str = "audit.read";
     pub const PAYOUT_SUBMIT: &str = "payout.submit";
     /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.

@@ -22,6 +22,79 @@ pub struct CredentialMeta {
     pub restored_from: Option<i32>,
     pub created_at: OffsetDateTime,
     pub created_by: String,
+    /// The last time the marketplace was asked about this version, and what it said.
+    pub verification: Option<Verification>,
+}
+
+/// What the marketplace said of a credential version when last asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub outcome: VerificationOutcome,
+    /// The marketplace's reason for a rejection or a failure (a stable code), none when verified.
+    pub reason: Option<String>,
+    pub checked_at: OffsetDateTime,
+}
+
+/// The answer of the marketplace to a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VerificationOutcome {
+    /// It gave a token.
+    Verified,
+    /// It said the credential is wrong.
+    Rejected,
+    /// It could not say (down, rate-limited, blocked).
+    Unreachable,
+}
+
+impl VerificationOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "VERIFIED",
+            Self::Rejected => "REJECTED",
+            Self::Unreachable => "UNREACHABLE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Verified, Self::Rejected, Self::Unreachable].into_iter().find(|o| o.as_str() == raw)
+    }
+}
+
+/// Why a seller's credential changed, as told to subscribed tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialChangeKind {
+    /// A new version was stored.
+    Stored,
+    /// A new version was made from a kept older one.
+    Restored,
+    /// The marketplace rejected the newest version: tools should stop using it.
+    Rejected,
+}
+
+impl CredentialChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stored => "STORED",
+            Self::Restored => "RESTORED",
+            Self::Rejected => "REJECTED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Stored, Self::Restored, Self::Rejected].into_iter().find(|c| c.as_str() == raw)
+    }
+}
+
+/// One stored change of a seller's credential, in the order changes were committed (`seq`). Metadata only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialChange {
+    pub seq: i64,
+    pub seller_login: String,
+    pub kind: CredentialKind,
+    pub version: i32,
+    pub change: CredentialChangeKind,
+    pub changed_by: String,
+    pub occurred_at: OffsetDateTime,
 }
 
 /// A credential version with its sealed secret (the password, or the Octopia client secret).
@@ -303,9 +376,16 @@ mod tests {
     }
 
     #[test]
-    fn credential_kinds_round_trip_through_their_names() {
+    fn credential_kinds_outcomes_and_changes_round_trip_through_their_names() {
         for kind in [CredentialKind::MarketplaceApi, CredentialKind::Octopia] {
             assert_eq!(CredentialKind::parse(kind.as_str()), Some(kind));
+        }
+        for outcome in [VerificationOutcome::Verified, VerificationOutcome::Rejected, VerificationOutcome::Unreachable]
+        {
+            assert_eq!(VerificationOutcome::parse(outcome.as_str()), Some(outcome));
+        }
+        for change in [CredentialChangeKind::Stored, CredentialChangeKind::Restored, CredentialChangeKind::Rejected] {
+            assert_eq!(CredentialChangeKind::parse(change.as_str()), Some(change));
         }
     }
 

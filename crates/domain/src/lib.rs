@@ -4,6 +4,7 @@
 //! crates depend on this one, never the other way round.
 
 pub mod audit;
+pub mod clock;
 pub mod credential;
 pub mod crypto;
 pub mod error;
@@ -11,5 +12,6 @@ pub mod payout;
 pub mod policy;
 pub mod seller;
 pub mod text;
+pub mod token;
 
 pub use error::ValidationError;

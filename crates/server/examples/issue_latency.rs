@@ -47,6 +47,9 @@ async fn main() -> anyhow::Result<()> {
             issuer: "bench".into(),
             audience: "cdvault".into(),
         },
+        // Nothing listens on the discard port: this example never talks to a marketplace.
+        marketplace: cdvault_cdiscount::Endpoints::same("http://127.0.0.1:9"),
+        clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

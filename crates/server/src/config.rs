@@ -27,12 +27,17 @@ const KNOWN: &[&str] = &[
     "CDVAULT_JWT_ISSUER",
     "CDVAULT_JWT_AUDIENCE",
     "CDVAULT_LOG",
+    "CDVAULT_CDISCOUNT_STS_URL",
+    "CDVAULT_OCTOPIA_AUTH_URL",
 ];
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./cdvault-data";
 pub const DEV_ISSUER: &str = "cdvault-dev";
 pub const DEV_AUDIENCE: &str = "cdvault";
+/// Where the development set-up looks for the marketplace: the fake one (`cdvault-fake-marketplace`), never the
+/// real Cdiscount hosts.
+pub const DEV_MARKETPLACE_URL: &str = "http://127.0.0.1:8089";
 const ROOT_KEY_FILE: &str = "root.key";
 const JWT_SECRET_FILE: &str = "jwt-hs256.secret";
 
@@ -121,6 +126,29 @@ impl Settings {
             }
             (None, None) => Ok(None),
         }
+    }
+
+    /// The marketplace's token services: `CDVAULT_CDISCOUNT_STS_URL` and `CDVAULT_OCTOPIA_AUTH_URL`, each an
+    /// `http(s)` base URL. Unset, production uses the real Cdiscount hosts; the development set-up uses the fake
+    /// marketplace on 127.0.0.1, so a local run never reaches Cdiscount by accident.
+    pub fn marketplace(&self, dev: bool) -> Result<cdvault_cdiscount::Endpoints, ConfigError> {
+        let url = |name: &str, production: &str| -> Result<String, ConfigError> {
+            let value = match self.get(name) {
+                Some(value) => value.trim().trim_end_matches('/').to_owned(),
+                None if dev => DEV_MARKETPLACE_URL.to_owned(),
+                None => production.to_owned(),
+            };
+            let scheme_ok = value.starts_with("https://") || value.starts_with("http://");
+            let host = value.split_once("://").map_or("", |(_, rest)| rest);
+            if !scheme_ok || host.is_empty() || host.contains(char::is_whitespace) {
+                return Err(err(format!("{name}: '{value}' is not an http(s) base URL")));
+            }
+            Ok(value)
+        };
+        Ok(cdvault_cdiscount::Endpoints {
+            sts: url("CDVAULT_CDISCOUNT_STS_URL", cdvault_cdiscount::Endpoints::PRODUCTION_STS)?,
+            octopia_auth: url("CDVAULT_OCTOPIA_AUTH_URL", cdvault_cdiscount::Endpoints::PRODUCTION_OCTOPIA_AUTH)?,
+        })
     }
 
     /// `CDVAULT_DATABASE_URL` set means a production set-up: nothing is generated.
@@ -350,6 +378,10 @@ pub struct ServeConfig {
     pub dev: bool,
     pub root_key: RootKey,
     pub jwt: JwtSettings,
+    /// Where the marketplace's token services are.
+    pub marketplace: cdvault_cdiscount::Endpoints,
+    /// What the token broker takes "now" from (tests move it forward instead of sleeping).
+    pub clock: std::sync::Arc<dyn cdvault_domain::clock::Clock>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -358,6 +390,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("listen", &self.listen)
             .field("dev", &self.dev)
             .field("jwt", &self.jwt)
+            .field("marketplace", &self.marketplace)
             .finish_non_exhaustive()
     }
 }
@@ -370,7 +403,9 @@ impl ServeConfig {
         settings.preflight()?;
         let jwt = settings.jwt(dev)?;
         let root_key = settings.root_key(dev)?;
-        Ok(Self { listen, database_url: settings.database_url()?, dev, root_key, jwt })
+        let marketplace = settings.marketplace(dev)?;
+        let clock = std::sync::Arc::new(cdvault_domain::clock::SystemClock);
+        Ok(Self { listen, database_url: settings.database_url()?, dev, root_key, jwt, marketplace, clock })
     }
 }
 
@@ -415,6 +450,21 @@ mod tests {
         std::fs::write(&file, "no_such_setting = 1\n").unwrap();
         assert!(Settings::from_toml_file(&file).err().unwrap().0.contains("no_such_setting"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_marketplace_is_the_fake_one_in_development_and_cdiscount_in_production() {
+        let dev = Settings::from_pairs([]);
+        assert_eq!(dev.marketplace(true).unwrap(), cdvault_cdiscount::Endpoints::same(DEV_MARKETPLACE_URL));
+        let production = dev.marketplace(false).unwrap();
+        assert_eq!(production, cdvault_cdiscount::Endpoints::production());
+        let s = Settings::from_pairs([
+            ("CDVAULT_CDISCOUNT_STS_URL", "http://127.0.0.1:9/"),
+            ("CDVAULT_OCTOPIA_AUTH_URL", "ftp://x"),
+        ]);
+        assert!(s.marketplace(false).err().unwrap().0.contains("CDVAULT_OCTOPIA_AUTH_URL"));
+        let s = Settings::from_pairs([("CDVAULT_CDISCOUNT_STS_URL", "http://127.0.0.1:9/")]);
+        assert_eq!(s.marketplace(false).unwrap().sts, "http://127.0.0.1:9");
     }
 
     #[test]

@@ -40,8 +40,17 @@ impl Application {
         );
         let (audit, audit_writer) =
             AuditSink::start(&config.database_url).await.context("cannot start the audit writer")?;
-        let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keyring), audit));
+        let client = cdvault_cdiscount::Client::new(cdvault_cdiscount::ClientConfig::new(config.marketplace.clone()))
+            .context("cannot build the marketplace client")?;
+        tracing::info!(sts = %config.marketplace.sts, octopia = %config.marketplace.octopia_auth, "marketplace endpoints");
+        let marketplace = cdvault_api::service::Marketplace { client, clock: config.clock.clone() };
+        let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keyring), audit, marketplace));
         if database.is_postgres() {
+            // Every replica hears of credential changes made on any replica, for its subscribers.
+            let pokes = vault.credential_change_pokes().clone();
+            cdvault_storage::credential_changes::forward(&config.database_url, pokes)
+                .await
+                .context("cannot listen for credential changes")?;
             // Every replica hears of payout changes made on any replica, for its subscribers.
             let feed = vault.payout_change_feed().clone();
             cdvault_storage::payouts::forward_changes(&config.database_url, database.clone(), feed)

@@ -1,7 +1,10 @@
 //! Versioned, encrypted credentials. Each store makes a new version; the newest [`RETAINED_VERSIONS`] are kept.
 
 use cdvault_domain::audit::AuditRecord;
-use cdvault_domain::credential::{CredentialKind, CredentialMeta, RETAINED_VERSIONS, SecretSlot, StoredCredential};
+use cdvault_domain::credential::{
+    CredentialChange, CredentialChangeKind, CredentialKind, CredentialMeta, RETAINED_VERSIONS, SecretSlot,
+    StoredCredential, Verification, VerificationOutcome,
+};
 use cdvault_domain::crypto::{CryptoError, Sealed};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -10,6 +13,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::credential_changes::{self, NewChange};
 use crate::entity::credential_version::{self, Entity as Versions};
 use crate::{Database, StorageError, audit};
 
@@ -23,11 +27,22 @@ pub struct NewCredential {
     pub octopia_seller_id: Option<String>,
     pub restored_from: Option<i32>,
     pub created_by: String,
+    /// Set when the marketplace accepted the credential just before it was stored.
+    pub verification: Option<Verification>,
 }
 
 fn to_domain(row: credential_version::Model) -> Result<StoredCredential, StorageError> {
     let kind = CredentialKind::parse(&row.kind)
         .ok_or_else(|| StorageError::Corrupt(format!("credential version {}: kind", row.id)))?;
+    let verification = match (row.verification.as_deref(), row.verified_at) {
+        (Some(outcome), Some(checked_at)) => Some(Verification {
+            outcome: VerificationOutcome::parse(outcome)
+                .ok_or_else(|| StorageError::Corrupt(format!("credential version {}: verification", row.id)))?,
+            reason: row.verification_reason,
+            checked_at,
+        }),
+        _ => None,
+    };
     Ok(StoredCredential {
         meta: CredentialMeta {
             id: row.id,
@@ -40,6 +55,7 @@ fn to_domain(row: credential_version::Model) -> Result<StoredCredential, Storage
             restored_from: row.restored_from,
             created_at: row.created_at,
             created_by: row.created_by,
+            verification,
         },
         secret: Sealed { key_version: row.key_version, nonce: row.nonce, ciphertext: row.ciphertext },
     })
@@ -66,19 +82,23 @@ pub(crate) fn version_row(
         restored_from: Set(new.restored_from),
         created_at: Set(created_at),
         created_by: Set(new.created_by),
+        verification: Set(new.verification.as_ref().map(|v| v.outcome.as_str().to_owned())),
+        verification_reason: Set(new.verification.as_ref().and_then(|v| v.reason.clone())),
+        verified_at: Set(new.verification.as_ref().map(|v| v.checked_at)),
     }
 }
 
-/// Stores a new version of a seller's credential, prunes versions past the retention, and appends the audit event
-/// built by `event` (which sees the stored metadata), all in one transaction. `seal` encrypts the secret for its
-/// slot (row, seller, kind, version).
+/// Stores a new version of a seller's credential, prunes versions past the retention, drops the access tokens
+/// fetched with older versions, appends the audit event built by `event` (which sees the stored metadata) and
+/// records the change for subscribers, all in one transaction. `seal` encrypts the secret for its slot (row,
+/// seller, kind, version).
 pub async fn store(
     db: &Database,
     seller_login: &str,
     new: NewCredential,
     seal: impl FnOnce(&SecretSlot<'_>) -> Result<Sealed, CryptoError>,
     event: impl FnOnce(&CredentialMeta) -> AuditRecord,
-) -> Result<CredentialMeta, StorageError> {
+) -> Result<(CredentialMeta, CredentialChange), StorageError> {
     let tx = db.begin_write().await?;
     let now = OffsetDateTime::now_utc();
     // Touching the seller row first locks it (PostgreSQL row lock; SQLite holds the write lock already), so two
@@ -114,6 +134,8 @@ pub async fn store(
     })?;
 
     let kind = new.kind;
+    let change =
+        if new.restored_from.is_some() { CredentialChangeKind::Restored } else { CredentialChangeKind::Stored };
     let model = version_row(new, seller_id, version, secret, now).insert(&tx).await?;
 
     Versions::delete_many()
@@ -123,10 +145,84 @@ pub async fn store(
         .exec(&tx)
         .await?;
 
+    crate::tokens::drop_in(&tx, seller_id, kind).await?;
+
     let stored = to_domain(model)?;
     audit::append_in(&tx, vec![event(&stored.meta)]).await?;
+    let change = credential_changes::insert_in(
+        &tx,
+        NewChange {
+            seller_id,
+            seller_login,
+            kind,
+            version,
+            change,
+            changed_by: &stored.meta.created_by,
+            occurred_at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
-    Ok(stored.meta)
+    Ok((stored.meta, change))
+}
+
+/// Records what the marketplace said of a credential version, with its audit event. A rejection of the newest
+/// version also drops the seller's cached tokens of that kind and tells subscribers (returned change).
+pub async fn record_verification(
+    db: &Database,
+    meta: &CredentialMeta,
+    seller_login: &str,
+    verification: &Verification,
+    event: AuditRecord,
+) -> Result<Option<CredentialChange>, StorageError> {
+    let tx = db.begin_write().await?;
+    let updated = Versions::update_many()
+        .col_expr(credential_version::Column::Verification, verification.outcome.as_str().into())
+        .col_expr(credential_version::Column::VerificationReason, verification.reason.clone().into())
+        .col_expr(credential_version::Column::VerifiedAt, verification.checked_at.into())
+        .filter(credential_version::Column::Id.eq(meta.id))
+        .exec(&tx)
+        .await?;
+    if updated.rows_affected == 0 {
+        // Pruned meanwhile: nothing to record it on.
+        return Err(StorageError::NotFound);
+    }
+    audit::append_in(&tx, vec![event]).await?;
+    let mut change = None;
+    if verification.outcome == VerificationOutcome::Rejected {
+        let newest = latest_version_in(&tx, meta.seller_id, meta.kind).await? == Some(meta.version);
+        if newest {
+            crate::tokens::drop_in(&tx, meta.seller_id, meta.kind).await?;
+            let new = NewChange {
+                seller_id: meta.seller_id,
+                seller_login,
+                kind: meta.kind,
+                version: meta.version,
+                change: CredentialChangeKind::Rejected,
+                changed_by: "marketplace",
+                occurred_at: verification.checked_at,
+            };
+            change = Some(credential_changes::insert_in(&tx, new).await?);
+        }
+    }
+    tx.commit().await?;
+    Ok(change)
+}
+
+async fn latest_version_in(
+    tx: &sea_orm::DatabaseTransaction,
+    seller_id: Uuid,
+    kind: CredentialKind,
+) -> Result<Option<i32>, StorageError> {
+    Ok(Versions::find()
+        .select_only()
+        .column_as(credential_version::Column::Version.max(), "latest")
+        .filter(credential_version::Column::SellerId.eq(seller_id))
+        .filter(credential_version::Column::Kind.eq(kind.as_str()))
+        .into_tuple::<Option<i32>>()
+        .one(tx)
+        .await?
+        .flatten())
 }
 
 fn versions_of(seller_id: Uuid, kind: CredentialKind) -> sea_orm::Select<Versions> {

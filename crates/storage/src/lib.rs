@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod bulk;
+pub mod credential_changes;
 pub mod credentials;
 mod db;
 mod entity;
@@ -11,6 +12,7 @@ mod error;
 pub mod keyring;
 pub mod payouts;
 pub mod sellers;
+pub mod tokens;
 
 pub use db::Database;
 pub use error::StorageError;

@@ -1,6 +1,7 @@
 //! The GraphQL schema: thin resolvers over [`crate::service::Vault`].
 
 mod limits;
+mod marketplace_types;
 mod mutation;
 mod payout_types;
 mod query;

@@ -2,6 +2,7 @@ use async_graphql::{Context, ID, Object};
 use cdvault_domain::seller::SellerStatus;
 use secrecy::SecretString;
 
+use super::marketplace_types::{CredentialVerification, IssuedAccessToken};
 use super::payout_types::{KycDocument, PayoutChangeRequest, PayoutDetails, SubmitPayoutChangeInput};
 use super::types::{
     CredentialKind, CredentialVersion, IssuedApiCredential, IssuedOctopiaCredential, RegisterSellerAccountInput,
@@ -59,7 +60,8 @@ impl MutationRoot {
     ) -> async_graphql::Result<StoreApiCredentialPayload> {
         let (vault, caller) = request(ctx)?;
         let password = SecretString::from(input.password);
-        let (meta, warnings) = vault.store_api_credential(caller, &input.seller_login, password).await.gql(caller)?;
+        let (meta, warnings) =
+            vault.store_api_credential(caller, &input.seller_login, password, input.verify).await.gql(caller)?;
         Ok(StoreApiCredentialPayload { credential: CredentialVersion(meta), warnings })
     }
 
@@ -72,7 +74,14 @@ impl MutationRoot {
         let (vault, caller) = request(ctx)?;
         let secret = SecretString::from(input.client_secret);
         let meta = vault
-            .store_octopia_credential(caller, &input.seller_login, &input.client_id, secret, &input.seller_id)
+            .store_octopia_credential(
+                caller,
+                &input.seller_login,
+                &input.client_id,
+                secret,
+                &input.seller_id,
+                input.verify,
+            )
             .await
             .gql(caller)?;
         Ok(StoreOctopiaCredentialPayload { credential: CredentialVersion(meta), warnings: Vec::new() })
@@ -116,6 +125,46 @@ impl MutationRoot {
     ) -> async_graphql::Result<IssuedOctopiaCredential> {
         let (vault, caller) = request(ctx)?;
         vault.issue_octopia_credential(caller, &seller_login, &purpose).await.map(IssuedOctopiaCredential).gql(caller)
+    }
+
+    /// Asks the marketplace whether the newest credential of a seller works, and records the answer on that version
+    /// (see `CredentialVersion.lastVerification`). Needs `credentials:write`. Without `kind`, a seller that has
+    /// both is checked on Octopia. `REJECTED` also stops token brokering for that version and tells subscribers.
+    async fn verify_credential(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The seller login.")] seller_login: String,
+        #[graphql(desc = "Which credential to check; default Octopia when the seller has it.")] kind: Option<
+            CredentialKind,
+        >,
+    ) -> async_graphql::Result<CredentialVerification> {
+        let (vault, caller) = request(ctx)?;
+        vault
+            .verify_credential(caller, &seller_login, kind.map(Into::into))
+            .await
+            .map(CredentialVerification)
+            .gql(caller)
+    }
+
+    /// A short-lived marketplace access token for a seller, so the tool never holds the password. Needs
+    /// `credentials:read` and a token that reaches the seller; the seller must be active. The vault fetches each
+    /// token once for every tool and replica, reuses it until a margin before expiry and refreshes it ahead of time.
+    /// A credential the marketplace rejected is `CONFLICT` (reason `MARKETPLACE_REJECTED`); a marketplace that
+    /// cannot be reached is `UPSTREAM_UNAVAILABLE`. Recorded in the audit trail before it is returned.
+    async fn issue_access_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The seller login.")] seller_login: String,
+        #[graphql(desc = "Why the token is needed (recorded in the audit trail).")] purpose: String,
+        #[graphql(desc = "Which API; default Octopia when the seller has it (the legacy API is being retired).")]
+        kind: Option<CredentialKind>,
+    ) -> async_graphql::Result<IssuedAccessToken> {
+        let (vault, caller) = request(ctx)?;
+        vault
+            .issue_access_token(caller, &seller_login, &purpose, kind.map(Into::into))
+            .await
+            .map(IssuedAccessToken)
+            .gql(caller)
     }
 
     /// Submits new payout bank details for review (`SUBMITTED`). Needs `kyc:submit`. The IBAN, BIC and holder are

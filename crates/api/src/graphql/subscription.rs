@@ -1,8 +1,24 @@
 use async_graphql::{Context, Subscription};
 use futures::{FutureExt, Stream, StreamExt};
 
+use super::marketplace_types::{CHANGE_CURSOR, CredentialChange};
 use super::payout_types::PayoutChangeRequest;
+use super::types::decode_cursor_as;
 use super::{IntoGraphql, request};
+use crate::service::Caller;
+
+/// Resolves when a session must end: its token expired, or the server is shutting down.
+fn session_end(
+    vault: &crate::service::Vault,
+    caller: &Caller,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let expired = match caller.expires_at.and_then(|at| at.duration_since(std::time::SystemTime::now()).ok()) {
+        Some(left) => tokio::time::sleep(left).boxed(),
+        None if caller.expires_at.is_some() => futures::future::ready(()).boxed(),
+        None => futures::future::pending().boxed(),
+    };
+    futures::future::select(expired, Box::pin(vault.sessions_closed())).map(|_| ())
+}
 
 /// Live updates, over the WebSocket endpoint `/graphql/ws` (graphql-transport-ws; the bearer token goes in the
 /// `connection_init` payload as `authorization`).
@@ -24,13 +40,25 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = PayoutChangeRequest>> {
         let (vault, caller) = request(ctx)?;
         let updates = vault.payout_updates(caller, seller_login).await.gql(caller)?;
-        // A session ends with its token, and when the server shuts down.
-        let expired = match caller.expires_at.and_then(|at| at.duration_since(std::time::SystemTime::now()).ok()) {
-            Some(left) => tokio::time::sleep(left).boxed(),
-            None if caller.expires_at.is_some() => futures::future::ready(()).boxed(),
-            None => futures::future::pending().boxed(),
-        };
-        let end = futures::future::select(expired, Box::pin(vault.sessions_closed()));
-        Ok(updates.take_until(end).map(PayoutChangeRequest))
+        Ok(updates.take_until(session_end(vault, caller)).map(PayoutChangeRequest))
+    }
+
+    /// A seller's credential changed: a new version was stored or restored, or the marketplace rejected the newest
+    /// one. Metadata only, never the secret. Needs a valid token; only sellers it reaches. Changes are stored in
+    /// commit order with a cursor: reconnect with the last `cursor` received as `after` and the missed changes come
+    /// first, then live ones, so a dropped connection loses nothing. Without `after`, changes from now on. Changes
+    /// made on any replica are delivered. Ends when the session's token expires.
+    async fn credential_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only changes of this seller.")] seller_login: Option<String>,
+        #[graphql(desc = "The `cursor` of the last change received: deliver what came after it first.")] after: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<impl Stream<Item = CredentialChange>> {
+        let (vault, caller) = request(ctx)?;
+        let after = after.map(|a| decode_cursor_as::<i64>(CHANGE_CURSOR, &a)).transpose().gql(caller)?;
+        let changes = vault.credential_changes(caller, seller_login, after).await.gql(caller)?;
+        Ok(changes.take_until(session_end(vault, caller)).map(CredentialChange))
     }
 }

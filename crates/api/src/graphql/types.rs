@@ -240,6 +240,12 @@ impl CredentialVersion {
     async fn created_by(&self) -> &str {
         &self.0.created_by
     }
+
+    /// The last answer of the marketplace about this version (`verifyCredential`, `verify: true` on store, or a
+    /// token fetch it rejected); null when it was never asked.
+    async fn last_verification(&self) -> Option<super::marketplace_types::VerificationResult> {
+        self.0.verification.clone().map(super::marketplace_types::VerificationResult)
+    }
 }
 
 /// The result of storing a Marketplace API password.
@@ -418,6 +424,10 @@ pub struct StoreApiCredentialInput {
     /// The password of `<seller login>-api`: 1 to 128 characters, no control characters.
     #[graphql(secret)]
     pub password: String,
+    /// Ask Cdiscount first: a rejected password is not stored (`BAD_USER_INPUT`, reason `MARKETPLACE_REJECTED`),
+    /// and an unreachable marketplace stores nothing (`UPSTREAM_UNAVAILABLE`).
+    #[graphql(default = false)]
+    pub verify: bool,
 }
 
 /// New Octopia client credentials for a seller.
@@ -432,6 +442,10 @@ pub struct StoreOctopiaCredentialInput {
     pub client_secret: String,
     /// The Octopia seller id (sent by tools in the `SellerId` header).
     pub seller_id: String,
+    /// Ask Octopia first: rejected client credentials are not stored (`BAD_USER_INPUT`, reason
+    /// `MARKETPLACE_REJECTED`), and an unreachable marketplace stores nothing (`UPSTREAM_UNAVAILABLE`).
+    #[graphql(default = false)]
+    pub verify: bool,
 }
 
 /// Where a page sits in its list (Relay).

@@ -16,6 +16,9 @@ pub struct Model {
     pub restored_from: Option<i32>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub created_by: String,
+    pub verification: Option<String>,
+    pub verification_reason: Option<String>,
+    pub verified_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
