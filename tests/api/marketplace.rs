@@ -412,3 +412,21 @@ async fn a_malformed_change_cursor_is_bad_user_input(engine: Engine) {
     );
 }
 on_both_engines!(a_malformed_change_cursor_is_bad_user_input);
+
+async fn a_rejection_seen_by_one_replica_stops_every_replica_from_retrying_the_bad_password(engine: Engine) {
+    if engine == Engine::Sqlite {
+        // Replicas share PostgreSQL.
+        return;
+    }
+    let fake = fake().await;
+    let first = app_with(engine, &fake).await;
+    let second = TestApp::spawn(first.db.share(), first.options.clone()).await.unwrap();
+    store_password(&first, PASSWORD, false).await.data();
+    fake.add_api_account("bestshop-api", "Reset-0n-Cdiscount");
+    fake.set_delay(Duration::from_millis(300));
+    let requests = (0..200).map(|i| issue_token(if i % 2 == 0 { &first } else { &second }, None));
+    let answers = futures::future::join_all(requests).await;
+    assert!(answers.iter().all(|a| a.code() == "CONFLICT" && a.error()["reason"] == "MARKETPLACE_REJECTED"));
+    assert_eq!(fake.sts_calls(), 1, "one failed login, not one per replica");
+}
+on_both_engines!(a_rejection_seen_by_one_replica_stops_every_replica_from_retrying_the_bad_password);

@@ -52,6 +52,8 @@ pub mod action {
     /// The marketplace rejected a stored credential while a token was being fetched for it.
     pub const CREDENTIAL_REJECTED: &str = "credential.rejected";
     pub const TOKEN_ISSUE: &str = "token.issue";
+    /// Subscribing to credential changes (only refusals are recorded).
+    pub const CREDENTIAL_CHANGES: &str = "credential.changes";
     pub const AUDIT_READ: &str = "audit.read";
     pub const PAYOUT_SUBMIT: &str = "payout.submit";
     /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.

@@ -246,6 +246,14 @@ impl Broker {
                     tokens::release(&self.db, seller_id, kind, owner).await.map_err(internal)?;
                     return self.open_token(&cached);
                 }
+                // A fetch elsewhere may have found this version rejected: never retry a known-bad secret (repeated
+                // failed logins can lock the seller's account).
+                let now_stored =
+                    credentials::get_version(&self.db, seller_id, kind, version).await.map_err(internal)?;
+                if let Some(reason) = now_stored.as_ref().and_then(rejection) {
+                    tokens::release(&self.db, seller_id, kind, owner).await.map_err(internal)?;
+                    return Err(FetchFailure::Rejected(reason));
+                }
                 let result = self.fetch_leased(login, stored, owner).await;
                 if result.is_err()
                     && let Err(e) = tokens::release(&self.db, seller_id, kind, owner).await
@@ -313,6 +321,12 @@ pub(super) struct Candidate<'a> {
     pub secret: &'a SecretString,
     /// The input field a rejection is reported on.
     pub field: &'static str,
+}
+
+/// The reason a stored version was rejected by the marketplace, if it was.
+fn rejection(stored: &StoredCredential) -> Option<&'static str> {
+    let verification = stored.meta.verification.as_ref()?;
+    (verification.outcome == VerificationOutcome::Rejected).then_some("REJECTED_EARLIER")
 }
 
 fn upstream(reason: &'static str) -> ApiError {
@@ -446,7 +460,7 @@ impl Vault {
                     .purpose(purpose.as_str())
                     .detail(format!("kind={} version={}", meta.kind.as_str(), meta.version))
             };
-            if meta.verification.as_ref().is_some_and(|v| v.outcome == VerificationOutcome::Rejected) {
+            if rejection(&stored).is_some() {
                 self.record_best_effort(base(Outcome::Failed).reason("MARKETPLACE_REJECTED")).await;
                 return Err(ApiError::CredentialRejected(format!(
                     "Cdiscount rejected the stored {} credential of seller '{login}'; store a new one",
@@ -500,7 +514,7 @@ impl Vault {
         seller_login: Option<String>,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = CredentialChange> + Send + 'static, ApiError> {
-        let act = "credential.changes";
+        let act = action::CREDENTIAL_CHANGES;
         let p = self.principal(caller, act).await?;
         if let Some(login) = &seller_login {
             let login = SellerLogin::parse("sellerLogin", login)?;
