@@ -26,7 +26,8 @@ use crate::load::{Call, Stats, Workload};
 #[command(name = "cdvault-bench")]
 struct Args {
     /// Scenarios, comma-separated: healthz, viewer, issue, openbao, kyc-list (pages of 100 payout change
-    /// requests, at every depth of the list).
+    /// requests, at every depth of the list), token (`issueAccessToken` from the token cache, for up to
+    /// `--token-sellers` sellers, against a fake marketplace in this process).
     #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Concurrent clients, comma-separated; every scenario runs at each.
@@ -38,6 +39,9 @@ struct Args {
     /// Payout change requests seeded for kyc-list.
     #[arg(long, default_value_t = 10_000)]
     kyc_requests: usize,
+    /// Sellers the token scenario cycles over (each token is fetched once before the measurement).
+    #[arg(long, default_value_t = 1000)]
+    token_sellers: usize,
     /// Measured seconds per scenario.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -126,7 +130,9 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("seeding {sellers} sellers ({})", store.engine());
         let kyc_requests = if wants("kyc-list") { args.kyc_requests } else { 0 };
         server::seed(&store.url(), &root_key, sellers, kyc_requests).await?;
-        let srv = server::Server::start(&binary, &store.url(), &root_key, &jwt_secret)?;
+        // Always started, so the server never points at the real Cdiscount hosts.
+        let marketplace = cdvault_fake_marketplace::FakeMarketplace::start().await?;
+        let srv = server::Server::start(&binary, &store.url(), &root_key, &jwt_secret, &marketplace.base_url())?;
         let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
         let request = TokenRequest {
             subject: "cdvault-bench".into(),
@@ -173,6 +179,27 @@ async fn main() -> anyhow::Result<()> {
                 address: srv.address,
                 calls: Arc::new(calls),
                 check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
+            });
+        }
+        if wants("token") {
+            let query = "mutation($l: String!) { issueAccessToken(sellerLogin: $l, purpose: \"benchmark\", kind: MARKETPLACE_API) { token } }";
+            let count = args.token_sellers.min(sellers);
+            let mut calls = Vec::with_capacity(count);
+            for n in 1..=count {
+                let login = server::seller_login(n);
+                marketplace.add_api_account(&format!("{login}-api"), server::PASSWORD);
+                calls.push(graphql(&token, query, serde_json::json!({ "l": login })));
+            }
+            eprintln!("token: fetching {count} tokens from the fake marketplace before measuring");
+            for call in &calls {
+                let (status, body) = load::fetch(srv.address, call).await?;
+                anyhow::ensure!(status == 200 && contains(&body, b"\"token\""), "a token could not be fetched");
+            }
+            workloads.push(Workload {
+                name: "token".into(),
+                address: srv.address,
+                calls: Arc::new(calls),
+                check: |b| contains(b, b"\"token\":\"") && !contains(b, b"\"errors\""),
             });
         }
         if wants("kyc-list") {
@@ -226,6 +253,9 @@ async fn main() -> anyhow::Result<()> {
                 );
                 results.push(stats);
             }
+        }
+        if wants("token") {
+            eprintln!("token: the marketplace saw {} STS calls in all", marketplace.sts_calls());
         }
         let peak = server::rss_mib(srv.pid()).map(|(_, hwm)| hwm);
         let bao_peak = peer.as_ref().and_then(|p| p.pid).and_then(server::rss_mib).map(|(_, hwm)| hwm);
@@ -283,6 +313,15 @@ fn print_report(rounds: &[Round]) {
                     round.sellers,
                     issue.rps / bao.rps,
                     issue.p99_ms / bao.p99_ms
+                );
+            }
+            if let (Some(token), Some(bao)) = (find("token", c), find("openbao", c)) {
+                println!(
+                    "{} sellers={} clients={c}: token/openbao throughput {:.2}x, p99 token/openbao {:.2}",
+                    round.engine,
+                    round.sellers,
+                    token.rps / bao.rps,
+                    token.p99_ms / bao.p99_ms
                 );
             }
             if let (Some(issue), Some(viewer)) = (find("issue", c), find("viewer", c)) {

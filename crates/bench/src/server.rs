@@ -141,7 +141,14 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(binary: &Path, url: &str, root_key: &str, jwt_secret: &str) -> anyhow::Result<Self> {
+    /// Starts the server on `url`, talking to the (fake) marketplace at `marketplace`.
+    pub fn start(
+        binary: &Path,
+        url: &str,
+        root_key: &str,
+        jwt_secret: &str,
+        marketplace: &str,
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .arg("serve")
             .env_clear()
@@ -152,6 +159,9 @@ impl Server {
             .env("CDVAULT_JWT_ISSUER", ISSUER)
             .env("CDVAULT_JWT_AUDIENCE", AUDIENCE)
             .env("CDVAULT_LISTEN", "127.0.0.1:0")
+            // Never the real Cdiscount hosts, whatever the scenarios.
+            .env("CDVAULT_CDISCOUNT_STS_URL", marketplace)
+            .env("CDVAULT_OCTOPIA_AUTH_URL", marketplace)
             // The start-up lines (for the address) but no per-request access log.
             .env("CDVAULT_LOG", "warn,cdvault_server=info,cdvault_storage=info")
             .stdout(Stdio::null())
