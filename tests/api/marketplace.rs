@@ -226,6 +226,15 @@ async fn two_replicas_sharing_a_database_make_one_upstream_call_for_a_thousand_r
     let tokens = issue_at_once(&[&first, &second], 1000).await;
     assert_eq!(fake.sts_calls(), 1, "one fetch for both replicas");
     assert!(tokens.iter().all(|t| *t == tokens[0]));
+
+    // A new password stored on one replica: the other stops serving the token of the old one at once.
+    fake.set_delay(Duration::ZERO);
+    fake.add_api_account("bestshop-api", "Sec0nd-Password!");
+    store_password(&second, "Sec0nd-Password!", false).await.data();
+    let after = token_of(&issue_token(&first, None).await);
+    assert_ne!(after, tokens[0]);
+    assert_eq!(fake.sts_calls(), 2);
+    assert_eq!(token_of(&issue_token(&second, None).await), after);
 }
 on_both_engines!(two_replicas_sharing_a_database_make_one_upstream_call_for_a_thousand_requests);
 

@@ -398,22 +398,22 @@ impl Vault {
         self.store(caller, p, &login, act, new, secret.as_bytes()).await
     }
 
-    /// The newest credential of a seller, from the cache or the database. `NOT_FOUND` and `SELLER_INACTIVE` here.
+    /// The newest credential of a seller, from the cache or the database. `NOT_FOUND` and `SELLER_INACTIVE` (audited
+    /// as `act`) here.
     async fn issue_material(
         &self,
         caller: &Caller,
         p: &Principal,
         login: &SellerLogin,
         kind: CredentialKind,
+        act: &str,
     ) -> Result<Arc<IssueMaterial>, ApiError> {
         if let Some(material) = self.cache.get(login.as_str(), kind) {
             return Ok(material);
         }
         let seller = self.existing_seller(login).await?;
         if seller.status != SellerStatus::Active {
-            return Err(self
-                .deny(caller, p, action::CREDENTIAL_ISSUE, Some(login.as_str()), Denial::SellerInactive)
-                .await);
+            return Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
         }
         let stored = credentials::latest(&self.db, seller.id, kind)
             .await?
@@ -436,7 +436,7 @@ impl Vault {
         let purpose = Purpose::parse("purpose", purpose)?;
         // Another attempt only when a newer version was stored between our read and the audit commit.
         for _ in 0..3 {
-            let material = self.issue_material(caller, p, &login, kind).await?;
+            let material = self.issue_material(caller, p, &login, kind, act).await?;
             let stored = &material.stored;
             let base = |outcome| {
                 Self::event(caller, &p.subject, act, outcome)

@@ -18,7 +18,7 @@ use cdvault_domain::credential::{
 };
 use cdvault_domain::crypto::Keyring;
 use cdvault_domain::policy::{Denial, Scope};
-use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
+use cdvault_domain::seller::{SellerAccount, SellerLogin};
 use cdvault_domain::text::Purpose;
 use cdvault_domain::token::{Freshness, TokenTimes};
 use cdvault_storage::audit::{AppendError, IssueCondition};
@@ -77,12 +77,28 @@ pub struct IssuedToken {
 struct Fetched {
     token: Zeroizing<String>,
     times: TokenTimes,
+    /// Its sealed row, for this replica's memory (none when the lease was lost and it was not stored).
+    row: Option<CachedToken>,
 }
+
+/// Sealed token rows last read or stored by this replica, so a served token costs no database read. Dropped whole
+/// whenever any credential change is committed (by any replica: the pokes), so a new or rejected version is never
+/// answered from here; the issue's audit condition catches the short window before the poke arrives.
+#[derive(Default)]
+struct LocalTokens {
+    generation: u64,
+    rows: HashMap<(Uuid, CredentialKind), CachedToken>,
+}
+
+/// Rows kept in [`LocalTokens`] before it starts over.
+const LOCAL_TOKENS: usize = 200_000;
 
 /// Why a flight gave no token (cloneable: every caller of the flight gets it).
 #[derive(Debug, Clone)]
 enum FetchFailure {
     Rejected(&'static str),
+    /// A newer credential version was stored: read it and try again.
+    Stale,
     Unavailable(&'static str),
     Internal(Arc<ApiError>),
 }
@@ -96,6 +112,7 @@ pub(super) struct Broker {
     keyring: Arc<Keyring>,
     marketplace: Marketplace,
     flights: Mutex<HashMap<FlightKey, Shared<BoxFuture<'static, FlightResult>>>>,
+    local: Mutex<LocalTokens>,
     /// Bumped for every committed credential change (locally on SQLite, by LISTEN on PostgreSQL).
     pokes: watch::Sender<u64>,
 }
@@ -145,7 +162,7 @@ fn verification_of(result: &Result<AccessToken, MarketplaceError>, checked_at: O
 impl Broker {
     pub(super) fn new(db: Database, keyring: Arc<Keyring>, marketplace: Marketplace) -> Self {
         let (pokes, _) = watch::channel(0);
-        Self { db, keyring, marketplace, flights: Mutex::new(HashMap::new()), pokes }
+        Self { db, keyring, marketplace, flights: Mutex::new(HashMap::new()), local: Mutex::default(), pokes }
     }
 
     pub(super) fn now(&self) -> OffsetDateTime {
@@ -164,23 +181,53 @@ impl Broker {
         &self.pokes
     }
 
+    /// The row this replica holds for a seller and kind, unless a credential change was committed since.
+    fn local_row(&self, seller_id: Uuid, kind: CredentialKind) -> Option<CachedToken> {
+        let generation = *self.pokes.borrow();
+        let mut local = self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if local.generation != generation {
+            local.rows.clear();
+            local.generation = generation;
+        }
+        local.rows.get(&(seller_id, kind)).cloned()
+    }
+
+    fn keep_local(&self, row: &CachedToken) {
+        let mut local = self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if local.generation != *self.pokes.borrow() {
+            // A change came in since the row was read: it may be the one that voids it.
+            return;
+        }
+        if local.rows.len() >= LOCAL_TOKENS {
+            local.rows.clear();
+        }
+        local.rows.insert((row.seller_id, row.kind), row.clone());
+    }
+
     /// A token for the newest credential `stored`: the cached one while it may be served, else the result of the
     /// (shared) fetch. A token in its refresh window is served and its successor fetched in the background.
     async fn token(self: &Arc<Self>, login: &SellerLogin, stored: &StoredCredential) -> FlightResult {
         let now = self.now();
-        let state = tokens::read(&self.db, stored.meta.seller_id, stored.meta.kind)
-            .await
-            .map_err(|e| FetchFailure::Internal(Arc::new(e.into())))?;
-        if let Some(cached) = state.and_then(|s| s.token).filter(|t| t.credential_version == stored.meta.version) {
-            let freshness = cached.times.freshness(now);
-            if freshness != Freshness::Expired {
-                let fetched = self.open_token(&cached)?;
-                if freshness == Freshness::RefreshAhead {
-                    // Not awaited: the caller has a good token; the flight refreshes it for the next ones.
-                    drop(self.flight(login, stored));
-                }
-                return Ok(fetched);
+        let (seller_id, kind, version) = (stored.meta.seller_id, stored.meta.kind, stored.meta.version);
+        let servable =
+            |row: &CachedToken| row.credential_version == version && row.times.freshness(now) != Freshness::Expired;
+        let mut cached = self.local_row(seller_id, kind).filter(servable);
+        if cached.is_none() {
+            let state = tokens::read(&self.db, seller_id, kind)
+                .await
+                .map_err(|e| FetchFailure::Internal(Arc::new(e.into())))?;
+            cached = state.and_then(|s| s.token).filter(servable);
+            if let Some(row) = &cached {
+                self.keep_local(row);
             }
+        }
+        if let Some(row) = cached {
+            let fetched = self.open_token(&row)?;
+            if row.times.freshness(now) == Freshness::RefreshAhead {
+                // Not awaited: the caller has a good token; the flight refreshes it for the next ones.
+                drop(self.flight(login, stored));
+            }
+            return Ok(fetched);
         }
         self.flight(login, stored).await
     }
@@ -192,7 +239,7 @@ impl Broker {
             .map_err(|e| FetchFailure::Internal(Arc::new(ApiError::internal("opening a cached token", e))))?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|e| FetchFailure::Internal(Arc::new(ApiError::internal("reading a cached token", e))))?;
-        Ok(Arc::new(Fetched { token: Zeroizing::new(text), times: cached.times }))
+        Ok(Arc::new(Fetched { token: Zeroizing::new(text), times: cached.times, row: Some(cached.clone()) }))
     }
 
     /// The fetch in flight for this credential version, or a new one.
@@ -210,6 +257,10 @@ impl Broker {
         let (login, stored) = (login.clone(), stored.clone());
         let task = tokio::spawn(async move {
             let result = broker.fetch(&login, &stored).await;
+            // Here rather than in the callers: a background refresh has none.
+            if let Ok(Fetched { row: Some(row), .. }) = result.as_deref() {
+                broker.keep_local(row);
+            }
             broker.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
             result
         });
@@ -248,11 +299,15 @@ impl Broker {
                 }
                 // A fetch elsewhere may have found this version rejected: never retry a known-bad secret (repeated
                 // failed logins can lock the seller's account).
-                let now_stored =
-                    credentials::get_version(&self.db, seller_id, kind, version).await.map_err(internal)?;
-                if let Some(reason) = now_stored.as_ref().and_then(rejection) {
+                // Nor a superseded one: the caller's view of the newest version may be out of date.
+                let newest = credentials::latest(&self.db, seller_id, kind).await.map_err(internal)?;
+                let refusal = match &newest {
+                    Some(newest) if newest.meta.version == version => rejection(newest).map(FetchFailure::Rejected),
+                    _ => Some(FetchFailure::Stale),
+                };
+                if let Some(refusal) = refusal {
                     tokens::release(&self.db, seller_id, kind, owner).await.map_err(internal)?;
-                    return Err(FetchFailure::Rejected(reason));
+                    return Err(refusal);
                 }
                 let result = self.fetch_leased(login, stored, owner).await;
                 if result.is_err()
@@ -283,12 +338,14 @@ impl Broker {
                 let seal =
                     |slot: &cdvault_domain::token::TokenSlot| slot.seal(&self.keyring, token.expose().as_bytes());
                 let put = tokens::put(&self.db, meta.seller_id, meta.kind, owner, meta.version, times, seal).await;
-                match put {
-                    Ok(Some(_)) => {}
-                    Ok(None) => tracing::warn!(seller = %login, "the token fetch lease expired; token not cached"),
+                let row = match put {
+                    Ok(row) => row,
                     Err(e) => return Err(internal(e.into())),
+                };
+                if row.is_none() {
+                    tracing::warn!(seller = %login, "the token fetch lease expired; token not cached");
                 }
-                Ok(Arc::new(Fetched { token: Zeroizing::new(token.expose().to_owned()), times }))
+                Ok(Arc::new(Fetched { token: Zeroizing::new(token.expose().to_owned()), times, row }))
             }
             Err(MarketplaceError::Rejected { reason }) => {
                 let verification = verification_of(&Err(MarketplaceError::Rejected { reason }), self.now());
@@ -353,6 +410,29 @@ impl Vault {
         }
         let what = kind.map_or("credential".to_owned(), |k| format!("{} credential", k.as_str()));
         Err(ApiError::NotFound(format!("{what} of seller '{login}'")))
+    }
+
+    /// The newest credential to broker a token with (from the issue cache): of `kind`, or without it Octopia when
+    /// the seller has it, else the Marketplace API.
+    async fn token_material(
+        &self,
+        caller: &Caller,
+        p: &cdvault_domain::policy::Principal,
+        login: &SellerLogin,
+        kind: Option<CredentialKind>,
+    ) -> Result<Arc<crate::cache::IssueMaterial>, ApiError> {
+        let act = action::TOKEN_ISSUE;
+        if let Some(kind) = kind {
+            return self.issue_material(caller, p, login, kind, act).await;
+        }
+        match self.issue_material(caller, p, login, CredentialKind::Octopia, act).await {
+            Err(ApiError::NotFound(_)) => {}
+            found => return found,
+        }
+        match self.issue_material(caller, p, login, CredentialKind::MarketplaceApi, act).await {
+            Err(ApiError::NotFound(_)) => Err(ApiError::NotFound(format!("credential of seller '{login}'"))),
+            found => found,
+        }
     }
 
     /// Checks a would-be credential before it is stored: `Ok` when the marketplace accepts it.
@@ -446,13 +526,10 @@ impl Vault {
         let act = action::TOKEN_ISSUE;
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsRead), "sellerLogin", seller_login).await?;
         let purpose = Purpose::parse("purpose", purpose)?;
-        let seller = self.existing_seller(&login).await?;
-        if seller.status != SellerStatus::Active {
-            return Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
-        }
         // Another attempt only when a newer version was stored between our read and the audit commit.
         for _ in 0..3 {
-            let stored = self.newest_of(&seller, &login, kind).await?;
+            let material = self.token_material(caller, p, &login, kind).await?;
+            let stored = &material.stored;
             let meta = &stored.meta;
             let base = |outcome| {
                 Self::event(caller, &p.subject, act, outcome)
@@ -460,21 +537,27 @@ impl Vault {
                     .purpose(purpose.as_str())
                     .detail(format!("kind={} version={}", meta.kind.as_str(), meta.version))
             };
-            if rejection(&stored).is_some() {
+            if rejection(stored).is_some() {
                 self.record_best_effort(base(Outcome::Failed).reason("MARKETPLACE_REJECTED")).await;
                 return Err(ApiError::CredentialRejected(format!(
                     "Cdiscount rejected the stored {} credential of seller '{login}'; store a new one",
                     meta.kind.as_str()
                 )));
             }
-            let fetched = match self.broker.token(&login, &stored).await {
+            let fetched = match self.broker.token(&login, stored).await {
                 Ok(fetched) => fetched,
                 Err(FetchFailure::Rejected(reason)) => {
+                    // The cached metadata may predate the rejection.
+                    self.cache.forget(login.as_str());
                     self.record_best_effort(base(Outcome::Failed).reason("MARKETPLACE_REJECTED")).await;
                     return Err(ApiError::CredentialRejected(format!(
                         "Cdiscount rejected the stored {} credential of seller '{login}' ({reason}); store a new one",
                         meta.kind.as_str()
                     )));
+                }
+                Err(FetchFailure::Stale) => {
+                    self.cache.forget(login.as_str());
+                    continue;
                 }
                 Err(FetchFailure::Unavailable(reason)) => {
                     self.record_best_effort(base(Outcome::Failed).reason("UPSTREAM_UNAVAILABLE")).await;
@@ -484,7 +567,7 @@ impl Vault {
                     return Err(ApiError::internal("fetching an access token", SharedError(e)));
                 }
             };
-            let condition = IssueCondition { seller_id: seller.id, kind: meta.kind, version: meta.version };
+            let condition = IssueCondition { seller_id: material.seller_id, kind: meta.kind, version: meta.version };
             match self.audit.append_issue(base(Outcome::Success), condition).await {
                 Ok(()) => {
                     return Ok(IssuedToken {
@@ -497,9 +580,10 @@ impl Vault {
                     });
                 }
                 Err(AppendError::SellerInactive) => {
+                    self.cache.forget(login.as_str());
                     return Err(self.deny(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
                 }
-                Err(AppendError::Stale) => {}
+                Err(AppendError::Stale) => self.cache.forget(login.as_str()),
                 Err(e) => return Err(ApiError::internal("recording the token issue", e)),
             }
         }
