@@ -123,10 +123,13 @@ pub async fn forward(database_url: &str, pokes: watch::Sender<u64>) -> Result<()
     listener.listen(CHANNEL).await.map_err(failed)?;
     tokio::spawn(async move {
         loop {
-            match listener.recv().await {
-                Ok(_) => {}
+            // `try_recv` says when the connection dropped (`None`; the next call reconnects), where `recv` would
+            // reconnect silently and the changes committed meanwhile would go unannounced.
+            match listener.try_recv().await {
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::warn!("credential change listener lost its connection; reconnecting"),
                 Err(error) => {
-                    tracing::warn!(error = %error, "credential change listener lost its connection; reconnecting");
+                    tracing::warn!(error = %error, "credential change listener cannot reconnect; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
             }

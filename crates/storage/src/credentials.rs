@@ -167,7 +167,9 @@ pub async fn store(
 }
 
 /// Records what the marketplace said of a credential version, with its audit event. A rejection of the newest
-/// version also drops the seller's cached tokens of that kind and tells subscribers (returned change).
+/// version also drops the seller's cached tokens of that kind and tells subscribers (returned change). An
+/// `UNREACHABLE` answer does not replace an earlier `REJECTED` one: only the marketplace saying yes lifts a rejection
+/// (token fetches never retry a rejected secret, which could lock the seller's account).
 pub async fn record_verification(
     db: &Database,
     meta: &CredentialMeta,
@@ -176,16 +178,25 @@ pub async fn record_verification(
     event: AuditRecord,
 ) -> Result<Option<CredentialChange>, StorageError> {
     let tx = db.begin_write().await?;
-    let updated = Versions::update_many()
+    let mut update = Versions::update_many()
         .col_expr(credential_version::Column::Verification, verification.outcome.as_str().into())
         .col_expr(credential_version::Column::VerificationReason, verification.reason.clone().into())
         .col_expr(credential_version::Column::VerifiedAt, verification.checked_at.into())
-        .filter(credential_version::Column::Id.eq(meta.id))
-        .exec(&tx)
-        .await?;
-    if updated.rows_affected == 0 {
-        // Pruned meanwhile: nothing to record it on.
-        return Err(StorageError::NotFound);
+        .filter(credential_version::Column::Id.eq(meta.id));
+    if verification.outcome == VerificationOutcome::Unreachable {
+        let rejected = VerificationOutcome::Rejected.as_str();
+        update = update.filter(
+            sea_orm::Condition::any()
+                .add(credential_version::Column::Verification.is_null())
+                .add(credential_version::Column::Verification.ne(rejected)),
+        );
+    }
+    if update.exec(&tx).await?.rows_affected == 0 {
+        let exists = Versions::find_by_id(meta.id).one(&tx).await?.is_some();
+        if !exists {
+            // Pruned meanwhile: nothing to record it on.
+            return Err(StorageError::NotFound);
+        }
     }
     audit::append_in(&tx, vec![event]).await?;
     let mut change = None;

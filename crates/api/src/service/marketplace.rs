@@ -496,7 +496,10 @@ impl Vault {
             detail.push_str(&format!(" marketplace={reason}"));
         }
         let record = Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str()).detail(detail);
-        match credentials::record_verification(&self.db, meta, login.as_str(), &verification, record).await {
+        let recorded = credentials::record_verification(&self.db, meta, login.as_str(), &verification, record).await;
+        // The cached metadata holds the version's previous answer: a VERIFIED one re-opens brokering at once.
+        self.cache.forget(login.as_str());
+        match recorded {
             Ok(change) => {
                 if change.is_some() {
                     self.broker.poke_local();
@@ -528,7 +531,12 @@ impl Vault {
         let purpose = Purpose::parse("purpose", purpose)?;
         // Another attempt only when a newer version was stored between our read and the audit commit.
         for _ in 0..3 {
-            let material = self.token_material(caller, p, &login, kind).await?;
+            let mut material = self.token_material(caller, p, &login, kind).await?;
+            if rejection(&material.stored).is_some() {
+                // The cache may predate a check on another replica that lifted the rejection: ask the database.
+                self.cache.forget(login.as_str());
+                material = self.token_material(caller, p, &login, kind).await?;
+            }
             let stored = &material.stored;
             let meta = &stored.meta;
             let base = |outcome| {
