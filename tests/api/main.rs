@@ -8,6 +8,7 @@ mod authentication;
 mod credentials;
 mod encryption;
 mod http;
+mod keys;
 mod limits;
 mod marketplace;
 mod payouts;

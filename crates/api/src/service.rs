@@ -547,6 +547,18 @@ impl Vault {
         Ok(audit::list(&self.db, &filter, before_seq, limit).await?)
     }
 
+    // ---- keys ----
+
+    /// Every keyring version with its census (ciphertexts per sealed table). Needs `keys:admin`.
+    pub async fn encryption_keys(&self, caller: &Caller) -> Result<Vec<cdvault_storage::keyring::KeyCensus>, ApiError> {
+        let act = action::KEYS_READ;
+        let p = self.principal(caller, act).await?;
+        if let Err(denial) = p.require(Scope::KeysAdmin) {
+            return Err(self.deny(caller, p, act, None, denial).await);
+        }
+        Ok(cdvault_storage::keyring::census(&self.db).await?)
+    }
+
     /// Records a refused token (called by the HTTP layer, which never gets as far as a principal).
     pub async fn record_authentication_failure(&self, request_id: &str, reason: &str) {
         let record = AuditRecord::new("anonymous", action::AUTHENTICATE, Outcome::Denied, request_id).reason(reason);

@@ -55,6 +55,8 @@ pub mod action {
     /// Subscribing to credential changes (only refusals are recorded).
     pub const CREDENTIAL_CHANGES: &str = "credential.changes";
     pub const AUDIT_READ: &str = "audit.read";
+    /// Reading the keyring and its census.
+    pub const KEYS_READ: &str = "keys.read";
     pub const PAYOUT_SUBMIT: &str = "payout.submit";
     /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.
     pub const PAYOUT_PREFIX: &str = "payout.";

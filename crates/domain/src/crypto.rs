@@ -181,6 +181,31 @@ impl std::fmt::Debug for Sealed {
     }
 }
 
+/// The lifecycle state of a keyring version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// Seals every new write; exactly one version is active.
+    Active,
+    /// Opens what it sealed, seals nothing new.
+    DecryptOnly,
+    /// Its material is destroyed.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::DecryptOnly => "DECRYPT_ONLY",
+            Self::Retired => "RETIRED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Active, Self::DecryptOnly, Self::Retired].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
 /// The data keys loaded in memory, and which version seals new writes.
 #[derive(Debug, Default)]
 pub struct Keyring {

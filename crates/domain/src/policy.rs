@@ -15,11 +15,19 @@ pub enum Scope {
     KycSubmit,
     /// Review payout account changes submitted by others: start, request documents, approve, reject.
     KycReview,
+    /// See and manage the encryption keyring: versions, their census, rotation.
+    KeysAdmin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] =
-        [Scope::CredentialsRead, Scope::CredentialsWrite, Scope::AuditRead, Scope::KycSubmit, Scope::KycReview];
+    pub const ALL: [Scope; 6] = [
+        Scope::CredentialsRead,
+        Scope::CredentialsWrite,
+        Scope::AuditRead,
+        Scope::KycSubmit,
+        Scope::KycReview,
+        Scope::KeysAdmin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +36,7 @@ impl Scope {
             Self::AuditRead => "audit:read",
             Self::KycSubmit => "kyc:submit",
             Self::KycReview => "kyc:review",
+            Self::KeysAdmin => "keys:admin",
         }
     }
 

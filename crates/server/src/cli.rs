@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `schema`, `token`, `audit verify`.
+//! The command line: `serve`, `migrate`, `schema`, `token`, `audit verify`, `keys status`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +39,18 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The encryption keyring.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Lists every keyring version with its state and census (ciphertexts sealed under it, per table). Reads the
+    /// database only: no root key needed.
+    Status,
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,6 +135,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let token =
                 mint_hs256(secret.expose_secret(), &settings.jwt_issuer()?, &settings.jwt_audience()?, &request)?;
             println!("{token}");
+            Ok(0)
+        }
+        Command::Keys { command: KeysCommand::Status } => {
+            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
+            let census = cdvault_storage::keyring::census(&db).await.context("cannot read the keyring")?;
+            println!("{:>7}  {:<12}  {:>11}  {:<25}  per table", "version", "state", "ciphertexts", "created");
+            for key in &census {
+                let state = key.state.map_or("UNKNOWN", |s| s.as_str());
+                let created = key.created_at.format(&time::format_description::well_known::Rfc3339)?;
+                let tables: Vec<String> = key.ciphertexts.iter().map(|(t, n)| format!("{t}={n}")).collect();
+                println!("{:>7}  {state:<12}  {:>11}  {created:<25}  {}", key.version, key.total(), tables.join(" "));
+            }
             Ok(0)
         }
         Command::Audit { command: AuditCommand::Verify } => {

@@ -141,6 +141,13 @@ fn the_embedded_default_serves_tokens_minted_by_cdvault_token() {
     assert!(verified.status.success(), "{}", text(&verified.stderr));
     assert!(text(&verified.stdout).contains("audit chain OK: 1 events"), "{}", text(&verified.stdout));
 
+    // The keyring made at first start, with nothing sealed under it yet.
+    let status = run(cdvault(dir.path()).args(["keys", "status"]));
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let listing = text(&status.stdout);
+    let first = listing.lines().nth(1).unwrap_or_default();
+    assert!(first.split_whitespace().take(3).eq(["1", "ACTIVE", "0"]), "{listing}");
+
     // Edit one event behind the vault's back: verify names it and exits 1.
     let url = format!("sqlite://{}?mode=rw", data.join("cdvault.db").display());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

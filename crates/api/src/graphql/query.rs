@@ -4,8 +4,9 @@ use super::payout_types::{
     PayoutChangeRequest, PayoutChangeRequestConnection, PayoutChangeRequestEdge, PayoutChangeStatus,
 };
 use super::types::{
-    AuditEvent, AuditEventConnection, AuditEventEdge, DEFAULT_PAGE, MAX_PAGE, SellerAccount, SellerAccountConnection,
-    SellerAccountEdge, Viewer, decode_cursor, decode_cursor_as, encode_cursor, page_info, page_size,
+    AuditEvent, AuditEventConnection, AuditEventEdge, DEFAULT_PAGE, EncryptionKey, MAX_PAGE, SellerAccount,
+    SellerAccountConnection, SellerAccountEdge, Viewer, decode_cursor, decode_cursor_as, encode_cursor, page_info,
+    page_size,
 };
 use super::{IntoGraphql, request};
 use crate::service::{AuditQuery, PayoutQuery};
@@ -59,6 +60,14 @@ impl QueryRoot {
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         Ok(SellerAccountConnection { page_info: page_info(&cursors, after.is_some(), has_next), edges })
+    }
+
+    /// Every version of the encryption keyring with its state and census (how many ciphertexts it seals). Needs
+    /// `keys:admin`.
+    async fn encryption_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EncryptionKey>> {
+        let (vault, caller) = request(ctx)?;
+        let keys = vault.encryption_keys(caller).await.gql(caller)?;
+        Ok(keys.into_iter().map(EncryptionKey).collect())
     }
 
     /// Audit events, newest first. Needs `audit:read`; a token limited to some sellers sees only their events.

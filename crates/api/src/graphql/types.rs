@@ -506,3 +506,69 @@ pub fn page_info(cursors: &[String], has_previous_page: bool, has_next_page: boo
         end_cursor: cursors.last().cloned(),
     }
 }
+
+/// The state of a keyring version.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// Seals every new write. Exactly one version is active.
+    Active,
+    /// Opens what it sealed, seals nothing new (a rotation happened since).
+    DecryptOnly,
+    /// Destroyed: nothing sealed under it can be opened.
+    Retired,
+    /// Ciphertexts claim this version but the keyring has no such version (a corrupt or planted row).
+    Unknown,
+}
+
+/// How many ciphertexts of one table are sealed under a keyring version.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TableCensus {
+    /// The table (`credential_versions`, `payout_requests`, `payout_accounts`, `access_tokens`).
+    pub table: String,
+    /// Its ciphertexts under this version.
+    pub ciphertexts: i64,
+}
+
+/// One version of the encryption keyring. Its key material never leaves the server.
+#[derive(Debug, Clone)]
+pub struct EncryptionKey(pub cdvault_storage::keyring::KeyCensus);
+
+/// One version of the encryption keyring. Its key material never leaves the server.
+#[Object]
+impl EncryptionKey {
+    /// The version number, from 1; every ciphertext records the version that sealed it.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// Whether it seals new writes, only opens old ones, or was destroyed.
+    async fn state(&self) -> KeyState {
+        use cdvault_domain::crypto::KeyState as Domain;
+        match self.0.state {
+            Some(Domain::Active) => KeyState::Active,
+            Some(Domain::DecryptOnly) => KeyState::DecryptOnly,
+            Some(Domain::Retired) => KeyState::Retired,
+            None => KeyState::Unknown,
+        }
+    }
+
+    /// When the version was made (the Unix epoch for `UNKNOWN`).
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+
+    /// The census: how many ciphertexts, in all tables, are sealed under this version. A version can only be
+    /// retired at zero.
+    async fn ciphertexts(&self) -> i64 {
+        self.0.total()
+    }
+
+    /// The census per table (tables with none are left out).
+    async fn ciphertexts_by_table(&self) -> Vec<TableCensus> {
+        self.0
+            .ciphertexts
+            .iter()
+            .map(|(table, n)| TableCensus { table: (*table).to_owned(), ciphertexts: *n })
+            .collect()
+    }
+}

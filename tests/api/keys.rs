@@ -1,0 +1,78 @@
+use cdvault_fake_marketplace::FakeMarketplace;
+use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, TestDb, on_both_engines, token_for};
+use serde_json::{Value, json};
+
+const KEYS: &str =
+    "{ encryptionKeys { version state createdAt ciphertexts ciphertextsByTable { table ciphertexts } } }";
+
+async fn the_key_census_counts_every_sealed_field_in_every_table(engine: Engine) {
+    let fake = FakeMarketplace::start().await.unwrap();
+    fake.add_api_account("bestshop-api", "Sup3r-Secret!");
+    let options = Options::default().with_marketplace(&fake.base_url());
+    let app = TestApp::spawn(TestDb::create(engine).await, options).await.unwrap();
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    for login in ["bestshop", "othershop"] {
+        app.register(&admin, login).await.data();
+        app.store_password(&admin, login, "Sup3r-Secret!").await.data();
+    }
+    app.store_octopia(&admin, "bestshop", "client-1", "octo-secret", "42").await.data();
+    let agent = token_for("agent", "kyc:submit", Some(&["*"]));
+    app.graphql(
+        Some(&agent),
+        "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }",
+        json!({ "i": { "sellerLogin": "bestshop", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP", "accountHolder": "Shop" } }),
+    )
+    .await
+    .data();
+    app.graphql(
+        Some(&admin),
+        "mutation { issueAccessToken(sellerLogin: \"bestshop\", purpose: \"census\", kind: MARKETPLACE_API) { token } }",
+        json!({}),
+    )
+    .await
+    .data();
+
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    let answer = app.graphql(Some(&keys_admin), KEYS, json!({})).await;
+    let keys = answer.data()["encryptionKeys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 1);
+    assert_eq!((keys[0]["version"].as_i64(), keys[0]["state"].as_str()), (Some(1), Some("ACTIVE")));
+    assert_eq!(keys[0]["ciphertexts"], 5);
+    let by_table: Vec<(String, i64)> = keys[0]["ciphertextsByTable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t: &Value| (t["table"].as_str().unwrap().to_owned(), t["ciphertexts"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        by_table,
+        vec![("credential_versions".into(), 3), ("payout_requests".into(), 1), ("access_tokens".into(), 1)]
+    );
+
+    // A ciphertext claiming a version the keyring does not have shows up, under that version.
+    let raw = app.db.raw().await;
+    use sea_orm::ConnectionTrait;
+    raw.execute_raw(app.db.statement(
+        "UPDATE credential_versions SET key_version = 9 WHERE seller_id = (SELECT id FROM sellers WHERE login = ?)",
+        vec!["othershop".into()],
+    ))
+    .await
+    .unwrap();
+    let answer = app.graphql(Some(&keys_admin), KEYS, json!({})).await;
+    let planted = &answer.data()["encryptionKeys"][1];
+    assert_eq!((planted["version"].as_i64(), planted["state"].as_str()), (Some(9), Some("UNKNOWN")));
+    assert_eq!(planted["ciphertexts"], 1);
+}
+on_both_engines!(the_key_census_counts_every_sealed_field_in_every_table);
+
+async fn the_keyring_is_only_shown_to_keys_admin(engine: Engine) {
+    let app = cdvault_tests::spawn_app(engine).await;
+    let everyone_else = token_for("ops", ALL_SCOPES, Some(&["*"]));
+    let refused = app.graphql(Some(&everyone_else), KEYS, json!({})).await;
+    assert_eq!((refused.code(), refused.error()["reason"].as_str()), ("FORBIDDEN", Some("MISSING_SCOPE")));
+    assert_eq!(app.graphql(None, KEYS, json!({})).await.code(), "UNAUTHENTICATED");
+    let denials = app.audit(json!({ "action": "keys.read" })).await;
+    assert_eq!(denials.len(), 2);
+    assert!(denials.iter().all(|e| e["outcome"] == "DENIED"));
+}
+on_both_engines!(the_keyring_is_only_shown_to_keys_admin);
