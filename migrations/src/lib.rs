@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_core;
 mod m20261123_000002_payouts;
 mod m20261123_000003_marketplace;
+mod m20261123_000004_one_active_key;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_payouts::Migration),
             Box::new(m20261123_000003_marketplace::Migration),
+            Box::new(m20261123_000004_one_active_key::Migration),
         ]
     }
 }

@@ -76,3 +76,80 @@ async fn the_keyring_is_only_shown_to_keys_admin(engine: Engine) {
     assert!(denials.iter().all(|e| e["outcome"] == "DENIED"));
 }
 on_both_engines!(the_keyring_is_only_shown_to_keys_admin);
+
+async fn a_rotation_made_elsewhere_moves_new_writes_to_the_new_version_and_old_secrets_still_open(engine: Engine) {
+    let app = cdvault_tests::spawn_app(engine).await;
+    // A second replica that will never be told of the rotation: it must find out by itself.
+    let other = match engine {
+        Engine::Postgres => Some(TestApp::spawn(app.db.share(), app.options.clone()).await.unwrap()),
+        Engine::Sqlite => None,
+    };
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    for login in ["bestshop", "othershop"] {
+        app.register(&admin, login).await.data();
+        app.store_password(&admin, login, "Old-Passw0rd!").await.data();
+    }
+    let agent = token_for("agent", "kyc:submit", Some(&["*"]));
+    let submitted = app
+        .graphql(
+            Some(&agent),
+            "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }",
+            json!({ "i": { "sellerLogin": "bestshop", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP", "accountHolder": "Shop" } }),
+        )
+        .await;
+    let request = submitted.data()["submitPayoutChange"]["id"].clone();
+
+    // The rotation happens outside both servers (as the CLI or another replica would do it).
+    let db = cdvault_storage::Database::connect(&app.db.url).await.unwrap();
+    let root = cdvault_domain::crypto::RootKey::from_base64(&app.options.root_key).unwrap();
+    assert_eq!(cdvault_storage::keyring::rotate(&db, &root).await.unwrap(), 2);
+    db.close().await.unwrap();
+
+    // Old secrets still open; a new write is sealed under version 2 although the server still had version 1 active.
+    assert_eq!(app.issue_password(&admin, "bestshop").await.data()["issueApiCredential"]["password"], "Old-Passw0rd!");
+    let stored = app.store_password(&admin, "othershop", "New-Passw0rd!").await;
+    assert_eq!(stored.data()["storeApiCredential"]["credential"]["keyVersion"], 2);
+    let reviewer = token_for("reviewer", "kyc:review", Some(&["*"]));
+    for (mutation, version) in [("startPayoutReview", 1), ("approvePayoutChange", 2)] {
+        let query = format!("mutation($id: ID!) {{ {mutation}(id: $id, expectedVersion: {version}) {{ id }} }}");
+        app.graphql(Some(&reviewer), &query, json!({ "id": request })).await.data();
+    }
+    let reveal = "mutation { revealPayoutAccount(sellerLogin: \"bestshop\", purpose: \"check\") { iban } }";
+    let revealed = app.graphql(Some(&reviewer), reveal, json!({})).await;
+    assert_eq!(revealed.data()["revealPayoutAccount"]["iban"], "FR7630006000011234567890189");
+
+    // The replica that never reloaded opens the version-2 secret by reloading when it meets it.
+    let reader = other.as_ref().unwrap_or(&app);
+    let issued = reader.issue_password(&admin, "othershop").await;
+    assert_eq!(issued.data()["issueApiCredential"]["password"], "New-Passw0rd!");
+    if let Some(other) = &other {
+        let again = other.store_password(&admin, "bestshop", "Third-Passw0rd!").await;
+        assert_eq!(again.data()["storeApiCredential"]["credential"]["keyVersion"], 2);
+    }
+
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    let answer = app.graphql(Some(&keys_admin), KEYS, json!({})).await;
+    let keys = answer.data()["encryptionKeys"].as_array().unwrap().clone();
+    assert_eq!((keys[0]["state"].as_str(), keys[1]["state"].as_str()), (Some("DECRYPT_ONLY"), Some("ACTIVE")));
+    assert!(keys[1]["ciphertexts"].as_i64().unwrap() >= 2, "{keys:?}");
+}
+on_both_engines!(a_rotation_made_elsewhere_moves_new_writes_to_the_new_version_and_old_secrets_still_open);
+
+async fn concurrent_rotations_each_make_a_version_and_leave_exactly_one_active(engine: Engine) {
+    let app = cdvault_tests::spawn_app(engine).await;
+    let root = cdvault_domain::crypto::RootKey::from_base64(&app.options.root_key).unwrap();
+    let db = cdvault_storage::Database::connect(&app.db.url).await.unwrap();
+    let rotations = (0..4).map(|_| cdvault_storage::keyring::rotate(&db, &root));
+    let mut made: Vec<i32> = futures::future::join_all(rotations).await.into_iter().map(Result::unwrap).collect();
+    made.sort_unstable();
+    assert_eq!(made, vec![2, 3, 4, 5]);
+    let census = cdvault_storage::keyring::census(&db).await.unwrap();
+    let active: Vec<i32> = census
+        .iter()
+        .filter(|k| k.state == Some(cdvault_domain::crypto::KeyState::Active))
+        .map(|k| k.version)
+        .collect();
+    assert_eq!(active, vec![5]);
+    db.close().await.unwrap();
+}
+on_both_engines!(concurrent_rotations_each_make_a_version_and_leave_exactly_one_active);

@@ -8,12 +8,12 @@ use cdvault_domain::audit::{AuditRecord, ChainedEvent, Outcome, action};
 use cdvault_domain::credential::{
     ApiPassword, CredentialKind, CredentialMeta, OctopiaCredential, SecretSlot, StoredCredential,
 };
-use cdvault_domain::crypto::Keyring;
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
 use cdvault_domain::text::{DisplayName, Purpose};
 use cdvault_storage::audit::{AppendError, AuditFilter, AuditSink, IssueCondition};
 use cdvault_storage::credentials::NewCredential;
+use cdvault_storage::keyring::KeyringHandle;
 use cdvault_storage::{Database, StorageError, audit, credentials, sellers};
 use secrecy::SecretString;
 use time::OffsetDateTime;
@@ -72,7 +72,7 @@ pub struct AuditQuery {
 #[derive(Debug)]
 pub struct Vault {
     db: Database,
-    keyring: Arc<Keyring>,
+    keys: Arc<KeyringHandle>,
     audit: AuditSink,
     cache: IssueCache,
     /// Payout change requests as committed by each change, for subscribers.
@@ -87,11 +87,11 @@ pub struct Vault {
 const CACHE_CAPACITY: usize = 200_000;
 
 impl Vault {
-    pub fn new(db: Database, keyring: Arc<Keyring>, audit: AuditSink, marketplace: Marketplace) -> Self {
+    pub fn new(db: Database, keys: Arc<KeyringHandle>, audit: AuditSink, marketplace: Marketplace) -> Self {
         let (payout_changes, _) = tokio::sync::broadcast::channel(1024);
         let (closing, _) = tokio::sync::watch::channel(false);
-        let broker = Arc::new(marketplace::Broker::new(db.clone(), keyring.clone(), marketplace));
-        Self { db, keyring, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes, closing, broker }
+        let broker = Arc::new(marketplace::Broker::new(db.clone(), keys.clone(), marketplace));
+        Self { db, keys, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes, closing, broker }
     }
 
     /// Bumped for every committed credential change: the PostgreSQL LISTEN task of each replica bumps it.
@@ -279,9 +279,10 @@ impl Vault {
         }
     }
 
-    fn open(&self, stored: &StoredCredential) -> Result<Zeroizing<String>, ApiError> {
+    async fn open(&self, stored: &StoredCredential) -> Result<Zeroizing<String>, ApiError> {
+        let ring = self.keys.ring_for(stored.secret.key_version).await?;
         let bytes = SecretSlot::of(&stored.meta)
-            .open(&self.keyring, &stored.secret)
+            .open(&ring, &stored.secret)
             .map_err(|e| ApiError::internal("opening a credential", e))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| ApiError::internal("opening a credential", e))?;
         Ok(Zeroizing::new(text.to_owned()))
@@ -304,8 +305,15 @@ impl Vault {
             }
             Self::event(caller, &p.subject, act, Outcome::Success).seller(login.as_str()).detail(detail)
         };
-        let seal = |slot: &SecretSlot<'_>| slot.seal(&self.keyring, secret);
-        let stored = credentials::store(&self.db, login.as_str(), new, seal, event).await;
+        let ring = self.keys.current();
+        let seal = |slot: &SecretSlot<'_>| slot.seal(&ring, secret);
+        let mut stored = credentials::store(&self.db, login.as_str(), new.clone(), seal, event).await;
+        if let Err(StorageError::KeyNotActive(_)) = stored {
+            // A rotation elsewhere: seal under the new active version.
+            let ring = self.keys.reload().await?;
+            let seal = |slot: &SecretSlot<'_>| slot.seal(&ring, secret);
+            stored = credentials::store(&self.db, login.as_str(), new, seal, event).await;
+        }
         self.cache.forget(login.as_str());
         match stored {
             Ok((meta, _change)) => {
@@ -391,7 +399,7 @@ impl Vault {
                 cdvault_domain::credential::RETAINED_VERSIONS
             ))
         })?;
-        let secret = self.open(&old)?;
+        let secret = self.open(&old).await?;
         let mut new = Self::new_version(kind, &p.subject, Some(version));
         new.client_id = old.meta.client_id;
         new.octopia_seller_id = old.meta.octopia_seller_id;
@@ -444,7 +452,7 @@ impl Vault {
                     .purpose(purpose.as_str())
                     .detail(format!("kind={} version={}", kind.as_str(), stored.meta.version))
             };
-            let secret = match self.open(stored) {
+            let secret = match self.open(stored).await {
                 Ok(secret) => secret,
                 Err(e) => {
                     self.cache.forget(login.as_str());

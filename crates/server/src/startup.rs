@@ -30,9 +30,10 @@ impl Application {
         let verifier = JwtVerifier::new(&config.jwt).context("the JWT settings cannot be used")?;
         let database = Database::connect(&config.database_url).await.context("cannot open the database")?;
         database.migrate().await.context("cannot migrate the database")?;
-        let keyring = keyring::load_or_init(&database, &config.root_key)
+        let keys = keyring::KeyringHandle::open(database.clone(), config.root_key)
             .await
             .context("cannot open the keyring (is CDVAULT_ROOT_KEY the key this database was created with?)")?;
+        let keyring = keys.current();
         tracing::info!(
             active_key_version = keyring.active_version(),
             versions = ?keyring.versions().collect::<Vec<_>>(),
@@ -44,7 +45,7 @@ impl Application {
             .context("cannot build the marketplace client")?;
         tracing::info!(sts = %config.marketplace.sts, octopia = %config.marketplace.octopia_auth, "marketplace endpoints");
         let marketplace = cdvault_api::service::Marketplace { client, clock: config.clock.clone() };
-        let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keyring), audit, marketplace));
+        let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keys), audit, marketplace));
         if database.is_postgres() {
             // Every replica hears of credential changes made on any replica, for its subscribers.
             let pokes = vault.credential_change_pokes().clone();

@@ -19,7 +19,7 @@ use crate::{Database, StorageError, audit};
 
 /// A credential version about to be stored. Its id is chosen by the application; its secret is sealed inside the
 /// storing transaction, once the version number is known (the version is bound into the ciphertext).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewCredential {
     pub id: Uuid,
     pub kind: CredentialKind,
@@ -132,6 +132,7 @@ pub async fn store(
         client_id: new.client_id.as_deref(),
         octopia_seller_id: new.octopia_seller_id.as_deref(),
     })?;
+    crate::keyring::check_active_in(&tx, secret.key_version).await?;
 
     let kind = new.kind;
     let change =

@@ -17,6 +17,10 @@ pub enum StorageError {
     /// The audit hash chain is broken.
     #[error("the audit chain is broken: {0}")]
     ChainBroken(#[from] ChainBreak),
+    /// A write was sealed under a keyring version that is no longer `ACTIVE` (a rotation happened): reload the
+    /// keyring and write again.
+    #[error("keyring version {0} is no longer active")]
+    KeyNotActive(i32),
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,

@@ -1,11 +1,123 @@
 //! The keyring: data keys wrapped by the root key.
 
 use cdvault_domain::crypto::{CryptoError, KeyState, Keyring, RootKey, WrappedKey};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set, Statement};
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryOrder, Set, Statement,
+};
 use time::OffsetDateTime;
 
 use crate::entity::keyring_key::{self, Entity as Keys};
 use crate::{Database, StorageError};
+
+/// The keyring of a running server: the versions loaded in memory, reloaded when the database has changed under
+/// it (a rotation on another replica or by the CLI). Writes never trust it blindly: each checks, inside its
+/// transaction, that the version it sealed with is still `ACTIVE` ([`check_active_in`]).
+pub struct KeyringHandle {
+    db: Database,
+    root: RootKey,
+    current: std::sync::RwLock<Arc<Keyring>>,
+}
+
+impl std::fmt::Debug for KeyringHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyringHandle").field("active", &self.current().active_version()).finish_non_exhaustive()
+    }
+}
+
+impl KeyringHandle {
+    /// Opens the keyring of `db` (making version 1 on first start).
+    pub async fn open(db: Database, root: RootKey) -> Result<Self, StorageError> {
+        let ring = load_or_init(&db, &root).await?;
+        Ok(Self { db, root, current: std::sync::RwLock::new(Arc::new(ring)) })
+    }
+
+    /// A handle on a keyring already loaded (tests, tools).
+    pub fn fixed(db: Database, root: RootKey, ring: Keyring) -> Self {
+        Self { db, root, current: std::sync::RwLock::new(Arc::new(ring)) }
+    }
+
+    /// The keyring as last loaded.
+    pub fn current(&self) -> Arc<Keyring> {
+        self.current.read().map_or_else(|poisoned| poisoned.into_inner().clone(), |ring| ring.clone())
+    }
+
+    /// Loads the keyring from the database again.
+    pub async fn reload(&self) -> Result<Arc<Keyring>, StorageError> {
+        let ring = Arc::new(load_or_init(&self.db, &self.root).await?);
+        tracing::info!(active_key_version = ring.active_version(), "keyring reloaded");
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = ring.clone();
+        Ok(ring)
+    }
+
+    /// A keyring that knows `version`: the current one, or a reload when it does not (a version made elsewhere).
+    pub async fn ring_for(&self, version: i32) -> Result<Arc<Keyring>, StorageError> {
+        let ring = self.current();
+        if ring.versions().any(|v| v == version) {
+            return Ok(ring);
+        }
+        self.reload().await
+    }
+
+    /// The root key, for rotations.
+    pub fn root(&self) -> &RootKey {
+        &self.root
+    }
+}
+
+/// Refuses a write sealed under `version` unless that version is still `ACTIVE`, inside the writing transaction.
+/// On PostgreSQL the keyring row is share-locked, so a rotation cannot demote it until the write has committed;
+/// SQLite's write lock serializes the two already.
+pub(crate) async fn check_active_in(tx: &DatabaseTransaction, version: i32) -> Result<(), StorageError> {
+    let backend = tx.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT state FROM keyring_keys WHERE version = $1 FOR SHARE",
+        _ => "SELECT state FROM keyring_keys WHERE version = ?",
+    };
+    let row = tx.query_one_raw(Statement::from_sql_and_values(backend, sql, [version.into()])).await?;
+    let state: Option<String> = row.map(|r| r.try_get("", "state")).transpose()?;
+    if state.as_deref() == Some(KeyState::Active.as_str()) { Ok(()) } else { Err(StorageError::KeyNotActive(version)) }
+}
+
+/// Key of the PostgreSQL advisory lock held while rotating ("cdvkeys" in ASCII; the migration lock is another).
+const ROTATION_LOCK: i64 = 0x0063_6476_6b65_7973;
+
+/// Makes a new keyring version `ACTIVE` and demotes the active one to `DECRYPT_ONLY`, in one transaction. Returns
+/// the new version. Old ciphertexts stay readable; new writes on every replica move to the new version (each write
+/// checks its version in its transaction, and a replica reloads when it meets a version it does not know).
+pub async fn rotate(db: &Database, root: &RootKey) -> Result<i32, StorageError> {
+    let tx = db.begin_write().await?;
+    let backend = tx.get_database_backend();
+    if backend == DbBackend::Postgres {
+        // One rotation at a time: a concurrent one waits here, and its next statement sees this one's version.
+        // (Row locks would not do: a waiter re-reads only the rows its query first saw, never the new one.)
+        let lock = Statement::from_sql_and_values(backend, "SELECT pg_advisory_xact_lock($1)", [ROTATION_LOCK.into()]);
+        tx.execute_raw(lock).await?;
+    }
+    let list = "SELECT version, state FROM keyring_keys ORDER BY version";
+    let rows = tx.query_all_raw(Statement::from_string(backend, list)).await?;
+    let mut latest = 0;
+    for row in &rows {
+        latest = latest.max(row.try_get::<i32>("", "version")?);
+    }
+    let version = latest + 1;
+    let (_, wrapped) = root.new_data_key(version)?;
+    let demote = "UPDATE keyring_keys SET state = 'DECRYPT_ONLY' WHERE state = 'ACTIVE'";
+    tx.execute_raw(Statement::from_string(backend, demote)).await?;
+    keyring_key::ActiveModel {
+        version: Set(version),
+        state: Set(KeyState::Active.as_str().to_owned()),
+        nonce: Set(wrapped.nonce),
+        wrapped_key: Set(wrapped.ciphertext),
+        created_at: Set(OffsetDateTime::now_utc()),
+    }
+    .insert(&tx)
+    .await?;
+    tx.commit().await?;
+    Ok(version)
+}
 
 /// Loads and unwraps every usable keyring version; makes version 1 on first start. A root key that does not open
 /// the stored keys is an error (never a silent new keyring).

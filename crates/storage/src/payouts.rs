@@ -73,7 +73,7 @@ pub struct PayoutAccount {
 
 /// A request about to be submitted. Its details are sealed inside the transaction, once the seller is known (the
 /// seller is bound into the ciphertext).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewPayoutRequest {
     pub id: Uuid,
     pub submitted_by: String,
@@ -266,6 +266,7 @@ pub async fn submit(
         .ok_or(StorageError::NotFound)?;
     let now = OffsetDateTime::now_utc();
     let sealed = seal(new.id, seller.id).map_err(StorageError::from)?;
+    crate::keyring::check_active_in(&tx, sealed.key_version).await?;
     let row = payout_request::ActiveModel {
         id: Set(new.id),
         seller_id: Set(seller.id),
@@ -364,6 +365,7 @@ pub async fn apply<E>(
             .await?;
         let account_id = Uuid::now_v7();
         let sealed = activate(&current, account_id)?;
+        crate::keyring::check_active_in(&tx, sealed.key_version).await?;
         payout_account::ActiveModel {
             id: Set(account_id),
             seller_id: Set(current.seller_id),

@@ -122,8 +122,9 @@ pub async fn try_lease(
     Ok(db.conn().execute_raw(lease).await?.rows_affected() == 1)
 }
 
-/// Stores a freshly fetched token and frees the lease, if `owner` still holds it. `None` when the lease was lost
-/// (it expired and another fetcher took it): the token is then not cached, the other fetcher's will be.
+/// Stores a freshly fetched token and frees the lease, if `owner` still holds it and the version it was sealed
+/// under is still `ACTIVE`. `None` otherwise (the lease expired and another fetcher took it, or a rotation happened):
+/// the token is then not cached; it is still good to hand out.
 pub async fn put(
     db: &Database,
     seller_id: Uuid,
@@ -147,7 +148,8 @@ pub async fn put(
         db.db_backend(),
         "UPDATE access_tokens SET credential_version = ?, key_version = ?, nonce = ?, ciphertext = ?, \
          fetched_at = ?, expires_at = ?, lease_owner = NULL, lease_until = NULL \
-         WHERE id = ? AND lease_owner = ?",
+         WHERE id = ? AND lease_owner = ? \
+         AND EXISTS (SELECT 1 FROM keyring_keys WHERE version = ? AND state = 'ACTIVE')",
         vec![
             credential_version.into(),
             sealed.key_version.into(),
@@ -157,6 +159,7 @@ pub async fn put(
             times.expires_at.into(),
             row.id.into(),
             owner.into(),
+            sealed.key_version.into(),
         ],
     );
     if db.conn().execute_raw(update).await?.rows_affected() == 0 {

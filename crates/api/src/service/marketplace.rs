@@ -22,6 +22,7 @@ use cdvault_domain::seller::{SellerAccount, SellerLogin};
 use cdvault_domain::text::Purpose;
 use cdvault_domain::token::{Freshness, TokenTimes};
 use cdvault_storage::audit::{AppendError, IssueCondition};
+use cdvault_storage::keyring::KeyringHandle;
 use cdvault_storage::tokens::{self, CachedToken};
 use cdvault_storage::{Database, StorageError, credential_changes, credentials};
 use futures::future::{BoxFuture, Shared};
@@ -109,7 +110,7 @@ type FlightKey = (Uuid, CredentialKind, i32);
 /// Everything a fetch needs, owned, so that it can run as a task of its own.
 pub(super) struct Broker {
     db: Database,
-    keyring: Arc<Keyring>,
+    keys: Arc<KeyringHandle>,
     marketplace: Marketplace,
     flights: Mutex<HashMap<FlightKey, Shared<BoxFuture<'static, FlightResult>>>>,
     local: Mutex<LocalTokens>,
@@ -160,9 +161,9 @@ fn verification_of(result: &Result<AccessToken, MarketplaceError>, checked_at: O
 }
 
 impl Broker {
-    pub(super) fn new(db: Database, keyring: Arc<Keyring>, marketplace: Marketplace) -> Self {
+    pub(super) fn new(db: Database, keys: Arc<KeyringHandle>, marketplace: Marketplace) -> Self {
         let (pokes, _) = watch::channel(0);
-        Self { db, keyring, marketplace, flights: Mutex::new(HashMap::new()), local: Mutex::default(), pokes }
+        Self { db, keys, marketplace, flights: Mutex::new(HashMap::new()), local: Mutex::default(), pokes }
     }
 
     pub(super) fn now(&self) -> OffsetDateTime {
@@ -222,7 +223,7 @@ impl Broker {
             }
         }
         if let Some(row) = cached {
-            let fetched = self.open_token(&row)?;
+            let fetched = self.open_token(&row).await?;
             if row.times.freshness(now) == Freshness::RefreshAhead {
                 // Not awaited: the caller has a good token; the flight refreshes it for the next ones.
                 drop(self.flight(login, stored));
@@ -232,10 +233,15 @@ impl Broker {
         self.flight(login, stored).await
     }
 
-    fn open_token(&self, cached: &CachedToken) -> FlightResult {
+    async fn open_token(&self, cached: &CachedToken) -> FlightResult {
+        let ring = self
+            .keys
+            .ring_for(cached.sealed.key_version)
+            .await
+            .map_err(|e| FetchFailure::Internal(Arc::new(e.into())))?;
         let bytes = cached
             .slot()
-            .open(&self.keyring, &cached.sealed)
+            .open(&ring, &cached.sealed)
             .map_err(|e| FetchFailure::Internal(Arc::new(ApiError::internal("opening a cached token", e))))?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|e| FetchFailure::Internal(Arc::new(ApiError::internal("reading a cached token", e))))?;
@@ -288,14 +294,14 @@ impl Broker {
             };
             let now = self.now();
             if let Some(cached) = fresh(tokens::read(&self.db, seller_id, kind).await.map_err(internal)?, now) {
-                return self.open_token(&cached);
+                return self.open_token(&cached).await;
             }
             if tokens::try_lease(&self.db, seller_id, kind, owner, now, now + LEASE).await.map_err(internal)? {
                 // The previous holder may have stored its token between our read and our lease.
                 let state = tokens::read(&self.db, seller_id, kind).await.map_err(internal)?;
                 if let Some(cached) = fresh(state, self.now()) {
                     tokens::release(&self.db, seller_id, kind, owner).await.map_err(internal)?;
-                    return self.open_token(&cached);
+                    return self.open_token(&cached).await;
                 }
                 // A fetch elsewhere may have found this version rejected: never retry a known-bad secret (repeated
                 // failed logins can lock the seller's account).
@@ -327,7 +333,8 @@ impl Broker {
     /// Asks the marketplace, holding the lease; stores the token, or records a rejection.
     async fn fetch_leased(&self, login: &SellerLogin, stored: &StoredCredential, owner: Uuid) -> FlightResult {
         let internal = |e: ApiError| FetchFailure::Internal(Arc::new(e));
-        let secret = open_secret(&self.keyring, stored).map_err(internal)?;
+        let ring = self.keys.ring_for(stored.secret.key_version).await.map_err(|e| internal(e.into()))?;
+        let secret = open_secret(&ring, stored).map_err(internal)?;
         let fetched_at = self.now();
         let answer = ask(&self.marketplace, login, stored, &secret).await;
         match answer {
@@ -335,8 +342,8 @@ impl Broker {
                 let lifetime = time::Duration::try_from(token.lifetime).unwrap_or(time::Duration::hours(48));
                 let times = TokenTimes { fetched_at, expires_at: fetched_at + lifetime };
                 let meta = &stored.meta;
-                let seal =
-                    |slot: &cdvault_domain::token::TokenSlot| slot.seal(&self.keyring, token.expose().as_bytes());
+                let ring = self.keys.current();
+                let seal = |slot: &cdvault_domain::token::TokenSlot| slot.seal(&ring, token.expose().as_bytes());
                 let put = tokens::put(&self.db, meta.seller_id, meta.kind, owner, meta.version, times, seal).await;
                 let row = match put {
                     Ok(row) => row,
@@ -486,7 +493,8 @@ impl Vault {
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsWrite), "sellerLogin", seller_login).await?;
         let seller = self.existing_seller(&login).await?;
         let stored = self.newest_of(&seller, &login, kind).await?;
-        let secret = open_secret(&self.keyring, &stored)?;
+        let ring = self.keys.ring_for(stored.secret.key_version).await?;
+        let secret = open_secret(&ring, &stored)?;
         let answer = ask(&self.broker.marketplace, &login, &stored, &secret).await;
         let verification = verification_of(&answer, self.broker.now());
         let meta = &stored.meta;

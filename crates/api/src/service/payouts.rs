@@ -7,6 +7,7 @@ use cdvault_domain::payout::{KycDocument, PayoutDetails, PayoutMove, PayoutSlot,
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin};
 use cdvault_domain::text::Purpose;
+use cdvault_storage::StorageError;
 use cdvault_storage::payouts::{
     self, Moved, NewPayoutRequest, PayoutAccount, PayoutRequest, RequestFilter, Step, SubmitError, TimelineEntry,
 };
@@ -137,14 +138,21 @@ impl Vault {
             iban_masked: details.iban.masked(),
             iban_last4: details.iban.last4(),
         };
-        let ring = &self.keyring;
-        let seal = |row_id, seller_id| PayoutSlot::request(row_id, seller_id).seal(ring, &details);
         let event = |r: &PayoutRequest| {
             Self::event(caller, &p.subject, act, Outcome::Success)
                 .seller(login.as_str())
                 .detail(format!("request={} iban={}", r.id, r.iban_masked))
         };
-        match payouts::submit(&self.db, login.as_str(), new, seal, event).await {
+        let ring = self.keys.current();
+        let seal = |row_id, seller_id| PayoutSlot::request(row_id, seller_id).seal(&ring, &details);
+        let mut submitted = payouts::submit(&self.db, login.as_str(), new.clone(), seal, event).await;
+        if let Err(SubmitError::Storage(StorageError::KeyNotActive(_))) = submitted {
+            // A rotation elsewhere: seal under the new active version.
+            let ring = self.keys.reload().await?;
+            let seal = |row_id, seller_id| PayoutSlot::request(row_id, seller_id).seal(&ring, &details);
+            submitted = payouts::submit(&self.db, login.as_str(), new, seal, event).await;
+        }
+        match submitted {
             Ok(request) => {
                 self.announce(&request);
                 Ok(request)
@@ -205,17 +213,6 @@ impl Vault {
                 .map_err(Refusal::Workflow)?;
             Ok(Step { to, actor: actor.clone(), note: note.clone(), documents: documents.clone() })
         };
-        let ring = &self.keyring;
-        // Approval re-seals the details for the new account row, without decoding them.
-        let activate = |r: &PayoutRequest, account_id| {
-            let encoded = PayoutSlot::request(r.id, r.seller_id).open(ring, &r.details)?;
-            // What reviewers saw (the stored mask) must be what becomes active.
-            let shown = PayoutDetails::decode(&encoded).is_ok_and(|d| d.iban.masked() == r.iban_masked);
-            if !shown {
-                return Err(CryptoError::Decrypt);
-            }
-            PayoutSlot::account(account_id, r.seller_id).seal_encoded(ring, &encoded)
-        };
         let event = |r: &PayoutRequest, step: &Step| {
             Self::event(caller, &p.subject, &act, Outcome::Success).seller(&r.seller_login).detail(format!(
                 "request={} from={} to={} version={}",
@@ -225,14 +222,37 @@ impl Vault {
                 r.version + 1
             ))
         };
-        let moved = payouts::apply(&self.db, id, judge, activate, event).await;
+        let mut ring = self.keys.current();
+        let mut retried = false;
+        let moved = loop {
+            // Approval re-seals the details for the new account row, without decoding them.
+            let activate = |r: &PayoutRequest, account_id| {
+                let encoded = PayoutSlot::request(r.id, r.seller_id).open(&ring, &r.details)?;
+                // What reviewers saw (the stored mask) must be what becomes active.
+                let shown = PayoutDetails::decode(&encoded).is_ok_and(|d| d.iban.masked() == r.iban_masked);
+                if !shown {
+                    return Err(CryptoError::Decrypt);
+                }
+                PayoutSlot::account(account_id, r.seller_id).seal_encoded(&ring, &encoded)
+            };
+            match payouts::apply(&self.db, id, judge, activate, event).await {
+                // Sealed or read under a version this replica did not know as it stands: reload, once.
+                Err(StorageError::KeyNotActive(_) | StorageError::Crypto(CryptoError::UnknownKeyVersion(_)))
+                    if !retried =>
+                {
+                    retried = true;
+                    ring = self.keys.reload().await?;
+                }
+                moved => break moved,
+            }
+        };
         let refusal = match moved {
             Ok(Moved::Done(request)) => {
                 self.announce(&request);
                 return Ok(*request);
             }
             Ok(Moved::Refused(refusal)) => refusal,
-            Err(cdvault_storage::StorageError::NotFound) => {
+            Err(StorageError::NotFound) => {
                 return Err(ApiError::NotFound(format!("payout change request {id}")));
             }
             Err(e) => return Err(e.into()),
@@ -342,7 +362,8 @@ impl Vault {
             return Err(not_found());
         }
         let slot = PayoutSlot::request(request.id, request.seller_id);
-        let details = match open(&self.keyring, slot, &request.details) {
+        let ring = self.keys.ring_for(request.details.key_version).await?;
+        let details = match open(&ring, slot, &request.details) {
             Ok(details) => details,
             Err(e) => {
                 let record = Self::event(caller, &p.subject, act, Outcome::Failed)
@@ -375,7 +396,8 @@ impl Vault {
         let account = payouts::active_account(&self.db, seller.id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("payout account of seller '{login}'")))?;
-        let details = open(&self.keyring, PayoutSlot::account(account.id, account.seller_id), &account.details)?;
+        let ring = self.keys.ring_for(account.details.key_version).await?;
+        let details = open(&ring, PayoutSlot::account(account.id, account.seller_id), &account.details)?;
         let record = Self::event(caller, &p.subject, act, Outcome::Success)
             .seller(login.as_str())
             .purpose(purpose.as_str())
