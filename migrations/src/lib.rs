@@ -7,6 +7,7 @@ mod m20261123_000001_core;
 mod m20261123_000002_payouts;
 mod m20261123_000003_marketplace;
 mod m20261123_000004_one_active_key;
+mod m20261123_000005_rotation_jobs;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_payouts::Migration),
             Box::new(m20261123_000003_marketplace::Migration),
             Box::new(m20261123_000004_one_active_key::Migration),
+            Box::new(m20261123_000005_rotation_jobs::Migration),
         ]
     }
 }

@@ -153,3 +153,135 @@ async fn concurrent_rotations_each_make_a_version_and_leave_exactly_one_active(e
     db.close().await.unwrap();
 }
 on_both_engines!(concurrent_rotations_each_make_a_version_and_leave_exactly_one_active);
+
+const ROTATE: &str = "mutation { rotateEncryptionKey { id state toVersion total done failed startedBy } }";
+const JOB: &str = "query($id: ID!) { rotationJob(id: $id) { id state toVersion total done failed finishedAt failures { table rowId reason } } }";
+
+/// A server whose rewrap worker goes slowly (small batches, a pause), so a test can work while it runs.
+async fn slow_rewrap_app(engine: Engine) -> TestApp {
+    let rewrap = cdvault_api::service::RewrapSettings {
+        batch_size: 4,
+        pause: std::time::Duration::from_millis(15),
+        lease: std::time::Duration::from_secs(30),
+    };
+    let options = Options { rewrap, ..Options::default() };
+    TestApp::spawn(TestDb::create(engine).await, options).await.unwrap()
+}
+
+/// Polls the job (bounded) until it is no longer running.
+async fn finished(app: &TestApp, id: &Value) -> Value {
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    for _ in 0..600 {
+        let answer = app.graphql(Some(&keys_admin), JOB, json!({ "id": id })).await;
+        let job = answer.data()["rotationJob"].clone();
+        if job["state"] != "RUNNING" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the rotation job did not finish");
+}
+
+async fn rotating_while_tools_issue_and_store_loses_nothing_and_empties_the_old_version(engine: Engine) {
+    let app = slow_rewrap_app(engine).await;
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    let sellers: Vec<String> = (0..20).map(|i| format!("shop{i:02}")).collect();
+    for login in &sellers {
+        app.register(&admin, login).await.data();
+        app.store_password(&admin, login, &format!("Pw-{login}-v1!")).await.data();
+    }
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    let started = app.graphql(Some(&keys_admin), ROTATE, json!({})).await;
+    let job = started.data()["rotateEncryptionKey"].clone();
+    assert_eq!(
+        (job["state"].as_str(), job["toVersion"].as_i64(), job["total"].as_i64()),
+        (Some("RUNNING"), Some(2), Some(20))
+    );
+    assert_eq!(app.graphql(Some(&keys_admin), ROTATE, json!({})).await.code(), "CONFLICT", "one job at a time");
+
+    // While it runs: the first five sellers get new passwords, every seller is issued again and again.
+    let writers = sellers[..5].iter().map(|login| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let password = format!("Pw-{login}-v2!");
+            app.store_password(admin, login, &password).await.data();
+            let issued = app.issue_password(admin, login).await;
+            assert_eq!(issued.data()["issueApiCredential"]["password"], password.as_str());
+        }
+    });
+    let readers = sellers[5..].iter().cycle().take(60).map(|login| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let issued = app.issue_password(admin, login).await;
+            assert_eq!(issued.data()["issueApiCredential"]["password"], format!("Pw-{login}-v1!").as_str());
+        }
+    });
+    futures::future::join(futures::future::join_all(writers), futures::future::join_all(readers)).await;
+
+    let done = finished(&app, &job["id"]).await;
+    assert_eq!((done["state"].as_str(), done["failed"].as_i64()), (Some("SUCCEEDED"), Some(0)), "{done}");
+    let answer = app.graphql(Some(&keys_admin), KEYS, json!({})).await;
+    let keys = answer.data()["encryptionKeys"].as_array().unwrap().clone();
+    assert_eq!(
+        (keys[0]["state"].as_str(), keys[0]["ciphertexts"].as_i64()),
+        (Some("DECRYPT_ONLY"), Some(0)),
+        "{keys:?}"
+    );
+    assert_eq!(keys[1]["ciphertexts"], 25, "20 first versions and 5 second ones, all under version 2");
+    for (i, login) in sellers.iter().enumerate() {
+        let expected = if i < 5 { format!("Pw-{login}-v2!") } else { format!("Pw-{login}-v1!") };
+        assert_eq!(app.issue_password(&admin, login).await.data()["issueApiCredential"]["password"], expected.as_str());
+    }
+    let audited = app.audit(json!({ "action": "keys.rewrap" })).await;
+    assert_eq!((audited.len(), audited[0]["outcome"].as_str()), (1, Some("SUCCESS")));
+}
+on_both_engines!(rotating_while_tools_issue_and_store_loses_nothing_and_empties_the_old_version);
+
+async fn a_ciphertext_that_cannot_be_opened_is_listed_and_does_not_block_the_rest(engine: Engine) {
+    let app = slow_rewrap_app(engine).await;
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    for login in ["bestshop", "brokenshop", "othershop"] {
+        app.register(&admin, login).await.data();
+        app.store_password(&admin, login, "Sup3r-Secret!").await.data();
+    }
+    // Damage one ciphertext behind the vault's back: its tag no longer verifies.
+    let raw = app.db.raw().await;
+    use sea_orm::ConnectionTrait;
+    let broken = raw
+        .query_one_raw(app.db.statement(
+            "SELECT v.id AS id, v.ciphertext AS ciphertext FROM credential_versions v JOIN sellers s ON s.id = v.seller_id WHERE s.login = ?",
+            vec!["brokenshop".into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let id: uuid::Uuid = broken.try_get("", "id").unwrap();
+    let mut ciphertext: Vec<u8> = broken.try_get("", "ciphertext").unwrap();
+    ciphertext[0] ^= 0xff;
+    raw.execute_raw(
+        app.db.statement(
+            "UPDATE credential_versions SET ciphertext = ? WHERE id = ?",
+            vec![ciphertext.into(), id.into()],
+        ),
+    )
+    .await
+    .unwrap();
+
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    let job = app.graphql(Some(&keys_admin), ROTATE, json!({})).await.data()["rotateEncryptionKey"].clone();
+    let done = finished(&app, &job["id"]).await;
+    assert_eq!(
+        (done["state"].as_str(), done["done"].as_i64(), done["failed"].as_i64()),
+        (Some("FAILED"), Some(2), Some(1))
+    );
+    let failure = &done["failures"][0];
+    assert_eq!(
+        (failure["table"].as_str(), failure["reason"].as_str()),
+        (Some("credential_versions"), Some("DECRYPT_FAILED"))
+    );
+    assert_eq!(failure["rowId"], id.to_string());
+    assert_eq!(app.issue_password(&admin, "othershop").await.data()["issueApiCredential"]["password"], "Sup3r-Secret!");
+    let audited = app.audit(json!({ "action": "keys.rewrap" })).await;
+    assert_eq!((audited[0]["outcome"].as_str(), audited[0]["reason"].as_str()), (Some("FAILED"), Some("ROWS_FAILED")));
+}
+on_both_engines!(a_ciphertext_that_cannot_be_opened_is_listed_and_does_not_block_the_rest);

@@ -180,6 +180,8 @@ pub struct Options {
     pub marketplace: String,
     /// The token broker's clock: a test moves it forward instead of sleeping.
     pub clock: Arc<ManualClock>,
+    /// The rewrap worker's pacing.
+    pub rewrap: cdvault_api::service::RewrapSettings,
 }
 
 impl Default for Options {
@@ -189,6 +191,7 @@ impl Default for Options {
             jwt: hs256_settings,
             marketplace: NO_MARKETPLACE.to_owned(),
             clock: Arc::new(ManualClock::new()),
+            rewrap: cdvault_api::service::RewrapSettings::default(),
         }
     }
 }
@@ -259,6 +262,7 @@ impl TestApp {
             jwt: (options.jwt)(),
             marketplace: cdvault_cdiscount::Endpoints::same(&options.marketplace),
             clock: options.clock.clone(),
+            rewrap: options.rewrap,
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

@@ -24,10 +24,12 @@ use crate::cache::{IssueCache, IssueMaterial};
 
 mod marketplace;
 mod payouts;
+mod rotation;
 use crate::error::ApiError;
 use marketplace::Candidate;
 pub use marketplace::{IssuedToken, Marketplace, VerificationReport};
 pub use payouts::{MoveInput, PayoutQuery};
+pub use rotation::RewrapSettings;
 
 /// Who is calling, for one request.
 #[derive(Debug, Clone)]
@@ -81,6 +83,8 @@ pub struct Vault {
     closing: tokio::sync::watch::Sender<bool>,
     /// Marketplace calls: verification, the token broker, and the pokes of credential change subscribers.
     broker: Arc<marketplace::Broker>,
+    /// Wakes this replica's rewrap worker when a rotation starts here.
+    rewrap_wake: tokio::sync::Notify,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
@@ -91,7 +95,8 @@ impl Vault {
         let (payout_changes, _) = tokio::sync::broadcast::channel(1024);
         let (closing, _) = tokio::sync::watch::channel(false);
         let broker = Arc::new(marketplace::Broker::new(db.clone(), keys.clone(), marketplace));
-        Self { db, keys, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes, closing, broker }
+        let rewrap_wake = tokio::sync::Notify::new();
+        Self { db, keys, audit, cache: IssueCache::new(CACHE_CAPACITY), payout_changes, closing, broker, rewrap_wake }
     }
 
     /// Bumped for every committed credential change: the PostgreSQL LISTEN task of each replica bumps it.

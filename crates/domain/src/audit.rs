@@ -57,6 +57,10 @@ pub mod action {
     pub const AUDIT_READ: &str = "audit.read";
     /// Reading the keyring and its census.
     pub const KEYS_READ: &str = "keys.read";
+    /// A rotation: a new keyring version and the rewrap job that moves every ciphertext to it.
+    pub const KEYS_ROTATE: &str = "keys.rotate";
+    /// The end of a rewrap job (outcome `SUCCESS`, or `FAILED` with the rows it could not rewrap).
+    pub const KEYS_REWRAP: &str = "keys.rewrap";
     pub const PAYOUT_SUBMIT: &str = "payout.submit";
     /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.
     pub const PAYOUT_PREFIX: &str = "payout.";

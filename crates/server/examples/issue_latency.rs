@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         // Nothing listens on the discard port: this example never talks to a marketplace.
         marketplace: cdvault_cdiscount::Endpoints::same("http://127.0.0.1:9"),
         clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
+        rewrap: cdvault_api::service::RewrapSettings::default(),
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

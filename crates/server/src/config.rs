@@ -29,6 +29,9 @@ const KNOWN: &[&str] = &[
     "CDVAULT_LOG",
     "CDVAULT_CDISCOUNT_STS_URL",
     "CDVAULT_OCTOPIA_AUTH_URL",
+    "CDVAULT_REWRAP_BATCH_SIZE",
+    "CDVAULT_REWRAP_BATCH_PAUSE_MS",
+    "CDVAULT_JOB_LEASE_TTL",
 ];
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -148,6 +151,25 @@ impl Settings {
         Ok(cdvault_cdiscount::Endpoints {
             sts: url("CDVAULT_CDISCOUNT_STS_URL", cdvault_cdiscount::Endpoints::PRODUCTION_STS)?,
             octopia_auth: url("CDVAULT_OCTOPIA_AUTH_URL", cdvault_cdiscount::Endpoints::PRODUCTION_OCTOPIA_AUTH)?,
+        })
+    }
+
+    /// How the rewrap worker paces itself: `CDVAULT_REWRAP_BATCH_SIZE` (rows per batch, 1 to 100,000, default 500),
+    /// `CDVAULT_REWRAP_BATCH_PAUSE_MS` (wait between batches, default 0) and `CDVAULT_JOB_LEASE_TTL` (seconds a job
+    /// lease lasts without renewal, 5 to 3600, default 30).
+    pub fn rewrap(&self) -> Result<cdvault_api::service::RewrapSettings, ConfigError> {
+        let number = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
+            let Some(raw) = self.get(name) else { return Ok(default) };
+            let value: u64 = raw.trim().parse().map_err(|_| err(format!("{name}: '{raw}' is not a whole number")))?;
+            if !range.contains(&value) {
+                return Err(err(format!("{name}: {value} is outside {}..={}", range.start(), range.end())));
+            }
+            Ok(value)
+        };
+        Ok(cdvault_api::service::RewrapSettings {
+            batch_size: number("CDVAULT_REWRAP_BATCH_SIZE", 500, 1..=100_000)?,
+            pause: std::time::Duration::from_millis(number("CDVAULT_REWRAP_BATCH_PAUSE_MS", 0, 0..=60_000)?),
+            lease: std::time::Duration::from_secs(number("CDVAULT_JOB_LEASE_TTL", 30, 5..=3600)?),
         })
     }
 
@@ -382,6 +404,8 @@ pub struct ServeConfig {
     pub marketplace: cdvault_cdiscount::Endpoints,
     /// What the token broker takes "now" from (tests move it forward instead of sleeping).
     pub clock: std::sync::Arc<dyn cdvault_domain::clock::Clock>,
+    /// How the rewrap worker paces itself.
+    pub rewrap: cdvault_api::service::RewrapSettings,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -391,6 +415,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("dev", &self.dev)
             .field("jwt", &self.jwt)
             .field("marketplace", &self.marketplace)
+            .field("rewrap", &self.rewrap)
             .finish_non_exhaustive()
     }
 }
@@ -405,7 +430,8 @@ impl ServeConfig {
         let root_key = settings.root_key(dev)?;
         let marketplace = settings.marketplace(dev)?;
         let clock = std::sync::Arc::new(cdvault_domain::clock::SystemClock);
-        Ok(Self { listen, database_url: settings.database_url()?, dev, root_key, jwt, marketplace, clock })
+        let rewrap = settings.rewrap()?;
+        Ok(Self { listen, database_url: settings.database_url()?, dev, root_key, jwt, marketplace, clock, rewrap })
     }
 }
 
@@ -465,6 +491,16 @@ mod tests {
         assert!(s.marketplace(false).err().unwrap().0.contains("CDVAULT_OCTOPIA_AUTH_URL"));
         let s = Settings::from_pairs([("CDVAULT_CDISCOUNT_STS_URL", "http://127.0.0.1:9/")]);
         assert_eq!(s.marketplace(false).unwrap().sts, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn rewrap_pacing_has_defaults_and_bounds_that_name_the_setting() {
+        let defaults = Settings::from_pairs([]).rewrap().unwrap();
+        assert_eq!(defaults, cdvault_api::service::RewrapSettings::default());
+        let s = Settings::from_pairs([("CDVAULT_REWRAP_BATCH_SIZE", "0")]);
+        assert!(s.rewrap().unwrap_err().0.contains("CDVAULT_REWRAP_BATCH_SIZE"));
+        let s = Settings::from_pairs([("CDVAULT_JOB_LEASE_TTL", "soon")]);
+        assert!(s.rewrap().unwrap_err().0.contains("CDVAULT_JOB_LEASE_TTL"));
     }
 
     #[test]

@@ -58,6 +58,8 @@ impl Application {
                 .await
                 .context("cannot listen for payout changes")?;
         }
+        // Every replica works on the running rotation job, if any, whoever started it.
+        drop(vault.start_rewrap_worker(config.rewrap));
         let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
             .await

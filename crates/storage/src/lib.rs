@@ -11,6 +11,7 @@ mod entity;
 mod error;
 pub mod keyring;
 pub mod payouts;
+pub mod rewrap;
 pub mod sellers;
 pub mod tokens;
 

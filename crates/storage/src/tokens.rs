@@ -43,7 +43,8 @@ pub struct TokenState {
     pub lease_until: Option<OffsetDateTime>,
 }
 
-fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+/// `?` placeholders turned into `$n` on PostgreSQL.
+pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     if backend != DbBackend::Postgres {
         return Statement::from_sql_and_values(backend, sql, values);
     }

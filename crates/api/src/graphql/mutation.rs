@@ -6,7 +6,7 @@ use super::marketplace_types::{CredentialVerification, IssuedAccessToken};
 use super::payout_types::{KycDocument, PayoutChangeRequest, PayoutDetails, SubmitPayoutChangeInput};
 use super::types::{
     CredentialKind, CredentialVersion, IssuedApiCredential, IssuedOctopiaCredential, RegisterSellerAccountInput,
-    SellerAccount, StoreApiCredentialInput, StoreApiCredentialPayload, StoreOctopiaCredentialInput,
+    RotationJob, SellerAccount, StoreApiCredentialInput, StoreApiCredentialPayload, StoreOctopiaCredentialInput,
     StoreOctopiaCredentialPayload,
 };
 use super::{IntoGraphql, request};
@@ -165,6 +165,14 @@ impl MutationRoot {
             .await
             .map(IssuedAccessToken)
             .gql(caller)
+    }
+
+    /// Rotates the encryption key: makes a new keyring version `ACTIVE` (the old one becomes `DECRYPT_ONLY`) and
+    /// starts the job that rewraps every ciphertext to it, online, in batches. Needs `keys:admin`. `CONFLICT` while
+    /// a job runs. Follow it with `rotationJob` and `encryptionKeys`.
+    async fn rotate_encryption_key(&self, ctx: &Context<'_>) -> async_graphql::Result<RotationJob> {
+        let (vault, caller) = request(ctx)?;
+        vault.rotate_encryption_key(caller).await.map(|job| RotationJob(job, Vec::new())).gql(caller)
     }
 
     /// Submits new payout bank details for review (`SUBMITTED`). Needs `kyc:submit`. The IBAN, BIC and holder are

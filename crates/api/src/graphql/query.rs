@@ -4,9 +4,9 @@ use super::payout_types::{
     PayoutChangeRequest, PayoutChangeRequestConnection, PayoutChangeRequestEdge, PayoutChangeStatus,
 };
 use super::types::{
-    AuditEvent, AuditEventConnection, AuditEventEdge, DEFAULT_PAGE, EncryptionKey, MAX_PAGE, SellerAccount,
-    SellerAccountConnection, SellerAccountEdge, Viewer, decode_cursor, decode_cursor_as, encode_cursor, page_info,
-    page_size,
+    AuditEvent, AuditEventConnection, AuditEventEdge, DEFAULT_PAGE, EncryptionKey, MAX_PAGE, RotationJob,
+    SellerAccount, SellerAccountConnection, SellerAccountEdge, Viewer, decode_cursor, decode_cursor_as, encode_cursor,
+    page_info, page_size,
 };
 use super::{IntoGraphql, request};
 use crate::service::{AuditQuery, PayoutQuery};
@@ -68,6 +68,17 @@ impl QueryRoot {
         let (vault, caller) = request(ctx)?;
         let keys = vault.encryption_keys(caller).await.gql(caller)?;
         Ok(keys.into_iter().map(EncryptionKey).collect())
+    }
+
+    /// A key rotation job, with its progress and the rows it could not rewrap. Needs `keys:admin`.
+    async fn rotation_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job id, as returned by `rotateEncryptionKey`.")] id: ID,
+    ) -> async_graphql::Result<Option<RotationJob>> {
+        let (vault, caller) = request(ctx)?;
+        let job = vault.rotation_job(caller, &id).await.gql(caller)?;
+        Ok(job.map(|(job, failures)| RotationJob(job, failures)))
     }
 
     /// Audit events, newest first. Needs `audit:read`; a token limited to some sellers sees only their events.

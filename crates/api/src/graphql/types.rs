@@ -572,3 +572,92 @@ impl EncryptionKey {
             .collect()
     }
 }
+
+/// Where a rotation job stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cdvault_storage::rewrap::JobState")]
+pub enum RotationJobState {
+    /// Rewrapping, in batches, on whichever replica holds its lease.
+    Running,
+    /// Every ciphertext is under the new version.
+    Succeeded,
+    /// Done, but some rows could not be rewrapped (see `failures`); the old version cannot be retired until each is
+    /// dealt with.
+    Failed,
+}
+
+/// A row a rotation job could not rewrap.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RotationFailure {
+    /// The table of the row.
+    pub table: String,
+    /// The row's id.
+    pub row_id: ID,
+    /// Why: `DECRYPT_FAILED`, `UNKNOWN_KEY_VERSION` or `UNREADABLE_ROW`.
+    pub reason: String,
+}
+
+/// A key rotation: the new keyring version and the job that rewraps every ciphertext to it.
+#[derive(Debug, Clone)]
+pub struct RotationJob(pub cdvault_storage::rewrap::RotationJob, pub Vec<cdvault_storage::rewrap::JobFailure>);
+
+/// A key rotation: the new keyring version and the job that rewraps every ciphertext to it.
+#[Object]
+impl RotationJob {
+    /// The job's id (a UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Where it stands.
+    async fn state(&self) -> RotationJobState {
+        self.0.state.into()
+    }
+
+    /// The keyring version everything is rewrapped to (made `ACTIVE` when the job started).
+    async fn to_version(&self) -> i32 {
+        self.0.to_version
+    }
+
+    /// Ciphertexts under older versions when the job started.
+    async fn total(&self) -> i64 {
+        self.0.total
+    }
+
+    /// Ciphertexts rewrapped so far (rows stored anew meanwhile are not counted: they are already fresh).
+    async fn done(&self) -> i64 {
+        self.0.done
+    }
+
+    /// Rows that could not be rewrapped.
+    async fn failed(&self) -> i64 {
+        self.0.failed
+    }
+
+    /// The token subject that started it.
+    async fn started_by(&self) -> &str {
+        &self.0.started_by
+    }
+
+    /// When it started.
+    async fn started_at(&self) -> OffsetDateTime {
+        self.0.started_at
+    }
+
+    /// When it finished; null while running.
+    async fn finished_at(&self) -> Option<OffsetDateTime> {
+        self.0.finished_at
+    }
+
+    /// The rows it could not rewrap, with the reason.
+    async fn failures(&self) -> Vec<RotationFailure> {
+        self.1
+            .iter()
+            .map(|f| RotationFailure {
+                table: f.table.clone(),
+                row_id: ID(f.row_id.to_string()),
+                reason: f.reason.clone(),
+            })
+            .collect()
+    }
+}

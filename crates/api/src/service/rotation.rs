@@ -1,0 +1,142 @@
+//! Key rotation: starting a rotation (a new keyring version and its rewrap job), reading jobs, and the worker that
+//! every replica runs to take the running job's lease and rewrap in batches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cdvault_domain::audit::{AuditRecord, Outcome, action};
+use cdvault_domain::policy::Scope;
+use cdvault_storage::rewrap::{self, JobFailure, RotationJob, StartError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Caller, Vault};
+use crate::error::ApiError;
+
+/// How a replica's rewrap worker paces itself (`CDVAULT_REWRAP_BATCH_SIZE`, `CDVAULT_REWRAP_BATCH_PAUSE_MS`,
+/// `CDVAULT_JOB_LEASE_TTL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewrapSettings {
+    /// Rows per batch.
+    pub batch_size: u64,
+    /// Wait between batches, to leave room for requests.
+    pub pause: Duration,
+    /// How long a job's lease lasts without a batch renewing it; a crashed worker's job is taken over after it.
+    pub lease: Duration,
+}
+
+impl Default for RewrapSettings {
+    fn default() -> Self {
+        Self { batch_size: 500, pause: Duration::ZERO, lease: Duration::from_secs(30) }
+    }
+}
+
+/// How often an idle worker looks for a running job (a rotation on this replica wakes it at once).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+impl Vault {
+    /// Makes a new keyring version `ACTIVE` and starts the job that rewraps every ciphertext to it. Needs
+    /// `keys:admin`. `CONFLICT` while a job runs.
+    pub async fn rotate_encryption_key(&self, caller: &Caller) -> Result<RotationJob, ApiError> {
+        let act = action::KEYS_ROTATE;
+        let p = self.principal(caller, act).await?;
+        if let Err(denial) = p.require(Scope::KeysAdmin) {
+            return Err(self.deny(caller, p, act, None, denial).await);
+        }
+        match rewrap::start(&self.db, self.keys.root(), &p.subject).await {
+            Ok(job) => {
+                self.keys.reload().await?;
+                let detail = format!("job={} to_version={} total={}", job.id, job.to_version, job.total);
+                let record = Self::event(caller, &p.subject, act, Outcome::Success).detail(detail);
+                if self.audit.append(record).await.is_err() {
+                    tracing::error!(job = %job.id, "the audit event of a rotation could not be recorded");
+                }
+                self.rewrap_wake.notify_one();
+                Ok(job)
+            }
+            Err(StartError::AlreadyRunning(id)) => {
+                let record = Self::event(caller, &p.subject, act, Outcome::Failed).reason("JOB_RUNNING");
+                self.record_best_effort(record).await;
+                Err(ApiError::Conflict(format!("rotation job {id} is still running: wait for it to finish")))
+            }
+            Err(StartError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// A rotation job and the rows it could not rewrap. Needs `keys:admin`.
+    pub async fn rotation_job(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Option<(RotationJob, Vec<JobFailure>)>, ApiError> {
+        let act = action::KEYS_READ;
+        let p = self.principal(caller, act).await?;
+        if let Err(denial) = p.require(Scope::KeysAdmin) {
+            return Err(self.deny(caller, p, act, None, denial).await);
+        }
+        let id = Uuid::parse_str(id)
+            .map_err(|_| cdvault_domain::ValidationError::new("id", "INVALID_ID", "not a rotation job id"))?;
+        let Some(job) = rewrap::get(&self.db, id).await? else { return Ok(None) };
+        let failures = rewrap::failures(&self.db, id).await?;
+        Ok(Some((job, failures)))
+    }
+
+    /// Runs this replica's rewrap worker until the server shuts down: it takes the running job's lease when free,
+    /// rewraps a batch, renews the lease with its progress, pauses, and goes on until nothing is left.
+    pub fn start_rewrap_worker(self: &Arc<Self>, settings: RewrapSettings) -> tokio::task::JoinHandle<()> {
+        let vault = self.clone();
+        tokio::spawn(async move {
+            let closed = vault.sessions_closed();
+            tokio::pin!(closed);
+            let owner = Uuid::now_v7();
+            loop {
+                let wait = match vault.rewrap_step(owner, settings).await {
+                    Ok(true) => settings.pause,
+                    Ok(false) => IDLE_POLL,
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::error_chain(&e), "the rewrap worker failed a step");
+                        IDLE_POLL
+                    }
+                };
+                tokio::select! {
+                    () = &mut closed => return,
+                    () = tokio::time::sleep(wait) => {}
+                    () = vault.rewrap_wake.notified() => {}
+                }
+            }
+        })
+    }
+
+    /// One step of the worker: `true` when it rewrapped a batch and more may remain.
+    async fn rewrap_step(&self, owner: Uuid, settings: RewrapSettings) -> Result<bool, ApiError> {
+        let lease = time::Duration::try_from(settings.lease).unwrap_or(time::Duration::seconds(30));
+        let now = OffsetDateTime::now_utc();
+        let Some(job) = rewrap::claim(&self.db, owner, now, now + lease).await? else { return Ok(false) };
+        let mut ring = self.keys.current();
+        if ring.active_version() != Some(job.to_version) {
+            ring = self.keys.reload().await?;
+        }
+        let until = OffsetDateTime::now_utc() + lease;
+        let outcome = rewrap::run_batch(&self.db, &ring, &job, owner, settings.batch_size, until).await?;
+        if outcome.remaining > 0 {
+            return Ok(true);
+        }
+        let failed = job.failed + outcome.failed;
+        let (result, reason) =
+            if failed > 0 { (Outcome::Failed, Some("ROWS_FAILED")) } else { (Outcome::Success, None) };
+        let detail = format!(
+            "job={} to_version={} rewrapped={} failed={failed}",
+            job.id,
+            job.to_version,
+            job.done + outcome.rewrapped
+        );
+        let mut record =
+            AuditRecord::new("cdvault", action::KEYS_REWRAP, result, &format!("rewrap-{}", job.id)).detail(detail);
+        if let Some(reason) = reason {
+            record = record.reason(reason);
+        }
+        self.record_best_effort(record).await;
+        tracing::info!(job = %job.id, failed, "rewrap job finished");
+        Ok(false)
+    }
+}

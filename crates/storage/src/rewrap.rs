@@ -1,0 +1,439 @@
+//! Rewrap jobs: after a rotation, every ciphertext under an older keyring version is opened and sealed again under
+//! the new one, in batches, by whichever replica holds the job's lease.
+//!
+//! Each row is rewritten with compare-and-set on its key version, nonce and ciphertext, so a row stored or changed
+//! meanwhile (already under the new version, or with new content) is left alone. A row that cannot be opened is
+//! listed as a failure of the job and skipped by later batches; it never blocks the rest.
+
+use cdvault_domain::credential::{CredentialKind, SecretSlot};
+use cdvault_domain::crypto::{CryptoError, Keyring, RootKey, Sealed};
+use cdvault_domain::payout::PayoutSlot;
+use cdvault_domain::token::TokenSlot;
+use sea_orm::{ConnectionTrait, QueryResult, Statement};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::keyring::SEALED_TABLES;
+use crate::tokens::statement;
+use crate::{Database, StorageError};
+
+/// The state of a rewrap job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Succeeded,
+    /// Finished with rows it could not rewrap (listed in its failures).
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        [Self::Running, Self::Succeeded, Self::Failed].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// A rewrap job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationJob {
+    pub id: Uuid,
+    pub to_version: i32,
+    pub state: JobState,
+    /// Ciphertexts under older versions when the job started.
+    pub total: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub started_by: String,
+    pub started_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// A row a job could not rewrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    pub table: String,
+    pub row_id: Uuid,
+    pub reason: String,
+}
+
+/// The job already running, when another is asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("a rotation job is already running ({0})")]
+    AlreadyRunning(Uuid),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn to_job(row: &QueryResult) -> Result<RotationJob, StorageError> {
+    let state: String = row.try_get("", "state")?;
+    Ok(RotationJob {
+        id: row.try_get("", "id")?,
+        to_version: row.try_get("", "to_version")?,
+        state: JobState::parse(&state).ok_or_else(|| StorageError::Corrupt("rotation job state".into()))?,
+        total: row.try_get("", "total")?,
+        done: row.try_get("", "done")?,
+        failed: row.try_get("", "failed")?,
+        started_by: row.try_get("", "started_by")?,
+        started_at: row.try_get("", "started_at")?,
+        finished_at: row.try_get("", "finished_at")?,
+    })
+}
+
+const JOB_COLUMNS: &str = "id, to_version, state, total, done, failed, started_by, started_at, finished_at";
+
+/// How many ciphertexts are not yet under `version` (failures of `job` left out).
+async fn remaining(conn: &impl ConnectionTrait, version: i32, job: Option<Uuid>) -> Result<i64, StorageError> {
+    let backend = conn.get_database_backend();
+    let mut total = 0;
+    for table in SEALED_TABLES {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {table} t WHERE t.key_version IS NOT NULL AND t.key_version <> ? \
+             AND NOT EXISTS (SELECT 1 FROM rotation_job_failures f WHERE f.job_id = ? AND f.table_name = '{table}' \
+             AND f.row_id = t.id)"
+        );
+        let job = job.unwrap_or(Uuid::nil());
+        let row = conn.query_one_raw(statement(backend, &sql, vec![version.into(), job.into()])).await?;
+        total += row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// Rotates the keyring and starts the job that rewraps everything under the new version. Refused while a job runs.
+pub async fn start(db: &Database, root: &RootKey, started_by: &str) -> Result<RotationJob, StartError> {
+    let backend = db.db_backend();
+    let running = db
+        .conn()
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING'"),
+        ))
+        .await
+        .map_err(StorageError::from)?;
+    if let Some(row) = running {
+        return Err(StartError::AlreadyRunning(to_job(&row)?.id));
+    }
+    let to_version = crate::keyring::rotate(db, root).await?;
+    let now = OffsetDateTime::now_utc();
+    let job = RotationJob {
+        id: Uuid::now_v7(),
+        to_version,
+        state: JobState::Running,
+        total: remaining(db.conn(), to_version, None).await?,
+        done: 0,
+        failed: 0,
+        started_by: started_by.to_owned(),
+        started_at: now,
+        finished_at: None,
+    };
+    let insert = statement(
+        backend,
+        "INSERT INTO rotation_jobs (id, to_version, state, total, done, failed, started_by, started_at) \
+         VALUES (?, ?, 'RUNNING', ?, 0, 0, ?, ?)",
+        vec![job.id.into(), to_version.into(), job.total.into(), started_by.into(), now.into()],
+    );
+    match db.conn().execute_raw(insert).await.map_err(StorageError::from) {
+        Ok(_) => Ok(job),
+        // Another start won the race (the rotation it made is harmless: its job rewraps to the newest version).
+        Err(e) if e.is_unique("rotation_jobs_one_running_key", "rotation_jobs.state") => {
+            let row = db
+                .conn()
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING'"),
+                ))
+                .await
+                .map_err(StorageError::from)?;
+            let id = row.map(|r| to_job(&r)).transpose()?.map_or(Uuid::nil(), |j| j.id);
+            Err(StartError::AlreadyRunning(id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One job.
+pub async fn get(db: &Database, id: Uuid) -> Result<Option<RotationJob>, StorageError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE id = ?");
+    let row = db.conn().query_one_raw(statement(db.db_backend(), &sql, vec![id.into()])).await?;
+    row.map(|r| to_job(&r)).transpose()
+}
+
+/// The rows a job could not rewrap.
+pub async fn failures(db: &Database, id: Uuid) -> Result<Vec<JobFailure>, StorageError> {
+    let sql =
+        "SELECT table_name, row_id, reason FROM rotation_job_failures WHERE job_id = ? ORDER BY table_name, row_id";
+    let rows = db.conn().query_all_raw(statement(db.db_backend(), sql, vec![id.into()])).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(JobFailure {
+                table: r.try_get("", "table_name")?,
+                row_id: r.try_get("", "row_id")?,
+                reason: r.try_get("", "reason")?,
+            })
+        })
+        .collect()
+}
+
+/// Takes (or renews) the lease of the running job for `owner`, unless another owner holds an unexpired one.
+pub async fn claim(
+    db: &Database,
+    owner: Uuid,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<Option<RotationJob>, StorageError> {
+    let backend = db.db_backend();
+    // A read first: idle replicas poll, and a write would take SQLite's write lock every time.
+    let running = "SELECT id FROM rotation_jobs WHERE state = 'RUNNING'";
+    if db.conn().query_one_raw(Statement::from_string(backend, running)).await?.is_none() {
+        return Ok(None);
+    }
+    let lease = statement(
+        backend,
+        "UPDATE rotation_jobs SET lease_owner = ?, lease_until = ? \
+         WHERE state = 'RUNNING' AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+        vec![owner.into(), until.into(), owner.into(), now.into()],
+    );
+    if db.conn().execute_raw(lease).await?.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let sql = format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING' AND lease_owner = ?");
+    let row = db.conn().query_one_raw(statement(backend, &sql, vec![owner.into()])).await?;
+    row.map(|r| to_job(&r)).transpose()
+}
+
+/// A sealed row of one of the sealed tables, with the facts its ciphertext is bound to.
+struct SealedRow {
+    id: Uuid,
+    sealed: Sealed,
+    row: QueryResult,
+}
+
+fn columns(table: &str) -> &'static str {
+    match table {
+        "credential_versions" => {
+            "id, seller_id, kind, version, client_id, octopia_seller_id, key_version, nonce, ciphertext"
+        }
+        "access_tokens" => "id, seller_id, kind, credential_version, expires_at, key_version, nonce, ciphertext",
+        _ => "id, seller_id, key_version, nonce, ciphertext",
+    }
+}
+
+/// Opens a row's ciphertext at its place.
+fn open_row(table: &str, ring: &Keyring, row: &SealedRow) -> Result<Zeroizing<Vec<u8>>, RowError> {
+    let r = &row.row;
+    let seller_id: Uuid = r.try_get("", "seller_id").map_err(|_| RowError::Unreadable)?;
+    match table {
+        "credential_versions" => {
+            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
+            let client_id: Option<String> = r.try_get("", "client_id").map_err(|_| RowError::Unreadable)?;
+            let octopia_seller_id: Option<String> =
+                r.try_get("", "octopia_seller_id").map_err(|_| RowError::Unreadable)?;
+            let slot = SecretSlot {
+                id: row.id,
+                seller_id,
+                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
+                version: r.try_get("", "version").map_err(|_| RowError::Unreadable)?,
+                client_id: client_id.as_deref(),
+                octopia_seller_id: octopia_seller_id.as_deref(),
+            };
+            Ok(slot.open(ring, &row.sealed)?)
+        }
+        "access_tokens" => {
+            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
+            let slot = TokenSlot {
+                row_id: row.id,
+                seller_id,
+                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
+                credential_version: r.try_get("", "credential_version").map_err(|_| RowError::Unreadable)?,
+                expires_at: r.try_get("", "expires_at").map_err(|_| RowError::Unreadable)?,
+            };
+            Ok(slot.open(ring, &row.sealed)?)
+        }
+        "payout_requests" => Ok(PayoutSlot::request(row.id, seller_id).open(ring, &row.sealed)?),
+        _ => Ok(PayoutSlot::account(row.id, seller_id).open(ring, &row.sealed)?),
+    }
+}
+
+/// Seals `plaintext` for the same place under the active version.
+fn seal_row(table: &str, ring: &Keyring, row: &SealedRow, plaintext: &[u8]) -> Result<Sealed, RowError> {
+    let r = &row.row;
+    let seller_id: Uuid = r.try_get("", "seller_id").map_err(|_| RowError::Unreadable)?;
+    match table {
+        "credential_versions" => {
+            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
+            let client_id: Option<String> = r.try_get("", "client_id").map_err(|_| RowError::Unreadable)?;
+            let octopia_seller_id: Option<String> =
+                r.try_get("", "octopia_seller_id").map_err(|_| RowError::Unreadable)?;
+            let slot = SecretSlot {
+                id: row.id,
+                seller_id,
+                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
+                version: r.try_get("", "version").map_err(|_| RowError::Unreadable)?,
+                client_id: client_id.as_deref(),
+                octopia_seller_id: octopia_seller_id.as_deref(),
+            };
+            Ok(slot.seal(ring, plaintext)?)
+        }
+        "access_tokens" => {
+            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
+            let slot = TokenSlot {
+                row_id: row.id,
+                seller_id,
+                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
+                credential_version: r.try_get("", "credential_version").map_err(|_| RowError::Unreadable)?,
+                expires_at: r.try_get("", "expires_at").map_err(|_| RowError::Unreadable)?,
+            };
+            Ok(slot.seal(ring, plaintext)?)
+        }
+        "payout_requests" => Ok(PayoutSlot::request(row.id, seller_id).seal_encoded(ring, plaintext)?),
+        _ => Ok(PayoutSlot::account(row.id, seller_id).seal_encoded(ring, plaintext)?),
+    }
+}
+
+/// Why one row could not be rewrapped.
+#[derive(Debug)]
+enum RowError {
+    Unreadable,
+    Crypto(CryptoError),
+}
+
+impl From<CryptoError> for RowError {
+    fn from(e: CryptoError) -> Self {
+        Self::Crypto(e)
+    }
+}
+
+impl RowError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Unreadable => "UNREADABLE_ROW",
+            Self::Crypto(CryptoError::UnknownKeyVersion(_)) => "UNKNOWN_KEY_VERSION",
+            Self::Crypto(_) => "DECRYPT_FAILED",
+        }
+    }
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub rewrapped: i64,
+    pub failed: i64,
+    /// Rows changed by someone else between read and write (left as they are: already fresh).
+    pub skipped: i64,
+    /// Rows still to do after this batch, in all tables.
+    pub remaining: i64,
+}
+
+/// Rewraps up to `limit` rows of `job` with `ring` (whose active version must be the job's), holding the lease as
+/// `owner`. Progress and failures are recorded with the lease renewed; when nothing remains the job is finished.
+pub async fn run_batch(
+    db: &Database,
+    ring: &Keyring,
+    job: &RotationJob,
+    owner: Uuid,
+    limit: u64,
+    lease_until: OffsetDateTime,
+) -> Result<BatchOutcome, StorageError> {
+    if ring.active_version() != Some(job.to_version) {
+        return Err(StorageError::KeyNotActive(job.to_version));
+    }
+    let backend = db.db_backend();
+    let mut outcome = BatchOutcome::default();
+    let mut budget = limit;
+    for table in SEALED_TABLES {
+        if budget == 0 {
+            break;
+        }
+        let sql = format!(
+            "SELECT {} FROM {table} t WHERE t.key_version IS NOT NULL AND t.key_version <> ? \
+             AND NOT EXISTS (SELECT 1 FROM rotation_job_failures f WHERE f.job_id = ? AND f.table_name = '{table}' \
+             AND f.row_id = t.id) ORDER BY t.id LIMIT {budget}",
+            columns(table)
+        );
+        let rows =
+            db.conn().query_all_raw(statement(backend, &sql, vec![job.to_version.into(), job.id.into()])).await?;
+        budget = budget.saturating_sub(rows.len() as u64);
+        for row in rows {
+            let sealed = Sealed {
+                key_version: row.try_get("", "key_version")?,
+                nonce: row.try_get("", "nonce")?,
+                ciphertext: row.try_get("", "ciphertext")?,
+            };
+            let row = SealedRow { id: row.try_get("", "id")?, sealed, row };
+            let resealed = open_row(table, ring, &row).and_then(|plain| seal_row(table, ring, &row, &plain));
+            match resealed {
+                Ok(new) => {
+                    let update = statement(
+                        backend,
+                        &format!(
+                            "UPDATE {table} SET key_version = ?, nonce = ?, ciphertext = ? \
+                             WHERE id = ? AND key_version = ? AND nonce = ? AND ciphertext = ?"
+                        ),
+                        vec![
+                            new.key_version.into(),
+                            new.nonce.into(),
+                            new.ciphertext.into(),
+                            row.id.into(),
+                            row.sealed.key_version.into(),
+                            row.sealed.nonce.clone().into(),
+                            row.sealed.ciphertext.clone().into(),
+                        ],
+                    );
+                    if db.conn().execute_raw(update).await?.rows_affected() == 1 {
+                        outcome.rewrapped += 1;
+                    } else {
+                        outcome.skipped += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(table, row = %row.id, reason = e.reason(), "a ciphertext could not be rewrapped");
+                    let insert = statement(
+                        backend,
+                        "INSERT INTO rotation_job_failures (job_id, table_name, row_id, reason, occurred_at) \
+                         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        vec![
+                            job.id.into(),
+                            table.into(),
+                            row.id.into(),
+                            e.reason().into(),
+                            OffsetDateTime::now_utc().into(),
+                        ],
+                    );
+                    db.conn().execute_raw(insert).await?;
+                    outcome.failed += 1;
+                }
+            }
+        }
+    }
+    outcome.remaining = remaining(db.conn(), job.to_version, Some(job.id)).await?;
+    let finish = outcome.remaining == 0;
+    let sql = "UPDATE rotation_jobs SET done = done + ?, failed = failed + ?, lease_until = ?, \
+               state = CASE WHEN ? THEN (CASE WHEN failed + ? > 0 THEN 'FAILED' ELSE 'SUCCEEDED' END) ELSE state END, \
+               finished_at = CASE WHEN ? THEN ? ELSE finished_at END \
+               WHERE id = ? AND lease_owner = ? AND state = 'RUNNING'";
+    let progress = statement(
+        backend,
+        sql,
+        vec![
+            outcome.rewrapped.into(),
+            outcome.failed.into(),
+            lease_until.into(),
+            finish.into(),
+            outcome.failed.into(),
+            finish.into(),
+            OffsetDateTime::now_utc().into(),
+            job.id.into(),
+            owner.into(),
+        ],
+    );
+    db.conn().execute_raw(progress).await?;
+    Ok(outcome)
+}
