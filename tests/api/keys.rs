@@ -234,6 +234,30 @@ async fn rotating_while_tools_issue_and_store_loses_nothing_and_empties_the_old_
     }
     let audited = app.audit(json!({ "action": "keys.rewrap" })).await;
     assert_eq!((audited.len(), audited[0]["outcome"].as_str()), (1, Some("SUCCESS")));
+
+    // Retirement: not the active version; then version 1, whose material is destroyed.
+    let retire = "mutation($v: Int!) { retireEncryptionKey(version: $v) { version state ciphertexts } }";
+    assert_eq!(app.graphql(Some(&keys_admin), retire, json!({ "v": 2 })).await.code(), "CONFLICT");
+    assert_eq!(app.graphql(Some(&keys_admin), retire, json!({ "v": 7 })).await.code(), "NOT_FOUND");
+    let retired = app.graphql(Some(&keys_admin), retire, json!({ "v": 1 })).await;
+    assert_eq!(retired.data()["retireEncryptionKey"]["state"], "RETIRED");
+    assert_eq!(app.graphql(Some(&keys_admin), retire, json!({ "v": 1 })).await.code(), "CONFLICT");
+
+    // A ciphertext that still claims version 1 (planted) fails cleanly: a coded error, audited, nothing leaked.
+    let raw = app.db.raw().await;
+    use sea_orm::ConnectionTrait;
+    raw.execute_raw(app.db.statement(
+        "UPDATE credential_versions SET key_version = 1 WHERE seller_id = (SELECT id FROM sellers WHERE login = ?)",
+        vec!["shop19".into()],
+    ))
+    .await
+    .unwrap();
+    let planted = app.issue_password(&admin, "shop19").await;
+    assert_eq!(planted.code(), "INTERNAL_SERVER_ERROR");
+    let failed = app.audit(json!({ "action": "credential.issue", "seller": "shop19" })).await;
+    assert_eq!(failed[0]["reason"], "DECRYPT_FAILED");
+    // Its neighbour, whose ciphertext this replica had cached under version 1 before the rewrap, still issues.
+    assert_eq!(app.issue_password(&admin, "shop18").await.data()["issueApiCredential"]["password"], "Pw-shop18-v1!");
 }
 on_both_engines!(rotating_while_tools_issue_and_store_loses_nothing_and_empties_the_old_version);
 
@@ -283,5 +307,17 @@ async fn a_ciphertext_that_cannot_be_opened_is_listed_and_does_not_block_the_res
     assert_eq!(app.issue_password(&admin, "othershop").await.data()["issueApiCredential"]["password"], "Sup3r-Secret!");
     let audited = app.audit(json!({ "action": "keys.rewrap" })).await;
     assert_eq!((audited[0]["outcome"].as_str(), audited[0]["reason"].as_str()), (Some("FAILED"), Some("ROWS_FAILED")));
+
+    // The damaged row still uses version 1: it cannot be retired until the row is stored anew.
+    let retire = "mutation { retireEncryptionKey(version: 1) { state } }";
+    let refused = app.graphql(Some(&keys_admin), retire, json!({})).await;
+    assert_eq!(refused.code(), "CONFLICT");
+    assert!(refused.body["errors"][0]["message"].as_str().unwrap().contains("1 ciphertexts"), "{}", refused.body);
+    app.store_password(&admin, "brokenshop", "Fresh-Passw0rd!").await.data();
+    raw.execute_raw(app.db.statement("DELETE FROM credential_versions WHERE id = ?", vec![id.into()])).await.unwrap();
+    assert_eq!(
+        app.graphql(Some(&keys_admin), retire, json!({})).await.data()["retireEncryptionKey"]["state"],
+        "RETIRED"
+    );
 }
 on_both_engines!(a_ciphertext_that_cannot_be_opened_is_listed_and_does_not_block_the_rest);

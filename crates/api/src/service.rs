@@ -447,8 +447,10 @@ impl Vault {
         let act = action::CREDENTIAL_ISSUE;
         let (p, login) = self.gate(caller, act, Some(Scope::CredentialsRead), "sellerLogin", seller_login).await?;
         let purpose = Purpose::parse("purpose", purpose)?;
-        // Another attempt only when a newer version was stored between our read and the audit commit.
-        for _ in 0..3 {
+        // Another attempt only when a newer version was stored between our read and the audit commit, or once when
+        // the cached ciphertext no longer opens.
+        let mut reread = false;
+        for _ in 0..4 {
             let material = self.issue_material(caller, p, &login, kind, act).await?;
             let stored = &material.stored;
             let base = |outcome| {
@@ -459,6 +461,12 @@ impl Vault {
             };
             let secret = match self.open(stored).await {
                 Ok(secret) => secret,
+                Err(_) if !reread => {
+                    // The cached ciphertext may predate a rewrap whose old version is now retired: read it again.
+                    reread = true;
+                    self.cache.forget(login.as_str());
+                    continue;
+                }
                 Err(e) => {
                     self.cache.forget(login.as_str());
                     self.record_best_effort(base(Outcome::Failed).reason("DECRYPT_FAILED")).await;

@@ -61,6 +61,8 @@ pub mod action {
     pub const KEYS_ROTATE: &str = "keys.rotate";
     /// The end of a rewrap job (outcome `SUCCESS`, or `FAILED` with the rows it could not rewrap).
     pub const KEYS_REWRAP: &str = "keys.rewrap";
+    /// Retiring a keyring version (its material destroyed).
+    pub const KEYS_RETIRE: &str = "keys.retire";
     pub const PAYOUT_SUBMIT: &str = "payout.submit";
     /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.
     pub const PAYOUT_PREFIX: &str = "payout.";

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `schema`, `token`, `audit verify`, `keys status`.
+//! The command line: `serve`, `migrate`, `schema`, `token`, `audit verify`, `keys status | rotate | retire`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,6 +51,15 @@ pub enum KeysCommand {
     /// Lists every keyring version with its state and census (ciphertexts sealed under it, per table). Reads the
     /// database only: no root key needed.
     Status,
+    /// Makes a new keyring version active and starts the rewrap job; the running servers' workers do the rewrap.
+    /// Needs the root key. Exit status 1 when a job is already running.
+    Rotate,
+    /// Retires a DECRYPT_ONLY version once no ciphertext uses it (its material is destroyed). Exit status 1 when
+    /// refused.
+    Retire {
+        /// The keyring version to retire.
+        version: i32,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -148,6 +157,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 println!("{:>7}  {state:<12}  {:>11}  {created:<25}  {}", key.version, key.total(), tables.join(" "));
             }
             Ok(0)
+        }
+        Command::Keys { command: KeysCommand::Rotate } => {
+            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
+            let root = settings.root_key(false)?;
+            let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+            match cdvault_storage::rewrap::start(&db, &root, &who).await {
+                Ok(job) => {
+                    println!(
+                        "rotation job {} started: version {} is active, {} ciphertexts to rewrap",
+                        job.id, job.to_version, job.total
+                    );
+                    println!("the running servers rewrap in the background; follow it with `cdvault keys status`");
+                    Ok(0)
+                }
+                Err(cdvault_storage::rewrap::StartError::AlreadyRunning(id)) => {
+                    println!("refused: rotation job {id} is still running");
+                    Ok(1)
+                }
+                Err(e) => Err(e).context("cannot start the rotation"),
+            }
+        }
+        Command::Keys { command: KeysCommand::Retire { version } } => {
+            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
+            match cdvault_storage::keyring::retire(&db, version).await {
+                Ok(()) => {
+                    println!("keyring version {version} retired: its material is destroyed");
+                    Ok(0)
+                }
+                Err(cdvault_storage::keyring::RetireError::Storage(e)) => Err(e).context("cannot retire the version"),
+                Err(refused) => {
+                    println!("refused: {refused}");
+                    Ok(1)
+                }
+            }
         }
         Command::Audit { command: AuditCommand::Verify } => {
             let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;

@@ -148,6 +148,16 @@ fn the_embedded_default_serves_tokens_minted_by_cdvault_token() {
     let first = listing.lines().nth(1).unwrap_or_default();
     assert!(first.split_whitespace().take(3).eq(["1", "ACTIVE", "0"]), "{listing}");
 
+    // Rotate and retire from the command line (no server running: the job waits for one, and version 1 is empty).
+    let rotated = run(cdvault(dir.path()).args(["keys", "rotate"]));
+    assert!(text(&rotated.stdout).contains("version 2 is active, 0 ciphertexts"), "{}", text(&rotated.stdout));
+    let again = run(cdvault(dir.path()).args(["keys", "rotate"]));
+    assert_eq!(again.status.code(), Some(1), "one job at a time: {}", text(&again.stdout));
+    let active = run(cdvault(dir.path()).args(["keys", "retire", "2"]));
+    assert_eq!(active.status.code(), Some(1));
+    let retired = run(cdvault(dir.path()).args(["keys", "retire", "1"]));
+    assert_eq!(retired.status.code(), Some(1), "refused while the job runs: {}", text(&retired.stdout));
+
     // Edit one event behind the vault's back: verify names it and exits 1.
     let url = format!("sqlite://{}?mode=rw", data.join("cdvault.db").display());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -62,6 +62,8 @@ impl Database {
                         .synchronous(SqliteSynchronous::Full)
                         .busy_timeout(Duration::from_secs(10))
                         .foreign_keys(true)
+                        // Deleted and overwritten content is zeroed in the file (a retired key's material).
+                        .pragma("secure_delete", "ON")
                 });
             }
             Backend::Postgres => {

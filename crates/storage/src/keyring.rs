@@ -65,6 +65,94 @@ impl KeyringHandle {
     pub fn root(&self) -> &RootKey {
         &self.root
     }
+
+    /// Reloads when the stored keyring differs from the one in memory (a version made, demoted or retired
+    /// elsewhere). A cheap read: every replica's rewrap worker calls it while idle, so a retired version's material
+    /// leaves every replica's memory within about a second.
+    pub async fn refresh_if_changed(&self) -> Result<(), StorageError> {
+        let rows = Keys::find().order_by_asc(keyring_key::Column::Version).all(self.db.conn()).await?;
+        let usable: Vec<i32> =
+            rows.iter().filter(|r| r.state != KeyState::Retired.as_str()).map(|r| r.version).collect();
+        let active = rows.iter().find(|r| r.state == KeyState::Active.as_str()).map(|r| r.version);
+        let ring = self.current();
+        if ring.versions().collect::<Vec<_>>() != usable || ring.active_version() != active {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a version cannot be retired.
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    #[error("keyring version {0} does not exist")]
+    Unknown(i32),
+    #[error("keyring version {0} is the active version: rotate first")]
+    Active(i32),
+    #[error("keyring version {0} is already retired")]
+    AlreadyRetired(i32),
+    #[error("{count} ciphertexts still use keyring version {version}: rewrap them first")]
+    InUse { version: i32, count: i64 },
+    #[error("rotation job {0} is still running")]
+    JobRunning(uuid::Uuid),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Retires a `DECRYPT_ONLY` version: its wrapped material is overwritten and it can never open anything again.
+/// Refused while any ciphertext uses it (counted again inside this transaction, so a lagging writer cannot slip
+/// one in) or while a rotation job runs. On SQLite the deleted bytes are overwritten (`secure_delete`) and the WAL
+/// is checkpointed, so the material does not linger in it.
+pub async fn retire(db: &Database, version: i32) -> Result<(), RetireError> {
+    let tx = db.begin_write().await?;
+    let backend = tx.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let lock = Statement::from_sql_and_values(backend, "SELECT pg_advisory_xact_lock($1)", [ROTATION_LOCK.into()]);
+        tx.execute_raw(lock).await.map_err(StorageError::from)?;
+    }
+    let state_sql = match backend {
+        DbBackend::Postgres => "SELECT state FROM keyring_keys WHERE version = $1 FOR UPDATE",
+        _ => "SELECT state FROM keyring_keys WHERE version = ?",
+    };
+    let row = tx
+        .query_one_raw(Statement::from_sql_and_values(backend, state_sql, [version.into()]))
+        .await
+        .map_err(StorageError::from)?
+        .ok_or(RetireError::Unknown(version))?;
+    let state: String = row.try_get("", "state").map_err(StorageError::from)?;
+    match KeyState::parse(&state) {
+        Some(KeyState::Active) => return Err(RetireError::Active(version)),
+        Some(KeyState::Retired) => return Err(RetireError::AlreadyRetired(version)),
+        Some(KeyState::DecryptOnly) => {}
+        None => return Err(StorageError::Corrupt(format!("keyring version {version}: state")).into()),
+    }
+    let running = "SELECT id FROM rotation_jobs WHERE state = 'RUNNING'";
+    if let Some(job) = tx.query_one_raw(Statement::from_string(backend, running)).await.map_err(StorageError::from)? {
+        return Err(RetireError::JobRunning(job.try_get("", "id").map_err(StorageError::from)?));
+    }
+    let mut count = 0;
+    for table in SEALED_TABLES {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE key_version = ?");
+        let row = tx
+            .query_one_raw(crate::tokens::statement(backend, &sql, vec![version.into()]))
+            .await
+            .map_err(StorageError::from)?;
+        count += row.map(|r| r.try_get::<i64>("", "n")).transpose().map_err(StorageError::from)?.unwrap_or(0);
+    }
+    if count > 0 {
+        return Err(RetireError::InUse { version, count });
+    }
+    let destroy = crate::tokens::statement(
+        backend,
+        "UPDATE keyring_keys SET state = 'RETIRED', nonce = ?, wrapped_key = ? WHERE version = ?",
+        vec![Vec::<u8>::new().into(), Vec::<u8>::new().into(), version.into()],
+    );
+    tx.execute_raw(destroy).await.map_err(StorageError::from)?;
+    tx.commit().await.map_err(StorageError::from)?;
+    if backend == DbBackend::Sqlite {
+        db.conn().execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.map_err(StorageError::from)?;
+    }
+    Ok(())
 }
 
 /// Refuses a write sealed under `version` unless that version is still `ACTIVE`, inside the writing transaction.

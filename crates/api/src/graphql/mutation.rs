@@ -5,9 +5,9 @@ use secrecy::SecretString;
 use super::marketplace_types::{CredentialVerification, IssuedAccessToken};
 use super::payout_types::{KycDocument, PayoutChangeRequest, PayoutDetails, SubmitPayoutChangeInput};
 use super::types::{
-    CredentialKind, CredentialVersion, IssuedApiCredential, IssuedOctopiaCredential, RegisterSellerAccountInput,
-    RotationJob, SellerAccount, StoreApiCredentialInput, StoreApiCredentialPayload, StoreOctopiaCredentialInput,
-    StoreOctopiaCredentialPayload,
+    CredentialKind, CredentialVersion, EncryptionKey, IssuedApiCredential, IssuedOctopiaCredential,
+    RegisterSellerAccountInput, RotationJob, SellerAccount, StoreApiCredentialInput, StoreApiCredentialPayload,
+    StoreOctopiaCredentialInput, StoreOctopiaCredentialPayload,
 };
 use super::{IntoGraphql, request};
 use crate::service::MoveInput;
@@ -173,6 +173,18 @@ impl MutationRoot {
     async fn rotate_encryption_key(&self, ctx: &Context<'_>) -> async_graphql::Result<RotationJob> {
         let (vault, caller) = request(ctx)?;
         vault.rotate_encryption_key(caller).await.map(|job| RotationJob(job, Vec::new())).gql(caller)
+    }
+
+    /// Retires a `DECRYPT_ONLY` keyring version: its key material is destroyed and nothing sealed under it can be
+    /// opened again. Needs `keys:admin`. `CONFLICT` while any ciphertext uses it (the message gives the count) or a
+    /// rotation job runs, and for the active version.
+    async fn retire_encryption_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The keyring version to retire (see `encryptionKeys`).")] version: i32,
+    ) -> async_graphql::Result<EncryptionKey> {
+        let (vault, caller) = request(ctx)?;
+        vault.retire_encryption_key(caller, version).await.map(EncryptionKey).gql(caller)
     }
 
     /// Submits new payout bank details for review (`SUBMITTED`). Needs `kyc:submit`. The IBAN, BIC and holder are

@@ -212,22 +212,25 @@ impl Broker {
         let (seller_id, kind, version) = (stored.meta.seller_id, stored.meta.kind, stored.meta.version);
         let servable =
             |row: &CachedToken| row.credential_version == version && row.times.freshness(now) != Freshness::Expired;
-        let mut cached = self.local_row(seller_id, kind).filter(servable);
-        if cached.is_none() {
-            let state = tokens::read(&self.db, seller_id, kind)
-                .await
-                .map_err(|e| FetchFailure::Internal(Arc::new(e.into())))?;
-            cached = state.and_then(|s| s.token).filter(servable);
-            if let Some(row) = &cached {
-                self.keep_local(row);
-            }
-        }
-        if let Some(row) = cached {
-            let fetched = self.open_token(&row).await?;
+        let refresh_if_due = |row: &CachedToken| {
             if row.times.freshness(now) == Freshness::RefreshAhead {
                 // Not awaited: the caller has a good token; the flight refreshes it for the next ones.
                 drop(self.flight(login, stored));
             }
+        };
+        if let Some(row) = self.local_row(seller_id, kind).filter(servable)
+            && let Ok(fetched) = self.open_token(&row).await
+        {
+            refresh_if_due(&row);
+            return Ok(fetched);
+        }
+        // Not in memory, or sealed under a version since retired (the database row was rewrapped): read it.
+        let state =
+            tokens::read(&self.db, seller_id, kind).await.map_err(|e| FetchFailure::Internal(Arc::new(e.into())))?;
+        if let Some(row) = state.and_then(|s| s.token).filter(servable) {
+            self.keep_local(&row);
+            let fetched = self.open_token(&row).await?;
+            refresh_if_due(&row);
             return Ok(fetched);
         }
         self.flight(login, stored).await

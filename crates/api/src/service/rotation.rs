@@ -81,6 +81,50 @@ impl Vault {
         Ok(Some((job, failures)))
     }
 
+    /// Retires a `DECRYPT_ONLY` keyring version once no ciphertext uses it: its material is destroyed. Needs
+    /// `keys:admin`. `CONFLICT` (with the count) while ciphertexts use it or a job runs, and for the active or an
+    /// already retired version; `NOT_FOUND` for a version that never existed.
+    pub async fn retire_encryption_key(
+        &self,
+        caller: &Caller,
+        version: i32,
+    ) -> Result<cdvault_storage::keyring::KeyCensus, ApiError> {
+        use cdvault_storage::keyring::{self, RetireError};
+        let act = action::KEYS_RETIRE;
+        let p = self.principal(caller, act).await?;
+        if let Err(denial) = p.require(Scope::KeysAdmin) {
+            return Err(self.deny(caller, p, act, None, denial).await);
+        }
+        let refused = |reason: &str| {
+            Self::event(caller, &p.subject, act, Outcome::Failed).reason(reason).detail(format!("version={version}"))
+        };
+        match keyring::retire(&self.db, version).await {
+            Ok(()) => {}
+            Err(RetireError::Unknown(_)) => return Err(ApiError::NotFound(format!("keyring version {version}"))),
+            Err(RetireError::Storage(e)) => return Err(e.into()),
+            Err(e) => {
+                let reason = match e {
+                    RetireError::InUse { .. } => "KEY_IN_USE",
+                    RetireError::JobRunning(_) => "JOB_RUNNING",
+                    RetireError::Active(_) => "KEY_ACTIVE",
+                    _ => "ALREADY_RETIRED",
+                };
+                self.record_best_effort(refused(reason)).await;
+                return Err(ApiError::Conflict(e.to_string()));
+            }
+        }
+        // This replica forgets the material now; the others within a second (their workers' refresh).
+        self.keys.reload().await?;
+        let record = Self::event(caller, &p.subject, act, Outcome::Success)
+            .detail(format!("version={version} material=destroyed"));
+        self.record_best_effort(record).await;
+        let census = keyring::census(&self.db).await?;
+        census
+            .into_iter()
+            .find(|k| k.version == version)
+            .ok_or_else(|| ApiError::NotFound(format!("keyring version {version}")))
+    }
+
     /// Runs this replica's rewrap worker until the server shuts down: it takes the running job's lease when free,
     /// rewraps a batch, renews the lease with its progress, pauses, and goes on until nothing is left.
     pub fn start_rewrap_worker(self: &Arc<Self>, settings: RewrapSettings) -> tokio::task::JoinHandle<()> {
@@ -111,7 +155,11 @@ impl Vault {
     async fn rewrap_step(&self, owner: Uuid, settings: RewrapSettings) -> Result<bool, ApiError> {
         let lease = time::Duration::try_from(settings.lease).unwrap_or(time::Duration::seconds(30));
         let now = OffsetDateTime::now_utc();
-        let Some(job) = rewrap::claim(&self.db, owner, now, now + lease).await? else { return Ok(false) };
+        let Some(job) = rewrap::claim(&self.db, owner, now, now + lease).await? else {
+            // Idle: pick up keyring changes made elsewhere (a rotation, a retirement).
+            self.keys.refresh_if_changed().await?;
+            return Ok(false);
+        };
         let mut ring = self.keys.current();
         if ring.active_version() != Some(job.to_version) {
             ring = self.keys.reload().await?;
