@@ -321,3 +321,46 @@ async fn a_ciphertext_that_cannot_be_opened_is_listed_and_does_not_block_the_res
     );
 }
 on_both_engines!(a_ciphertext_that_cannot_be_opened_is_listed_and_does_not_block_the_rest);
+
+async fn a_rotation_can_be_followed_live_until_it_finishes(engine: Engine) {
+    use cdvault_tests::ws::{connect, next, send};
+    let app = slow_rewrap_app(engine).await;
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    for i in 0..12 {
+        let login = format!("shop{i:02}");
+        app.register(&admin, &login).await.data();
+        app.store_password(&admin, &login, "Sup3r-Secret!").await.data();
+    }
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    let job = app.graphql(Some(&keys_admin), ROTATE, json!({})).await.data()["rotateEncryptionKey"].clone();
+
+    let mut socket = connect(&app, Some(&keys_admin)).await;
+    assert_eq!(next(&mut socket, std::time::Duration::from_secs(5)).await.unwrap()["type"], "connection_ack");
+    let query = "subscription($id: ID!) { rotationProgress(jobId: $id) { state done total failed } }";
+    let payload = json!({ "query": query, "variables": { "id": job["id"] } });
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": payload })).await;
+    let mut seen = Vec::new();
+    loop {
+        let message = next(&mut socket, std::time::Duration::from_secs(20)).await.expect("progress or completion");
+        if message["type"] == "complete" {
+            break;
+        }
+        assert_eq!(message["type"], "next", "{message}");
+        seen.push(message["payload"]["data"]["rotationProgress"].clone());
+    }
+    let done: Vec<i64> = seen.iter().map(|p| p["done"].as_i64().unwrap()).collect();
+    assert!(done.windows(2).all(|w| w[0] < w[1] || w[0] == w[1]), "{done:?}");
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last["state"].as_str(), last["done"].as_i64(), last["total"].as_i64()),
+        (Some("SUCCEEDED"), Some(12), Some(12))
+    );
+
+    let everyone_else = token_for("ops", ALL_SCOPES, Some(&["*"]));
+    let mut socket = connect(&app, Some(&everyone_else)).await;
+    assert_eq!(next(&mut socket, std::time::Duration::from_secs(5)).await.unwrap()["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": payload })).await;
+    let refused = next(&mut socket, std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+}
+on_both_engines!(a_rotation_can_be_followed_live_until_it_finishes);

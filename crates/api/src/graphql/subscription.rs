@@ -3,7 +3,7 @@ use futures::{FutureExt, Stream, StreamExt};
 
 use super::marketplace_types::{CHANGE_CURSOR, CredentialChange};
 use super::payout_types::PayoutChangeRequest;
-use super::types::decode_cursor_as;
+use super::types::{RotationJob, decode_cursor_as};
 use super::{IntoGraphql, request};
 use crate::service::Caller;
 
@@ -41,6 +41,18 @@ impl SubscriptionRoot {
         let (vault, caller) = request(ctx)?;
         let updates = vault.payout_updates(caller, seller_login).await.gql(caller)?;
         Ok(updates.take_until(session_end(vault, caller)).map(PayoutChangeRequest))
+    }
+
+    /// The progress of a key rotation job: its state now, then each change of its counts or state, ending once it
+    /// has finished (`SUCCEEDED` or `FAILED`). Needs `keys:admin`. Follows the job on whichever replica works on it.
+    async fn rotation_progress(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job id, as returned by `rotateEncryptionKey`.")] job_id: async_graphql::ID,
+    ) -> async_graphql::Result<impl Stream<Item = RotationJob>> {
+        let (vault, caller) = request(ctx)?;
+        let progress = vault.rotation_progress(caller, &job_id).await.gql(caller)?;
+        Ok(progress.take_until(session_end(vault, caller)).map(|(job, failures)| RotationJob(job, failures)))
     }
 
     /// A seller's credential changed: a new version was stored or restored, or the marketplace rejected the newest

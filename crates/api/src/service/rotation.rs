@@ -31,6 +31,9 @@ impl Default for RewrapSettings {
     }
 }
 
+/// How often a progress subscription reads its job.
+const PROGRESS_POLL: Duration = Duration::from_millis(250);
+
 /// How often an idle worker looks for a running job (a rotation on this replica wakes it at once).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -79,6 +82,41 @@ impl Vault {
         let Some(job) = rewrap::get(&self.db, id).await? else { return Ok(None) };
         let failures = rewrap::failures(&self.db, id).await?;
         Ok(Some((job, failures)))
+    }
+
+    /// A job's progress: its state now, then each time its counts or state change, ending after it finishes.
+    /// Needs `keys:admin`. Read from the database, so it follows the job whichever replica works on it.
+    pub async fn rotation_progress(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<impl futures::Stream<Item = (RotationJob, Vec<JobFailure>)> + Send + 'static + use<>, ApiError> {
+        let Some(first) = self.rotation_job(caller, id).await? else {
+            return Err(ApiError::NotFound(format!("rotation job {id}")));
+        };
+        let db = self.db.clone();
+        let state = (db, Some(first), None::<RotationJob>);
+        Ok(futures::stream::unfold(state, |(db, mut next, mut last)| async move {
+            loop {
+                if let Some(item) = next.take() {
+                    last = Some(item.0.clone());
+                    return Some((item, (db, None, last)));
+                }
+                let previous = last.as_ref()?;
+                if previous.state != rewrap::JobState::Running {
+                    return None;
+                }
+                tokio::time::sleep(PROGRESS_POLL).await;
+                let job = match rewrap::get(&db, previous.id).await {
+                    Ok(Some(job)) => job,
+                    _ => return None,
+                };
+                if job != *previous {
+                    let failures = rewrap::failures(&db, job.id).await.unwrap_or_default();
+                    next = Some((job, failures));
+                }
+            }
+        }))
     }
 
     /// Retires a `DECRYPT_ONLY` keyring version once no ciphertext uses it: its material is destroyed. Needs
