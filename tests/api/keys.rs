@@ -349,7 +349,7 @@ async fn a_rotation_can_be_followed_live_until_it_finishes(engine: Engine) {
         seen.push(message["payload"]["data"]["rotationProgress"].clone());
     }
     let done: Vec<i64> = seen.iter().map(|p| p["done"].as_i64().unwrap()).collect();
-    assert!(done.windows(2).all(|w| w[0] < w[1] || w[0] == w[1]), "{done:?}");
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
     let last = seen.last().unwrap();
     assert_eq!(
         (last["state"].as_str(), last["done"].as_i64(), last["total"].as_i64()),
