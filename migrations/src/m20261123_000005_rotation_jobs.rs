@@ -30,6 +30,17 @@ enum RotationJobFailures {
     OccurredAt,
 }
 
+#[derive(DeriveIden)]
+enum RotationJobBatches {
+    Table,
+    JobId,
+    Seq,
+    Worker,
+    Rewrapped,
+    Failed,
+    OccurredAt,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -80,11 +91,31 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Who did which batch: replicas share a job on PostgreSQL, each batch on rows the others skip.
+        manager
+            .create_table(
+                Table::create()
+                    .table(RotationJobBatches::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(RotationJobBatches::JobId).uuid().not_null())
+                    .col(ColumnDef::new(RotationJobBatches::Seq).uuid().not_null())
+                    .col(ColumnDef::new(RotationJobBatches::Worker).uuid().not_null())
+                    .col(ColumnDef::new(RotationJobBatches::Rewrapped).big_integer().not_null())
+                    .col(ColumnDef::new(RotationJobBatches::Failed).big_integer().not_null())
+                    .col(ColumnDef::new(RotationJobBatches::OccurredAt).timestamp_with_time_zone().not_null())
+                    .primary_key(Index::create().col(RotationJobBatches::JobId).col(RotationJobBatches::Seq))
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [RotationJobFailures::Table.into_iden(), RotationJobs::Table.into_iden()] {
+        for table in [
+            RotationJobBatches::Table.into_iden(),
+            RotationJobFailures::Table.into_iden(),
+            RotationJobs::Table.into_iden(),
+        ] {
             manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
         Ok(())

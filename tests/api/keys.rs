@@ -364,3 +364,41 @@ async fn a_rotation_can_be_followed_live_until_it_finishes(engine: Engine) {
     assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
 }
 on_both_engines!(a_rotation_can_be_followed_live_until_it_finishes);
+
+async fn two_replicas_share_one_rewrap_job_on_disjoint_batches(engine: Engine) {
+    if engine == Engine::Sqlite {
+        // Replicas share PostgreSQL; on SQLite one worker holds the job's lease.
+        return;
+    }
+    let first = slow_rewrap_app(engine).await;
+    let second = TestApp::spawn(first.db.share(), first.options.clone()).await.unwrap();
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    let sellers: Vec<String> = (0..200).map(|i| format!("pair{i:03}")).collect();
+    for chunk in sellers.chunks(25) {
+        let writes = chunk.iter().map(|login| {
+            let (first, admin) = (&first, &admin);
+            async move {
+                first.register(admin, login).await.data();
+                first.store_password(admin, login, &format!("Pw-{login}!")).await.data();
+            }
+        });
+        futures::future::join_all(writes).await;
+    }
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    let job = first.graphql(Some(&keys_admin), ROTATE, json!({})).await.data()["rotateEncryptionKey"].clone();
+    let done = finished(&first, &job["id"]).await;
+    assert_eq!((done["state"].as_str(), done["done"].as_i64()), (Some("SUCCEEDED"), Some(200)), "{done}");
+
+    let db = cdvault_storage::Database::connect(&first.db.url).await.unwrap();
+    let id = uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap();
+    let workers = cdvault_storage::rewrap::workers(&db, id).await.unwrap();
+    assert_eq!(workers.len(), 2, "both replicas took batches: {workers:?}");
+    let rows: i64 = workers.iter().map(|(_, _, rows)| rows).sum();
+    assert_eq!(rows, 200, "no row was rewrapped twice: {workers:?}");
+    db.close().await.unwrap();
+    for login in sellers.iter().step_by(17) {
+        let issued = second.issue_password(&admin, login).await;
+        assert_eq!(issued.data()["issueApiCredential"]["password"], format!("Pw-{login}!").as_str());
+    }
+}
+on_both_engines!(two_replicas_share_one_rewrap_job_on_disjoint_batches);

@@ -9,7 +9,7 @@ use cdvault_domain::credential::{CredentialKind, SecretSlot};
 use cdvault_domain::crypto::{CryptoError, Keyring, RootKey, Sealed};
 use cdvault_domain::payout::PayoutSlot;
 use cdvault_domain::token::TokenSlot;
-use sea_orm::{ConnectionTrait, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -182,7 +182,8 @@ pub async fn failures(db: &Database, id: Uuid) -> Result<Vec<JobFailure>, Storag
         .collect()
 }
 
-/// Takes (or renews) the lease of the running job for `owner`, unless another owner holds an unexpired one.
+/// The running job for worker `owner`. On PostgreSQL every worker shares it (batches lock their rows with
+/// `SKIP LOCKED`); on SQLite the worker takes (or renews) the job's lease, unless another holds an unexpired one.
 pub async fn claim(
     db: &Database,
     owner: Uuid,
@@ -194,6 +195,11 @@ pub async fn claim(
     let running = "SELECT id FROM rotation_jobs WHERE state = 'RUNNING'";
     if db.conn().query_one_raw(Statement::from_string(backend, running)).await?.is_none() {
         return Ok(None);
+    }
+    if backend == DbBackend::Postgres {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING'");
+        let row = db.conn().query_one_raw(Statement::from_string(backend, sql)).await?;
+        return row.map(|r| to_job(&r)).transpose();
     }
     let lease = statement(
         backend,
@@ -330,10 +336,14 @@ pub struct BatchOutcome {
     pub skipped: i64,
     /// Rows still to do after this batch, in all tables.
     pub remaining: i64,
+    /// Whether this batch finished the job (exactly one worker's batch does).
+    pub finished: bool,
 }
 
-/// Rewraps up to `limit` rows of `job` with `ring` (whose active version must be the job's), holding the lease as
-/// `owner`. Progress and failures are recorded with the lease renewed; when nothing remains the job is finished.
+/// Rewraps up to `limit` rows of `job` with `ring` (whose active version must be the job's), as worker `owner`, in
+/// one transaction. On PostgreSQL the rows are locked with `SKIP LOCKED`, so every replica's worker can take
+/// batches of the same job at once without touching the same rows; on SQLite the worker holding the job's lease
+/// does it alone. Progress, the batch and failures are recorded; the batch that leaves nothing finishes the job.
 pub async fn run_batch(
     db: &Database,
     ring: &Keyring,
@@ -346,20 +356,22 @@ pub async fn run_batch(
         return Err(StorageError::KeyNotActive(job.to_version));
     }
     let backend = db.db_backend();
+    let postgres = backend == DbBackend::Postgres;
     let mut outcome = BatchOutcome::default();
     let mut budget = limit;
+    let tx = db.begin_write().await?;
     for table in SEALED_TABLES {
         if budget == 0 {
             break;
         }
+        let lock = if postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
         let sql = format!(
             "SELECT {} FROM {table} t WHERE t.key_version IS NOT NULL AND t.key_version <> ? \
              AND NOT EXISTS (SELECT 1 FROM rotation_job_failures f WHERE f.job_id = ? AND f.table_name = '{table}' \
-             AND f.row_id = t.id) ORDER BY t.id LIMIT {budget}",
+             AND f.row_id = t.id) ORDER BY t.id LIMIT {budget}{lock}",
             columns(table)
         );
-        let rows =
-            db.conn().query_all_raw(statement(backend, &sql, vec![job.to_version.into(), job.id.into()])).await?;
+        let rows = tx.query_all_raw(statement(backend, &sql, vec![job.to_version.into(), job.id.into()])).await?;
         budget = budget.saturating_sub(rows.len() as u64);
         for row in rows {
             let sealed = Sealed {
@@ -371,6 +383,7 @@ pub async fn run_batch(
             let resealed = open_row(table, ring, &row).and_then(|plain| seal_row(table, ring, &row, &plain));
             match resealed {
                 Ok(new) => {
+                    // Compare-and-set: a row stored or rewrapped meanwhile is left as it is.
                     let update = statement(
                         backend,
                         &format!(
@@ -387,7 +400,7 @@ pub async fn run_batch(
                             row.sealed.ciphertext.clone().into(),
                         ],
                     );
-                    if db.conn().execute_raw(update).await?.rows_affected() == 1 {
+                    if tx.execute_raw(update).await?.rows_affected() == 1 {
                         outcome.rewrapped += 1;
                     } else {
                         outcome.skipped += 1;
@@ -407,33 +420,68 @@ pub async fn run_batch(
                             OffsetDateTime::now_utc().into(),
                         ],
                     );
-                    db.conn().execute_raw(insert).await?;
+                    tx.execute_raw(insert).await?;
                     outcome.failed += 1;
                 }
             }
         }
     }
-    outcome.remaining = remaining(db.conn(), job.to_version, Some(job.id)).await?;
-    let finish = outcome.remaining == 0;
-    let sql = "UPDATE rotation_jobs SET done = done + ?, failed = failed + ?, lease_until = ?, \
-               state = CASE WHEN ? THEN (CASE WHEN failed + ? > 0 THEN 'FAILED' ELSE 'SUCCEEDED' END) ELSE state END, \
-               finished_at = CASE WHEN ? THEN ? ELSE finished_at END \
-               WHERE id = ? AND lease_owner = ? AND state = 'RUNNING'";
+    let now = OffsetDateTime::now_utc();
+    // On SQLite only the lease holder may record progress; on PostgreSQL every worker may.
     let progress = statement(
         backend,
-        sql,
+        "UPDATE rotation_jobs SET done = done + ?, failed = failed + ?, lease_until = ? \
+         WHERE id = ? AND state = 'RUNNING' AND (? OR lease_owner = ?)",
         vec![
             outcome.rewrapped.into(),
             outcome.failed.into(),
             lease_until.into(),
-            finish.into(),
-            outcome.failed.into(),
-            finish.into(),
-            OffsetDateTime::now_utc().into(),
             job.id.into(),
+            postgres.into(),
             owner.into(),
         ],
     );
-    db.conn().execute_raw(progress).await?;
+    if tx.execute_raw(progress).await?.rows_affected() == 0 {
+        // The job finished or its lease moved on: what this batch wrote is still correct, but is not counted twice.
+        tx.rollback().await?;
+        return Ok(outcome);
+    }
+    if outcome.rewrapped + outcome.failed > 0 {
+        let batch = statement(
+            backend,
+            "INSERT INTO rotation_job_batches (job_id, seq, worker, rewrapped, failed, occurred_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                job.id.into(),
+                Uuid::now_v7().into(),
+                owner.into(),
+                outcome.rewrapped.into(),
+                outcome.failed.into(),
+                now.into(),
+            ],
+        );
+        tx.execute_raw(batch).await?;
+    }
+    tx.commit().await?;
+    outcome.remaining = remaining(db.conn(), job.to_version, Some(job.id)).await?;
+    if outcome.remaining == 0 {
+        let finish = statement(
+            backend,
+            "UPDATE rotation_jobs SET state = CASE WHEN failed > 0 THEN 'FAILED' ELSE 'SUCCEEDED' END, \
+             finished_at = ? WHERE id = ? AND state = 'RUNNING'",
+            vec![now.into(), job.id.into()],
+        );
+        outcome.finished = db.conn().execute_raw(finish).await?.rows_affected() == 1;
+    }
     Ok(outcome)
+}
+
+/// How many batches each worker did for a job (the replicas that shared it).
+pub async fn workers(db: &Database, id: Uuid) -> Result<Vec<(Uuid, i64, i64)>, StorageError> {
+    let sql = "SELECT worker, COUNT(*) AS batches, CAST(SUM(rewrapped) AS BIGINT) AS rows FROM rotation_job_batches \
+               WHERE job_id = ? GROUP BY worker ORDER BY worker";
+    let rows = db.conn().query_all_raw(statement(db.db_backend(), sql, vec![id.into()])).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "worker")?, r.try_get("", "batches")?, r.try_get::<i64>("", "rows")?)))
+        .collect()
 }

@@ -207,6 +207,10 @@ impl Vault {
         if outcome.remaining > 0 {
             return Ok(true);
         }
+        if !outcome.finished {
+            // Another replica's batch finished it, and records it.
+            return Ok(false);
+        }
         let failed = job.failed + outcome.failed;
         let (result, reason) =
             if failed > 0 { (Outcome::Failed, Some("ROWS_FAILED")) } else { (Outcome::Success, None) };
