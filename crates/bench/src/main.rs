@@ -6,6 +6,7 @@
 
 mod load;
 mod openbao;
+mod rewrap;
 mod server;
 
 use std::path::PathBuf;
@@ -27,7 +28,9 @@ use crate::load::{Call, Stats, Workload};
 struct Args {
     /// Scenarios, comma-separated: healthz, viewer, issue, openbao, kyc-list (pages of 100 payout change
     /// requests, at every depth of the list), token (`issueAccessToken` from the token cache, for up to
-    /// `--token-sellers` sellers, against a fake marketplace in this process).
+    /// `--token-sellers` sellers, against a fake marketplace in this process), rewrap (a key rotation of every
+    /// seeded credential: rewrap throughput alone, then issue latency during a second rotation against before it;
+    /// runs after the others, at the first `--concurrency`).
     #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Concurrent clients, comma-separated; every scenario runs at each.
@@ -39,6 +42,9 @@ struct Args {
     /// Payout change requests seeded for kyc-list.
     #[arg(long, default_value_t = 10_000)]
     kyc_requests: usize,
+    /// Rows per rewrap batch in the rewrap scenario (`CDVAULT_REWRAP_BATCH_SIZE` of the server).
+    #[arg(long, default_value_t = 1000)]
+    rewrap_batch: u64,
     /// Sellers the token scenario cycles over (each token is fetched once before the measurement).
     #[arg(long, default_value_t = 1000)]
     token_sellers: usize,
@@ -122,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let (warmup, duration) = (Duration::from_secs(args.warmup), Duration::from_secs(args.duration));
     let wants = |s: &str| args.scenarios.iter().any(|x| x == s);
     let mut rounds = Vec::new();
+    let mut rewraps: Vec<String> = Vec::new();
 
     for &sellers in &args.sellers {
         let store = server::Store::create(args.postgres.as_deref()).await?;
@@ -132,7 +139,14 @@ async fn main() -> anyhow::Result<()> {
         server::seed(&store.url(), &root_key, sellers, kyc_requests).await?;
         // Always started, so the server never points at the real Cdiscount hosts.
         let marketplace = cdvault_fake_marketplace::FakeMarketplace::start().await?;
-        let srv = server::Server::start(&binary, &store.url(), &root_key, &jwt_secret, &marketplace.base_url())?;
+        let srv = server::Server::start(
+            &binary,
+            &store.url(),
+            &root_key,
+            &jwt_secret,
+            &marketplace.base_url(),
+            args.rewrap_batch,
+        )?;
         let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
         let request = TokenRequest {
             subject: "cdvault-bench".into(),
@@ -257,6 +271,13 @@ async fn main() -> anyhow::Result<()> {
         if wants("token") {
             eprintln!("token: the marketplace saw {} STS calls in all", marketplace.sts_calls());
         }
+        if wants("rewrap") {
+            let issue = workloads.iter().find(|w| w.name == "issue").cloned();
+            let concurrency = args.concurrency.first().copied().unwrap_or(16);
+            let mut rotation = rewrap::run(srv.address, &jwt_secret, issue, concurrency, warmup, duration).await?;
+            results.append(&mut rotation.stats);
+            rewraps.push(rotation.report(store.engine(), sellers));
+        }
         let peak = server::rss_mib(srv.pid()).map(|(_, hwm)| hwm);
         let bao_peak = peer.as_ref().and_then(|p| p.pid).and_then(server::rss_mib).map(|(_, hwm)| hwm);
         srv.stop()?;
@@ -275,6 +296,9 @@ async fn main() -> anyhow::Result<()> {
     }
 
     print_report(&rounds);
+    for line in &rewraps {
+        println!("{line}");
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&rounds)?)?;
     }

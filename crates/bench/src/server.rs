@@ -141,13 +141,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server on `url`, talking to the (fake) marketplace at `marketplace`.
+    /// Starts the server on `url`, talking to the (fake) marketplace at `marketplace`, rewrapping `rewrap_batch`
+    /// rows per batch.
     pub fn start(
         binary: &Path,
         url: &str,
         root_key: &str,
         jwt_secret: &str,
         marketplace: &str,
+        rewrap_batch: u64,
     ) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .arg("serve")
@@ -162,6 +164,7 @@ impl Server {
             // Never the real Cdiscount hosts, whatever the scenarios.
             .env("CDVAULT_CDISCOUNT_STS_URL", marketplace)
             .env("CDVAULT_OCTOPIA_AUTH_URL", marketplace)
+            .env("CDVAULT_REWRAP_BATCH_SIZE", rewrap_batch.to_string())
             // The start-up lines (for the address) but no per-request access log.
             .env("CDVAULT_LOG", "warn,cdvault_server=info,cdvault_storage=info")
             .stdout(Stdio::null())
