@@ -275,8 +275,8 @@ async fn main() -> anyhow::Result<()> {
             let issue = workloads.iter().find(|w| w.name == "issue").cloned();
             let concurrency = args.concurrency.first().copied().unwrap_or(16);
             let mut rotation = rewrap::run(srv.address, &jwt_secret, issue, concurrency, warmup, duration).await?;
-            results.append(&mut rotation.stats);
             rewraps.push(rotation.report(store.engine(), sellers));
+            results.append(&mut rotation.stats);
         }
         let peak = server::rss_mib(srv.pid()).map(|(_, hwm)| hwm);
         let bao_peak = peer.as_ref().and_then(|p| p.pid).and_then(server::rss_mib).map(|(_, hwm)| hwm);

@@ -88,6 +88,9 @@ fn to_job(row: &QueryResult) -> Result<RotationJob, StorageError> {
     })
 }
 
+/// Rows per compare-and-set statement (7 parameters each, within both engines' parameter limits).
+const UPDATE_CHUNK: usize = 500;
+
 const JOB_COLUMNS: &str = "id, to_version, state, total, done, failed, started_by, started_at, finished_at";
 
 /// How many ciphertexts are not yet under `version` (failures of `job` left out).
@@ -359,7 +362,10 @@ pub async fn run_batch(
     let postgres = backend == DbBackend::Postgres;
     let mut outcome = BatchOutcome::default();
     let mut budget = limit;
-    let tx = db.begin_write().await?;
+    // On PostgreSQL the rows are read and locked in the writing transaction (other workers skip them; readers are
+    // not blocked). On SQLite they are read and resealed first, so the write lock is held only for the updates.
+    let mut tx = if postgres { Some(db.begin_write().await?) } else { None };
+    let mut work = Vec::new();
     for table in SEALED_TABLES {
         if budget == 0 {
             break;
@@ -371,7 +377,11 @@ pub async fn run_batch(
              AND f.row_id = t.id) ORDER BY t.id LIMIT {budget}{lock}",
             columns(table)
         );
-        let rows = tx.query_all_raw(statement(backend, &sql, vec![job.to_version.into(), job.id.into()])).await?;
+        let select = statement(backend, &sql, vec![job.to_version.into(), job.id.into()]);
+        let rows = match &tx {
+            Some(tx) => tx.query_all_raw(select).await?,
+            None => db.conn().query_all_raw(select).await?,
+        };
         budget = budget.saturating_sub(rows.len() as u64);
         for row in rows {
             let sealed = Sealed {
@@ -381,49 +391,63 @@ pub async fn run_batch(
             };
             let row = SealedRow { id: row.try_get("", "id")?, sealed, row };
             let resealed = open_row(table, ring, &row).and_then(|plain| seal_row(table, ring, &row, &plain));
-            match resealed {
-                Ok(new) => {
-                    // Compare-and-set: a row stored or rewrapped meanwhile is left as it is.
-                    let update = statement(
-                        backend,
-                        &format!(
-                            "UPDATE {table} SET key_version = ?, nonce = ?, ciphertext = ? \
-                             WHERE id = ? AND key_version = ? AND nonce = ? AND ciphertext = ?"
-                        ),
-                        vec![
-                            new.key_version.into(),
-                            new.nonce.into(),
-                            new.ciphertext.into(),
-                            row.id.into(),
-                            row.sealed.key_version.into(),
-                            row.sealed.nonce.clone().into(),
-                            row.sealed.ciphertext.clone().into(),
-                        ],
-                    );
-                    if tx.execute_raw(update).await?.rows_affected() == 1 {
-                        outcome.rewrapped += 1;
-                    } else {
-                        outcome.skipped += 1;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(table, row = %row.id, reason = e.reason(), "a ciphertext could not be rewrapped");
-                    let insert = statement(
-                        backend,
-                        "INSERT INTO rotation_job_failures (job_id, table_name, row_id, reason, occurred_at) \
-                         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        vec![
-                            job.id.into(),
-                            table.into(),
-                            row.id.into(),
-                            e.reason().into(),
-                            OffsetDateTime::now_utc().into(),
-                        ],
-                    );
-                    tx.execute_raw(insert).await?;
-                    outcome.failed += 1;
-                }
+            work.push((table, row, resealed));
+        }
+    }
+    let tx = match tx.take() {
+        Some(tx) => tx,
+        None => db.begin_write().await?,
+    };
+    // Compare-and-set, many rows per statement: a row stored or rewrapped meanwhile is left as it is.
+    let mut fresh: Vec<(&'static str, Uuid, Sealed, Sealed)> = Vec::with_capacity(work.len());
+    for (table, row, resealed) in work {
+        match resealed {
+            Ok(new) => fresh.push((table, row.id, row.sealed, new)),
+            Err(e) => {
+                tracing::warn!(table, row = %row.id, reason = e.reason(), "a ciphertext could not be rewrapped");
+                let insert = statement(
+                    backend,
+                    "INSERT INTO rotation_job_failures (job_id, table_name, row_id, reason, occurred_at) \
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    vec![
+                        job.id.into(),
+                        table.into(),
+                        row.id.into(),
+                        e.reason().into(),
+                        OffsetDateTime::now_utc().into(),
+                    ],
+                );
+                tx.execute_raw(insert).await?;
+                outcome.failed += 1;
             }
+        }
+    }
+    for table in SEALED_TABLES {
+        let rows: Vec<_> = fresh.iter().filter(|(t, ..)| *t == table).collect();
+        for chunk in rows.chunks(UPDATE_CHUNK) {
+            let mut values = Vec::with_capacity(chunk.len() * 7);
+            let tuples = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            for (_, id, old, new) in chunk {
+                values.extend([
+                    (*id).into(),
+                    new.key_version.into(),
+                    new.nonce.clone().into(),
+                    new.ciphertext.clone().into(),
+                    old.key_version.into(),
+                    old.nonce.clone().into(),
+                    old.ciphertext.clone().into(),
+                ]);
+            }
+            let sql = format!(
+                "WITH v (id, kv, n, c, old_kv, old_n, old_c) AS (VALUES {tuples}) \
+                 UPDATE {table} SET key_version = v.kv, nonce = v.n, ciphertext = v.c FROM v \
+                 WHERE {table}.id = v.id AND {table}.key_version = v.old_kv AND {table}.nonce = v.old_n \
+                 AND {table}.ciphertext = v.old_c"
+            );
+            let updated = tx.execute_raw(statement(backend, &sql, values)).await?.rows_affected();
+            let updated = i64::try_from(updated).unwrap_or(i64::MAX);
+            outcome.rewrapped += updated;
+            outcome.skipped += chunk.len() as i64 - updated;
         }
     }
     let now = OffsetDateTime::now_utc();
