@@ -63,6 +63,8 @@ pub mod action {
     pub const KEYS_REWRAP: &str = "keys.rewrap";
     /// Retiring a keyring version (its material destroyed).
     pub const KEYS_RETIRE: &str = "keys.retire";
+    /// Re-wrapping the keyring under a new root key (from the command line, servers stopped).
+    pub const KEYS_ROTATE_ROOT: &str = "keys.rotate_root";
     pub const PAYOUT_SUBMIT: &str = "payout.submit";
     /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.
     pub const PAYOUT_PREFIX: &str = "payout.";

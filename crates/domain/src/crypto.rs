@@ -109,6 +109,24 @@ impl RootKey {
         Ok(DataKey { version: wrapped.version, cipher })
     }
 
+    /// Re-wraps a stored data key under `new_root` (root-key rotation): opened with this root key, sealed again
+    /// under the new one with a fresh nonce. The raw key exists only in a zeroizing buffer meanwhile.
+    pub fn rewrap_data_key(&self, wrapped: &WrappedKey, new_root: &RootKey) -> Result<WrappedKey, CryptoError> {
+        let nonce = Nonce::try_from(wrapped.nonce.as_slice()).map_err(|_| CryptoError::KeyUnwrap(wrapped.version))?;
+        let aad = Self::wrap_aad(wrapped.version);
+        let raw = Zeroizing::new(
+            self.cipher
+                .decrypt(&nonce, Payload { msg: &wrapped.ciphertext, aad: &aad })
+                .map_err(|_| CryptoError::KeyUnwrap(wrapped.version))?,
+        );
+        let fresh = Nonce::generate();
+        let ciphertext = new_root
+            .cipher
+            .encrypt(&fresh, Payload { msg: raw.as_slice(), aad: &aad })
+            .map_err(|_| CryptoError::Encrypt)?;
+        Ok(WrappedKey { version: wrapped.version, nonce: fresh.to_vec(), ciphertext })
+    }
+
     fn wrap_aad(version: i32) -> Vec<u8> {
         let mut aad = Vec::with_capacity(32);
         push_part(&mut aad, b"cdvault.keyring.v1");
@@ -300,6 +318,20 @@ mod tests {
         assert_eq!(other.unwrap_data_key(&wrapped).unwrap_err(), CryptoError::KeyUnwrap(1));
         let relabelled = WrappedKey { version: 2, ..wrapped };
         assert!(root.unwrap_data_key(&relabelled).is_err());
+    }
+
+    #[test]
+    fn a_rewrapped_data_key_opens_with_the_new_root_key_only_and_keeps_its_material() {
+        let (root, wrapped, ring) = keyring();
+        let row = Uuid::now_v7();
+        let sealed = ring.seal(place(row, "secret"), b"kept").unwrap();
+        let new_root = RootKey::from_base64(&RootKey::generate_base64()).unwrap();
+        let rewrapped = root.rewrap_data_key(&wrapped, &new_root).unwrap();
+        assert!(root.unwrap_data_key(&rewrapped).is_err());
+        let key = new_root.unwrap_data_key(&rewrapped).unwrap();
+        let ring = Keyring::new(vec![key], 1).unwrap();
+        assert_eq!(ring.open(place(row, "secret"), &sealed).unwrap().as_slice(), b"kept");
+        assert!(new_root.rewrap_data_key(&wrapped, &root).is_err(), "only the current root key can rewrap");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cdvault_api::auth::{TokenRequest, mint_hs256};
+use cdvault_domain::audit::{AuditRecord, Outcome, action};
 use cdvault_storage::Database;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -59,6 +60,13 @@ pub enum KeysCommand {
     Retire {
         /// The keyring version to retire.
         version: i32,
+    },
+    /// Re-wraps the keyring from the configured root key to a new one, in one transaction. Stop the servers first;
+    /// then start them with the new key (see the runbook). Exit status 1 when refused.
+    RotateRoot {
+        /// A file holding the new root key (32 bytes, base64), as `CDVAULT_ROOT_KEY_FILE` would.
+        #[arg(long)]
+        new_root_key_file: PathBuf,
     },
 }
 
@@ -164,6 +172,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
             match cdvault_storage::rewrap::start(&db, &root, &who).await {
                 Ok(job) => {
+                    let detail = format!("job={} to_version={} total={} via=cli", job.id, job.to_version, job.total);
+                    cli_audit(&db, &who, action::KEYS_ROTATE, Outcome::Success, detail).await?;
                     println!(
                         "rotation job {} started: version {} is active, {} ciphertexts to rewrap",
                         job.id, job.to_version, job.total
@@ -178,10 +188,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 Err(e) => Err(e).context("cannot start the rotation"),
             }
         }
+        Command::Keys { command: KeysCommand::RotateRoot { new_root_key_file } } => {
+            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
+            let old = settings.root_key(false)?;
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&new_root_key_file)
+                    .with_context(|| format!("cannot read {}", new_root_key_file.display()))?,
+            );
+            let new = cdvault_domain::crypto::RootKey::from_base64(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", new_root_key_file.display()))?;
+            let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+            match cdvault_storage::keyring::rotate_root(&db, &old, &new).await {
+                Ok(count) => {
+                    let detail = format!("versions={count} via=cli");
+                    cli_audit(&db, &who, action::KEYS_ROTATE_ROOT, Outcome::Success, detail).await?;
+                    println!(
+                        "root key rotated: {count} keyring versions re-wrapped; start the servers with the new key"
+                    );
+                    Ok(0)
+                }
+                Err(cdvault_storage::keyring::RootRotationError::Storage(e)) => {
+                    Err(e).context("cannot rotate the root key")
+                }
+                Err(refused) => {
+                    println!("refused: {refused}");
+                    Ok(1)
+                }
+            }
+        }
         Command::Keys { command: KeysCommand::Retire { version } } => {
             let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
+            let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
             match cdvault_storage::keyring::retire(&db, version).await {
                 Ok(()) => {
+                    let detail = format!("version={version} material=destroyed via=cli");
+                    cli_audit(&db, &who, action::KEYS_RETIRE, Outcome::Success, detail).await?;
                     println!("keyring version {version} retired: its material is destroyed");
                     Ok(0)
                 }
@@ -207,6 +248,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
     }
+}
+
+/// Records an operator's act from the command line in the audit trail (fail closed: an error stops the command).
+async fn cli_audit(db: &Database, who: &str, act: &str, outcome: Outcome, detail: String) -> anyhow::Result<()> {
+    let request_id = format!("cli-{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
+    let record = AuditRecord::new(who, act, outcome, &request_id).detail(detail);
+    cdvault_storage::audit::append_now(db, record).await.context("cannot record the audit event")
 }
 
 #[cfg(test)]

@@ -488,3 +488,46 @@ fn a_rewrap_killed_mid_job_resumes_after_restart_on_postgres() {
     a_rewrap_survives_sigkill(dir.path(), &env);
     run_sql(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
 }
+
+#[test]
+fn a_root_key_rotation_moves_the_vault_to_the_new_key_and_the_old_one_no_longer_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(cdvault(dir.path()));
+    let minted = run(cdvault(dir.path()).args([
+        "token",
+        "--sub",
+        "ops",
+        "--scope",
+        "credentials:read credentials:write",
+        "--sellers",
+        "*",
+    ]));
+    let token = text(&minted.stdout).trim().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        graphql(&server.address, &token, "mutation { registerSellerAccount(input: {login: \"rootshop\", displayName: \"R\"}) { id } }", serde_json::json!({})).await;
+        graphql(&server.address, &token, "mutation { storeApiCredential(input: {sellerLogin: \"rootshop\", password: \"Root-Passw0rd!\"}) { warnings } }", serde_json::json!({})).await;
+    });
+    drop(server);
+
+    let new_key = dir.path().join("new-root.key");
+    std::fs::write(&new_key, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
+    let rotated = run(cdvault(dir.path()).args(["keys", "rotate-root", "--new-root-key-file"]).arg(&new_key));
+    assert!(rotated.status.success(), "{}{}", text(&rotated.stdout), text(&rotated.stderr));
+    assert!(text(&rotated.stdout).contains("1 keyring versions re-wrapped"), "{}", text(&rotated.stdout));
+
+    // The old key (still in the data directory) no longer opens the vault: start-up stops with a clear error.
+    let refused = run(cdvault(dir.path()).arg("serve").env("CDVAULT_LISTEN", "127.0.0.1:0"));
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("cannot open the keyring"), "{}", text(&refused.stderr));
+
+    std::fs::copy(&new_key, dir.path().join("cdvault-data").join("root.key")).unwrap();
+    let server = Server::start(cdvault(dir.path()));
+    let issued = rt.block_on(graphql(
+        &server.address,
+        &token,
+        "mutation { issueApiCredential(sellerLogin: \"rootshop\", purpose: \"after the root rotation\") { password } }",
+        serde_json::json!({}),
+    ));
+    assert_eq!(issued["data"]["issueApiCredential"]["password"], "Root-Passw0rd!", "{issued}");
+}

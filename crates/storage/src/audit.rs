@@ -62,6 +62,14 @@ pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> R
     append_after(tx, head, records).await
 }
 
+/// Appends one record in a transaction of its own (tools without the group-committing writer, such as the CLI).
+pub async fn append_now(db: &Database, record: AuditRecord) -> Result<(), StorageError> {
+    let tx = db.begin_write().await?;
+    append_in(&tx, vec![record]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Appends `records` after `head`, which the caller has locked in `tx`.
 async fn append_after(
     tx: &DatabaseTransaction,

@@ -176,6 +176,8 @@ const ROTATION_LOCK: i64 = 0x0063_6476_6b65_7973;
 /// the new version. Old ciphertexts stay readable; new writes on every replica move to the new version (each write
 /// checks its version in its transaction, and a replica reloads when it meets a version it does not know).
 pub async fn rotate(db: &Database, root: &RootKey) -> Result<i32, StorageError> {
+    // A wrong root key would make a version that no server can open: it must open every version kept.
+    load_or_init(db, root).await?;
     let tx = db.begin_write().await?;
     let backend = tx.get_database_backend();
     if backend == DbBackend::Postgres {
@@ -307,4 +309,46 @@ pub async fn census(db: &Database) -> Result<Vec<KeyCensus>, StorageError> {
     }
     census.sort_by_key(|c| c.version);
     Ok(census)
+}
+
+/// Why the root key cannot be rotated now.
+#[derive(Debug, thiserror::Error)]
+pub enum RootRotationError {
+    #[error("rotation job {0} is running: let it finish, and stop the servers, first")]
+    JobRunning(uuid::Uuid),
+    #[error("the current root key does not open keyring version {0}")]
+    WrongRootKey(i32),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Re-wraps every kept keyring version from `old` to `new`, in one transaction: afterwards only `new` opens the
+/// vault. Ciphertexts are untouched (the data keys do not change). Run with the servers stopped; refused while a
+/// rotation job runs. Returns how many versions were re-wrapped.
+pub async fn rotate_root(db: &Database, old: &RootKey, new: &RootKey) -> Result<usize, RootRotationError> {
+    let tx = db.begin_write().await?;
+    let backend = tx.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let lock = Statement::from_sql_and_values(backend, "SELECT pg_advisory_xact_lock($1)", [ROTATION_LOCK.into()]);
+        tx.execute_raw(lock).await.map_err(StorageError::from)?;
+    }
+    let running = "SELECT id FROM rotation_jobs WHERE state = 'RUNNING'";
+    if let Some(job) = tx.query_one_raw(Statement::from_string(backend, running)).await.map_err(StorageError::from)? {
+        return Err(RootRotationError::JobRunning(job.try_get("", "id").map_err(StorageError::from)?));
+    }
+    let rows = Keys::find().order_by_asc(keyring_key::Column::Version).all(&tx).await.map_err(StorageError::from)?;
+    let mut count = 0;
+    for row in rows.into_iter().filter(|r| r.state != KeyState::Retired.as_str()) {
+        let wrapped = WrappedKey { version: row.version, nonce: row.nonce, ciphertext: row.wrapped_key };
+        let rewrapped = old.rewrap_data_key(&wrapped, new).map_err(|_| RootRotationError::WrongRootKey(row.version))?;
+        let update = crate::tokens::statement(
+            backend,
+            "UPDATE keyring_keys SET nonce = ?, wrapped_key = ? WHERE version = ?",
+            vec![rewrapped.nonce.into(), rewrapped.ciphertext.into(), row.version.into()],
+        );
+        tx.execute_raw(update).await.map_err(StorageError::from)?;
+        count += 1;
+    }
+    tx.commit().await.map_err(StorageError::from)?;
+    Ok(count)
 }

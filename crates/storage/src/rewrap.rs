@@ -99,7 +99,7 @@ async fn remaining(conn: &impl ConnectionTrait, version: i32, job: Option<Uuid>)
     let mut total = 0;
     for table in SEALED_TABLES {
         let sql = format!(
-            "SELECT COUNT(*) AS n FROM {table} t WHERE t.key_version IS NOT NULL AND t.key_version <> ? \
+            "SELECT COUNT(*) AS n FROM {table} t WHERE t.key_version < ? \
              AND NOT EXISTS (SELECT 1 FROM rotation_job_failures f WHERE f.job_id = ? AND f.table_name = '{table}' \
              AND f.row_id = t.id)"
         );
@@ -337,7 +337,7 @@ pub struct BatchOutcome {
     pub failed: i64,
     /// Rows changed by someone else between read and write (left as they are: already fresh).
     pub skipped: i64,
-    /// Rows still to do after this batch, in all tables.
+    /// Rows still to do after this batch, in all tables (`i64::MAX` when not counted: the batch was full).
     pub remaining: i64,
     /// Whether this batch finished the job (exactly one worker's batch does).
     pub finished: bool,
@@ -372,9 +372,11 @@ pub async fn run_batch(
         }
         let lock = if postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
         let sql = format!(
-            "SELECT {} FROM {table} t WHERE t.key_version IS NOT NULL AND t.key_version <> ? \
+            // `key_version < to`: the job's version is the newest, so the key-version index finds the rows left
+            // without walking past those already done.
+            "SELECT {} FROM {table} t WHERE t.key_version < ? \
              AND NOT EXISTS (SELECT 1 FROM rotation_job_failures f WHERE f.job_id = ? AND f.table_name = '{table}' \
-             AND f.row_id = t.id) ORDER BY t.id LIMIT {budget}{lock}",
+             AND f.row_id = t.id) LIMIT {budget}{lock}",
             columns(table)
         );
         let select = statement(backend, &sql, vec![job.to_version.into(), job.id.into()]);
@@ -424,6 +426,33 @@ pub async fn run_batch(
     }
     for table in SEALED_TABLES {
         let rows: Vec<_> = fresh.iter().filter(|(t, ..)| *t == table).collect();
+        if !postgres {
+            // SQLite: one prepared statement per row is faster than a join (and it runs in-process).
+            for (_, id, old, new) in rows {
+                let update = statement(
+                    backend,
+                    &format!(
+                        "UPDATE {table} SET key_version = ?, nonce = ?, ciphertext = ? \
+                         WHERE id = ? AND key_version = ? AND nonce = ? AND ciphertext = ?"
+                    ),
+                    vec![
+                        new.key_version.into(),
+                        new.nonce.clone().into(),
+                        new.ciphertext.clone().into(),
+                        (*id).into(),
+                        old.key_version.into(),
+                        old.nonce.clone().into(),
+                        old.ciphertext.clone().into(),
+                    ],
+                );
+                if tx.execute_raw(update).await?.rows_affected() == 1 {
+                    outcome.rewrapped += 1;
+                } else {
+                    outcome.skipped += 1;
+                }
+            }
+            continue;
+        }
         for chunk in rows.chunks(UPDATE_CHUNK) {
             let mut values = Vec::with_capacity(chunk.len() * 7);
             let tuples = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
@@ -487,7 +516,9 @@ pub async fn run_batch(
         tx.execute_raw(batch).await?;
     }
     tx.commit().await?;
-    outcome.remaining = remaining(db.conn(), job.to_version, Some(job.id)).await?;
+    // Counting is a scan: only when this batch found fewer rows than it could take (the end is near, or other
+    // workers hold the rest).
+    outcome.remaining = if budget > 0 { remaining(db.conn(), job.to_version, Some(job.id)).await? } else { i64::MAX };
     if outcome.remaining == 0 {
         let finish = statement(
             backend,

@@ -211,15 +211,12 @@ impl Vault {
             // Another replica's batch finished it, and records it.
             return Ok(false);
         }
-        let failed = job.failed + outcome.failed;
+        // The job as it ended (on PostgreSQL other replicas' batches count too).
+        let job = rewrap::get(&self.db, job.id).await?.unwrap_or(job);
+        let failed = job.failed;
         let (result, reason) =
             if failed > 0 { (Outcome::Failed, Some("ROWS_FAILED")) } else { (Outcome::Success, None) };
-        let detail = format!(
-            "job={} to_version={} rewrapped={} failed={failed}",
-            job.id,
-            job.to_version,
-            job.done + outcome.rewrapped
-        );
+        let detail = format!("job={} to_version={} rewrapped={} failed={failed}", job.id, job.to_version, job.done);
         let mut record =
             AuditRecord::new("cdvault", action::KEYS_REWRAP, result, &format!("rewrap-{}", job.id)).detail(detail);
         if let Some(reason) = reason {
