@@ -185,22 +185,14 @@ impl Client {
     pub async fn sts_token(&self, api_login: &str, password: &SecretString) -> Result<AccessToken, MarketplaceError> {
         let url = format!("{}{STS_PATH}", self.endpoints.sts.trim_end_matches('/'));
         self.with_retries("sts", || async {
-            let sent = self
+            let request = self
                 .http
                 .get(&url)
                 .query(&[("realm", STS_REALM)])
-                .basic_auth(api_login, Some(password.expose_secret()))
-                .send()
-                .await;
-            let response = match sent {
-                Ok(response) => response,
-                Err(e) => return transport_failure(&e),
-            };
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = match read_body(response).await {
-                Ok(body) => body,
-                Err(e) => return transport_failure(&e),
+                .basic_auth(api_login, Some(password.expose_secret()));
+            let (status, headers, body) = match exchange(request).await {
+                Ok(answer) => answer,
+                Err(failure) => return failure,
             };
             match status {
                 StatusCode::OK => Attempt::Done(parse_sts(&headers, &body)),
@@ -225,15 +217,9 @@ impl Client {
                 ("client_id", client_id),
                 ("client_secret", client_secret.expose_secret()),
             ];
-            let response = match self.http.post(&url).form(&form).send().await {
-                Ok(response) => response,
-                Err(e) => return transport_failure(&e),
-            };
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = match read_body(response).await {
-                Ok(body) => body,
-                Err(e) => return transport_failure(&e),
+            let (status, headers, body) = match exchange(self.http.post(&url).form(&form)).await {
+                Ok(answer) => answer,
+                Err(failure) => return failure,
             };
             match status {
                 StatusCode::OK => Attempt::Done(parse_octopia(&body)),
@@ -323,6 +309,17 @@ fn status_failure<T>(status: StatusCode, headers: &HeaderMap) -> Attempt<T> {
             format!("the marketplace answered {status}"),
         )))
     }
+}
+
+/// Sends a request and reads its status, headers and (bounded) body; a transport failure is an attempt's outcome.
+async fn exchange<T>(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, HeaderMap, Zeroizing<Vec<u8>>), Attempt<T>> {
+    let response = request.send().await.map_err(|e| transport_failure(&e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_body(response).await.map_err(|e| transport_failure(&e))?;
+    Ok((status, headers, body))
 }
 
 async fn read_body(mut response: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, reqwest::Error> {

@@ -235,76 +235,101 @@ fn columns(table: &str) -> &'static str {
     }
 }
 
-/// Opens a row's ciphertext at its place.
-fn open_row(table: &str, ring: &Keyring, row: &SealedRow) -> Result<Zeroizing<Vec<u8>>, RowError> {
-    let r = &row.row;
-    let seller_id: Uuid = r.try_get("", "seller_id").map_err(|_| RowError::Unreadable)?;
-    match table {
-        "credential_versions" => {
-            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
-            let client_id: Option<String> = r.try_get("", "client_id").map_err(|_| RowError::Unreadable)?;
-            let octopia_seller_id: Option<String> =
-                r.try_get("", "octopia_seller_id").map_err(|_| RowError::Unreadable)?;
-            let slot = SecretSlot {
-                id: row.id,
-                seller_id,
-                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
-                version: r.try_get("", "version").map_err(|_| RowError::Unreadable)?,
-                client_id: client_id.as_deref(),
-                octopia_seller_id: octopia_seller_id.as_deref(),
-            };
-            Ok(slot.open(ring, &row.sealed)?)
-        }
-        "access_tokens" => {
-            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
-            let slot = TokenSlot {
-                row_id: row.id,
-                seller_id,
-                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
-                credential_version: r.try_get("", "credential_version").map_err(|_| RowError::Unreadable)?,
-                expires_at: r.try_get("", "expires_at").map_err(|_| RowError::Unreadable)?,
-            };
-            Ok(slot.open(ring, &row.sealed)?)
-        }
-        "payout_requests" => Ok(PayoutSlot::request(row.id, seller_id).open(ring, &row.sealed)?),
-        _ => Ok(PayoutSlot::account(row.id, seller_id).open(ring, &row.sealed)?),
-    }
+/// The place a row's ciphertext is bound to, as read from the row.
+enum RowSlot<'a> {
+    Secret(SecretSlot<'a>),
+    Token(TokenSlot),
+    Payout(PayoutSlot),
 }
 
-/// Seals `plaintext` for the same place under the active version.
-fn seal_row(table: &str, ring: &Keyring, row: &SealedRow, plaintext: &[u8]) -> Result<Sealed, RowError> {
-    let r = &row.row;
-    let seller_id: Uuid = r.try_get("", "seller_id").map_err(|_| RowError::Unreadable)?;
-    match table {
-        "credential_versions" => {
-            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
-            let client_id: Option<String> = r.try_get("", "client_id").map_err(|_| RowError::Unreadable)?;
-            let octopia_seller_id: Option<String> =
-                r.try_get("", "octopia_seller_id").map_err(|_| RowError::Unreadable)?;
-            let slot = SecretSlot {
-                id: row.id,
-                seller_id,
-                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
-                version: r.try_get("", "version").map_err(|_| RowError::Unreadable)?,
-                client_id: client_id.as_deref(),
-                octopia_seller_id: octopia_seller_id.as_deref(),
-            };
-            Ok(slot.seal(ring, plaintext)?)
+/// The facts of one row its ciphertext is bound to (owned, so the slot can borrow them).
+struct RowFacts {
+    seller_id: Uuid,
+    kind: Option<CredentialKind>,
+    version: Option<i32>,
+    client_id: Option<String>,
+    octopia_seller_id: Option<String>,
+    expires_at: Option<OffsetDateTime>,
+}
+
+fn facts(table: &str, r: &QueryResult) -> Result<RowFacts, RowError> {
+    let get_kind = || -> Result<Option<CredentialKind>, RowError> {
+        let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
+        CredentialKind::parse(&kind).map(Some).ok_or(RowError::Unreadable)
+    };
+    let unreadable = |_| RowError::Unreadable;
+    let seller_id = r.try_get("", "seller_id").map_err(unreadable)?;
+    Ok(match table {
+        "credential_versions" => RowFacts {
+            seller_id,
+            kind: get_kind()?,
+            version: Some(r.try_get("", "version").map_err(unreadable)?),
+            client_id: r.try_get("", "client_id").map_err(unreadable)?,
+            octopia_seller_id: r.try_get("", "octopia_seller_id").map_err(unreadable)?,
+            expires_at: None,
+        },
+        "access_tokens" => RowFacts {
+            seller_id,
+            kind: get_kind()?,
+            version: Some(r.try_get("", "credential_version").map_err(unreadable)?),
+            client_id: None,
+            octopia_seller_id: None,
+            expires_at: Some(r.try_get("", "expires_at").map_err(unreadable)?),
+        },
+        _ => RowFacts {
+            seller_id,
+            kind: None,
+            version: None,
+            client_id: None,
+            octopia_seller_id: None,
+            expires_at: None,
+        },
+    })
+}
+
+fn slot<'a>(table: &str, id: Uuid, f: &'a RowFacts) -> Result<RowSlot<'a>, RowError> {
+    let kind = || f.kind.ok_or(RowError::Unreadable);
+    let version = || f.version.ok_or(RowError::Unreadable);
+    Ok(match table {
+        "credential_versions" => RowSlot::Secret(SecretSlot {
+            id,
+            seller_id: f.seller_id,
+            kind: kind()?,
+            version: version()?,
+            client_id: f.client_id.as_deref(),
+            octopia_seller_id: f.octopia_seller_id.as_deref(),
+        }),
+        "access_tokens" => RowSlot::Token(TokenSlot {
+            row_id: id,
+            seller_id: f.seller_id,
+            kind: kind()?,
+            credential_version: version()?,
+            expires_at: f.expires_at.ok_or(RowError::Unreadable)?,
+        }),
+        "payout_requests" => RowSlot::Payout(PayoutSlot::request(id, f.seller_id)),
+        _ => RowSlot::Payout(PayoutSlot::account(id, f.seller_id)),
+    })
+}
+
+/// Opens a row's ciphertext at its place and seals the plaintext again, at the same place, under the active
+/// version. The plaintext lives only in a zeroizing buffer in between.
+fn reseal(table: &str, ring: &Keyring, row: &SealedRow) -> Result<Sealed, RowError> {
+    let facts = facts(table, &row.row)?;
+    let sealed = match slot(table, row.id, &facts)? {
+        RowSlot::Secret(slot) => {
+            let plain: Zeroizing<Vec<u8>> = slot.open(ring, &row.sealed)?;
+            slot.seal(ring, &plain)?
         }
-        "access_tokens" => {
-            let kind: String = r.try_get("", "kind").map_err(|_| RowError::Unreadable)?;
-            let slot = TokenSlot {
-                row_id: row.id,
-                seller_id,
-                kind: CredentialKind::parse(&kind).ok_or(RowError::Unreadable)?,
-                credential_version: r.try_get("", "credential_version").map_err(|_| RowError::Unreadable)?,
-                expires_at: r.try_get("", "expires_at").map_err(|_| RowError::Unreadable)?,
-            };
-            Ok(slot.seal(ring, plaintext)?)
+        RowSlot::Token(slot) => {
+            let plain = slot.open(ring, &row.sealed)?;
+            slot.seal(ring, &plain)?
         }
-        "payout_requests" => Ok(PayoutSlot::request(row.id, seller_id).seal_encoded(ring, plaintext)?),
-        _ => Ok(PayoutSlot::account(row.id, seller_id).seal_encoded(ring, plaintext)?),
-    }
+        RowSlot::Payout(slot) => {
+            let plain = slot.open(ring, &row.sealed)?;
+            slot.seal_encoded(ring, &plain)?
+        }
+    };
+    Ok(sealed)
 }
 
 /// Why one row could not be rewrapped.
@@ -392,7 +417,7 @@ pub async fn run_batch(
                 ciphertext: row.try_get("", "ciphertext")?,
             };
             let row = SealedRow { id: row.try_get("", "id")?, sealed, row };
-            let resealed = open_row(table, ring, &row).and_then(|plain| seal_row(table, ring, &row, &plain));
+            let resealed = reseal(table, ring, &row);
             work.push((table, row, resealed));
         }
     }
