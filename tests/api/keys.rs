@@ -402,3 +402,24 @@ async fn two_replicas_share_one_rewrap_job_on_disjoint_batches(engine: Engine) {
     }
 }
 on_both_engines!(two_replicas_share_one_rewrap_job_on_disjoint_batches);
+
+async fn racing_rotation_starts_make_one_job_that_targets_the_active_version(engine: Engine) {
+    let app = cdvault_tests::spawn_app(engine).await;
+    let root = cdvault_domain::crypto::RootKey::from_base64(&app.options.root_key).unwrap();
+    let db = cdvault_storage::Database::connect(&app.db.url).await.unwrap();
+    let starts = (0..4).map(|_| cdvault_storage::rewrap::start(&db, &root, "race"));
+    let results = futures::future::join_all(starts).await;
+    let jobs: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(jobs.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(cdvault_storage::rewrap::StartError::AlreadyRunning(_))))
+    );
+    let census = cdvault_storage::keyring::census(&db).await.unwrap();
+    let active = census.iter().find(|k| k.state == Some(cdvault_domain::crypto::KeyState::Active)).unwrap();
+    assert_eq!(active.version, jobs[0].to_version, "a refused start leaves no extra version behind");
+    db.close().await.unwrap();
+}
+on_both_engines!(racing_rotation_starts_make_one_job_that_targets_the_active_version);

@@ -134,7 +134,7 @@ pub async fn retire(db: &Database, version: i32) -> Result<(), RetireError> {
     for table in SEALED_TABLES {
         let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE key_version = ?");
         let row = tx
-            .query_one_raw(crate::tokens::statement(backend, &sql, vec![version.into()]))
+            .query_one_raw(crate::db::statement(backend, &sql, vec![version.into()]))
             .await
             .map_err(StorageError::from)?;
         count += row.map(|r| r.try_get::<i64>("", "n")).transpose().map_err(StorageError::from)?.unwrap_or(0);
@@ -142,7 +142,7 @@ pub async fn retire(db: &Database, version: i32) -> Result<(), RetireError> {
     if count > 0 {
         return Err(RetireError::InUse { version, count });
     }
-    let destroy = crate::tokens::statement(
+    let destroy = crate::db::statement(
         backend,
         "UPDATE keyring_keys SET state = 'RETIRED', nonce = ?, wrapped_key = ? WHERE version = ?",
         vec![Vec::<u8>::new().into(), Vec::<u8>::new().into(), version.into()],
@@ -179,6 +179,14 @@ pub async fn rotate(db: &Database, root: &RootKey) -> Result<i32, StorageError> 
     // A wrong root key would make a version that no server can open: it must open every version kept.
     load_or_init(db, root).await?;
     let tx = db.begin_write().await?;
+    let version = rotate_in(&tx, root).await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// The rotation inside `tx`, which it serializes with every other rotation, retirement and job start (advisory
+/// lock on PostgreSQL; SQLite's write transaction already does). The caller has checked the root key.
+pub(crate) async fn rotate_in(tx: &DatabaseTransaction, root: &RootKey) -> Result<i32, StorageError> {
     let backend = tx.get_database_backend();
     if backend == DbBackend::Postgres {
         // One rotation at a time: a concurrent one waits here, and its next statement sees this one's version.
@@ -203,9 +211,8 @@ pub async fn rotate(db: &Database, root: &RootKey) -> Result<i32, StorageError> 
         wrapped_key: Set(wrapped.ciphertext),
         created_at: Set(OffsetDateTime::now_utc()),
     }
-    .insert(&tx)
+    .insert(tx)
     .await?;
-    tx.commit().await?;
     Ok(version)
 }
 
@@ -341,7 +348,7 @@ pub async fn rotate_root(db: &Database, old: &RootKey, new: &RootKey) -> Result<
     for row in rows.into_iter().filter(|r| r.state != KeyState::Retired.as_str()) {
         let wrapped = WrappedKey { version: row.version, nonce: row.nonce, ciphertext: row.wrapped_key };
         let rewrapped = old.rewrap_data_key(&wrapped, new).map_err(|_| RootRotationError::WrongRootKey(row.version))?;
-        let update = crate::tokens::statement(
+        let update = crate::db::statement(
             backend,
             "UPDATE keyring_keys SET nonce = ?, wrapped_key = ? WHERE version = ?",
             vec![rewrapped.nonce.into(), rewrapped.ciphertext.into(), row.version.into()],

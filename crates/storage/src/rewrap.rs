@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::db::statement;
 use crate::keyring::SEALED_TABLES;
-use crate::tokens::statement;
 use crate::{Database, StorageError};
 
 /// The state of a rewrap job.
@@ -110,27 +110,31 @@ async fn remaining(conn: &impl ConnectionTrait, version: i32, job: Option<Uuid>)
     Ok(total)
 }
 
-/// Rotates the keyring and starts the job that rewraps everything under the new version. Refused while a job runs.
+/// The running job, if any.
+async fn running_job(conn: &impl ConnectionTrait) -> Result<Option<RotationJob>, StorageError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING'");
+    let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
+    row.map(|r| to_job(&r)).transpose()
+}
+
+/// Rotates the keyring and starts the job that rewraps everything under the new version, in one transaction
+/// serialized with other rotations, so the job always targets the newest version. Refused while a job runs.
 pub async fn start(db: &Database, root: &RootKey, started_by: &str) -> Result<RotationJob, StartError> {
-    let backend = db.db_backend();
-    let running = db
-        .conn()
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING'"),
-        ))
-        .await
-        .map_err(StorageError::from)?;
-    if let Some(row) = running {
-        return Err(StartError::AlreadyRunning(to_job(&row)?.id));
+    // A wrong root key would make a version that no server can open: it must open every version kept.
+    crate::keyring::load_or_init(db, root).await?;
+    let tx = db.begin_write().await?;
+    let to_version = crate::keyring::rotate_in(&tx, root).await?;
+    // Checked after the rotation lock is held: two starts cannot both pass it.
+    if let Some(job) = running_job(&tx).await? {
+        tx.rollback().await.map_err(StorageError::from)?;
+        return Err(StartError::AlreadyRunning(job.id));
     }
-    let to_version = crate::keyring::rotate(db, root).await?;
     let now = OffsetDateTime::now_utc();
     let job = RotationJob {
         id: Uuid::now_v7(),
         to_version,
         state: JobState::Running,
-        total: remaining(db.conn(), to_version, None).await?,
+        total: remaining(&tx, to_version, None).await?,
         done: 0,
         failed: 0,
         started_by: started_by.to_owned(),
@@ -138,28 +142,14 @@ pub async fn start(db: &Database, root: &RootKey, started_by: &str) -> Result<Ro
         finished_at: None,
     };
     let insert = statement(
-        backend,
+        tx.get_database_backend(),
         "INSERT INTO rotation_jobs (id, to_version, state, total, done, failed, started_by, started_at) \
          VALUES (?, ?, 'RUNNING', ?, 0, 0, ?, ?)",
         vec![job.id.into(), to_version.into(), job.total.into(), started_by.into(), now.into()],
     );
-    match db.conn().execute_raw(insert).await.map_err(StorageError::from) {
-        Ok(_) => Ok(job),
-        // Another start won the race (the rotation it made is harmless: its job rewraps to the newest version).
-        Err(e) if e.is_unique("rotation_jobs_one_running_key", "rotation_jobs.state") => {
-            let row = db
-                .conn()
-                .query_one_raw(Statement::from_string(
-                    backend,
-                    format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING'"),
-                ))
-                .await
-                .map_err(StorageError::from)?;
-            let id = row.map(|r| to_job(&r)).transpose()?.map_or(Uuid::nil(), |j| j.id);
-            Err(StartError::AlreadyRunning(id))
-        }
-        Err(e) => Err(e.into()),
-    }
+    tx.execute_raw(insert).await.map_err(StorageError::from)?;
+    tx.commit().await.map_err(StorageError::from)?;
+    Ok(job)
 }
 
 /// One job.

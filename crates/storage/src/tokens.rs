@@ -5,10 +5,11 @@
 use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::crypto::{CryptoError, Sealed};
 use cdvault_domain::token::{TokenSlot, TokenTimes};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::statement;
 use crate::entity::access_token::{self, Entity as Tokens};
 use crate::{Database, StorageError};
 
@@ -41,24 +42,6 @@ impl CachedToken {
 pub struct TokenState {
     pub token: Option<CachedToken>,
     pub lease_until: Option<OffsetDateTime>,
-}
-
-/// `?` placeholders turned into `$n` on PostgreSQL.
-pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    if backend != DbBackend::Postgres {
-        return Statement::from_sql_and_values(backend, sql, values);
-    }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    Statement::from_sql_and_values(backend, out, values)
 }
 
 fn to_state(row: access_token::Model) -> Result<TokenState, StorageError> {
