@@ -99,7 +99,7 @@ fn warn_development_set_up() {
     tracing::warn!("==================================================================");
     tracing::warn!("DEVELOPMENT SET-UP: CDVAULT_DATABASE_URL is not set.");
     tracing::warn!("Using SQLite and a root key and JWT secret kept in the data directory.");
-    tracing::warn!("Do not keep real credentials here. See README.md for production.");
+    tracing::warn!("Do not keep real credentials here. See docs/deploy.md for production.");
     tracing::warn!("==================================================================");
 }
 
