@@ -45,6 +45,11 @@ impl ApiError {
         Self::Internal { context, source: Box::new(source) }
     }
 
+    /// The marketplace could not be used: the caller may try again later.
+    pub fn upstream(reason: &'static str) -> Self {
+        Self::Upstream { reason, message: format!("the marketplace could not be used ({reason}); try again later") }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",

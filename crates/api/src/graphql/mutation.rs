@@ -10,7 +10,7 @@ use super::types::{
     StoreOctopiaCredentialInput, StoreOctopiaCredentialPayload,
 };
 use super::{IntoGraphql, request};
-use crate::service::MoveInput;
+use crate::service::{MoveInput, NewOctopiaCredential, NewPayoutChange};
 use cdvault_domain::payout::PayoutMove;
 
 /// Writes, and every act with a side effect (issuing a credential writes the audit trail).
@@ -60,9 +60,9 @@ impl MutationRoot {
     ) -> async_graphql::Result<StoreApiCredentialPayload> {
         let (vault, caller) = request(ctx)?;
         let password = SecretString::from(input.password);
-        let (meta, warnings) =
+        let stored =
             vault.store_api_credential(caller, &input.seller_login, password, input.verify).await.gql(caller)?;
-        Ok(StoreApiCredentialPayload { credential: CredentialVersion(meta), warnings })
+        Ok(StoreApiCredentialPayload { credential: CredentialVersion(stored.credential), warnings: stored.warnings })
     }
 
     /// Stores new Octopia client credentials (a new version). Needs `credentials:write`.
@@ -73,17 +73,14 @@ impl MutationRoot {
     ) -> async_graphql::Result<StoreOctopiaCredentialPayload> {
         let (vault, caller) = request(ctx)?;
         let secret = SecretString::from(input.client_secret);
-        let meta = vault
-            .store_octopia_credential(
-                caller,
-                &input.seller_login,
-                &input.client_id,
-                secret,
-                &input.seller_id,
-                input.verify,
-            )
-            .await
-            .gql(caller)?;
+        let new = NewOctopiaCredential {
+            seller_login: &input.seller_login,
+            client_id: &input.client_id,
+            client_secret: secret,
+            seller_id: &input.seller_id,
+            verify: input.verify,
+        };
+        let meta = vault.store_octopia_credential(caller, new).await.gql(caller)?;
         Ok(StoreOctopiaCredentialPayload { credential: CredentialVersion(meta), warnings: Vec::new() })
     }
 
@@ -197,7 +194,15 @@ impl MutationRoot {
     ) -> async_graphql::Result<PayoutChangeRequest> {
         let (vault, caller) = request(ctx)?;
         vault
-            .submit_payout_change(caller, &input.seller_login, &input.iban, &input.bic, &input.account_holder)
+            .submit_payout_change(
+                caller,
+                NewPayoutChange {
+                    seller_login: &input.seller_login,
+                    iban: &input.iban,
+                    bic: &input.bic,
+                    account_holder: &input.account_holder,
+                },
+            )
             .await
             .map(PayoutChangeRequest)
             .gql(caller)

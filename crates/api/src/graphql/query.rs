@@ -78,7 +78,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Option<RotationJob>> {
         let (vault, caller) = request(ctx)?;
         let job = vault.rotation_job(caller, &id).await.gql(caller)?;
-        Ok(job.map(|(job, failures)| RotationJob(job, failures)))
+        Ok(job.map(|report| RotationJob(report.job, report.failures)))
     }
 
     /// Audit events, newest first. Needs `audit:read`; a token limited to some sellers sees only their events.

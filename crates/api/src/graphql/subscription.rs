@@ -52,7 +52,7 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = RotationJob>> {
         let (vault, caller) = request(ctx)?;
         let progress = vault.rotation_progress(caller, &job_id).await.gql(caller)?;
-        Ok(progress.take_until(session_end(vault, caller)).map(|(job, failures)| RotationJob(job, failures)))
+        Ok(progress.take_until(session_end(vault, caller)).map(|report| RotationJob(report.job, report.failures)))
     }
 
     /// A seller's credential changed: a new version was stored or restored, or the marketplace rejected the newest

@@ -1,16 +1,19 @@
-//! Key rotation: starting a rotation (a new keyring version and its rewrap job), reading jobs, and the worker that
-//! every replica runs to take the running job's lease and rewrap in batches.
+//! Encryption keys: the census of keyring versions, rotation (a new keyring version and its rewrap job), reading
+//! jobs, retiring a version, and the worker that every replica runs to take the running job's lease and rewrap in
+//! batches.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cdvault_domain::audit::{AuditRecord, Outcome, action};
 use cdvault_domain::policy::Scope;
+use cdvault_storage::keyring::{self, KeyCensus, RetireError};
 use cdvault_storage::rewrap::{self, JobFailure, RotationJob, StartError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Caller, Vault};
+use super::authorize::Caller;
+use super::vault::Vault;
 use crate::error::ApiError;
 
 /// How a replica's rewrap worker paces itself (`CDVAULT_REWRAP_BATCH_SIZE`, `CDVAULT_REWRAP_BATCH_PAUSE_MS`,
@@ -31,6 +34,20 @@ impl Default for RewrapSettings {
     }
 }
 
+/// A rotation job and the rows it could not rewrap.
+#[derive(Debug, Clone)]
+pub struct RotationJobReport {
+    pub job: RotationJob,
+    pub failures: Vec<JobFailure>,
+}
+
+/// One progress subscriber's state: the report to send next, and the job as last sent.
+struct Progress {
+    db: cdvault_storage::Database,
+    next: Option<RotationJobReport>,
+    last: Option<RotationJob>,
+}
+
 /// How often a progress subscription reads its job.
 const PROGRESS_POLL: Duration = Duration::from_millis(250);
 
@@ -38,19 +55,22 @@ const PROGRESS_POLL: Duration = Duration::from_millis(250);
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 impl Vault {
+    /// Every keyring version with its census (ciphertexts per sealed table). Needs `keys:admin`.
+    pub async fn encryption_keys(&self, caller: &Caller) -> Result<Vec<KeyCensus>, ApiError> {
+        self.authorize_scope(caller, action::KEYS_READ, Scope::KeysAdmin).await?;
+        Ok(keyring::census(&self.db).await?)
+    }
+
     /// Makes a new keyring version `ACTIVE` and starts the job that rewraps every ciphertext to it. Needs
     /// `keys:admin`. `CONFLICT` while a job runs.
     pub async fn rotate_encryption_key(&self, caller: &Caller) -> Result<RotationJob, ApiError> {
         let act = action::KEYS_ROTATE;
-        let p = self.principal(caller, act).await?;
-        if let Err(denial) = p.require(Scope::KeysAdmin) {
-            return Err(self.deny(caller, p, act, None, denial).await);
-        }
+        let p = self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
         match rewrap::start(&self.db, self.keys.root(), &p.subject).await {
             Ok(job) => {
                 self.keys.reload().await?;
                 let detail = format!("job={} to_version={} total={}", job.id, job.to_version, job.total);
-                let record = Self::event(caller, &p.subject, act, Outcome::Success).detail(detail);
+                let record = caller.audit_record(&p.subject, act, Outcome::Success).detail(detail);
                 if self.audit.append(record).await.is_err() {
                     tracing::error!(job = %job.id, "the audit event of a rotation could not be recorded");
                 }
@@ -58,7 +78,7 @@ impl Vault {
                 Ok(job)
             }
             Err(StartError::AlreadyRunning(id)) => {
-                let record = Self::event(caller, &p.subject, act, Outcome::Failed).reason("JOB_RUNNING");
+                let record = caller.audit_record(&p.subject, act, Outcome::Failed).reason("JOB_RUNNING");
                 self.record_best_effort(record).await;
                 Err(ApiError::Conflict(format!("rotation job {id} is still running: wait for it to finish")))
             }
@@ -67,21 +87,14 @@ impl Vault {
     }
 
     /// A rotation job and the rows it could not rewrap. Needs `keys:admin`.
-    pub async fn rotation_job(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<Option<(RotationJob, Vec<JobFailure>)>, ApiError> {
+    pub async fn rotation_job(&self, caller: &Caller, id: &str) -> Result<Option<RotationJobReport>, ApiError> {
         let act = action::KEYS_READ;
-        let p = self.principal(caller, act).await?;
-        if let Err(denial) = p.require(Scope::KeysAdmin) {
-            return Err(self.deny(caller, p, act, None, denial).await);
-        }
+        self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
         let id = Uuid::parse_str(id)
             .map_err(|_| cdvault_domain::ValidationError::new("id", "INVALID_ID", "not a rotation job id"))?;
         let Some(job) = rewrap::get(&self.db, id).await? else { return Ok(None) };
         let failures = rewrap::failures(&self.db, id).await?;
-        Ok(Some((job, failures)))
+        Ok(Some(RotationJobReport { job, failures }))
     }
 
     /// A job's progress: its state now, then each time its counts or state change, ending after it finishes.
@@ -90,30 +103,29 @@ impl Vault {
         &self,
         caller: &Caller,
         id: &str,
-    ) -> Result<impl futures::Stream<Item = (RotationJob, Vec<JobFailure>)> + Send + 'static + use<>, ApiError> {
+    ) -> Result<impl futures::Stream<Item = RotationJobReport> + Send + 'static + use<>, ApiError> {
         let Some(first) = self.rotation_job(caller, id).await? else {
             return Err(ApiError::NotFound(format!("rotation job {id}")));
         };
-        let db = self.db.clone();
-        let state = (db, Some(first), None::<RotationJob>);
-        Ok(futures::stream::unfold(state, |(db, mut next, mut last)| async move {
+        let progress = Progress { db: self.db.clone(), next: Some(first), last: None };
+        Ok(futures::stream::unfold(progress, |mut progress| async move {
             loop {
-                if let Some(item) = next.take() {
-                    last = Some(item.0.clone());
-                    return Some((item, (db, None, last)));
+                if let Some(item) = progress.next.take() {
+                    progress.last = Some(item.job.clone());
+                    return Some((item, progress));
                 }
-                let previous = last.as_ref()?;
+                let previous = progress.last.as_ref()?;
                 if previous.state != rewrap::JobState::Running {
                     return None;
                 }
                 tokio::time::sleep(PROGRESS_POLL).await;
-                let job = match rewrap::get(&db, previous.id).await {
+                let job = match rewrap::get(&progress.db, previous.id).await {
                     Ok(Some(job)) => job,
                     _ => return None,
                 };
                 if job != *previous {
-                    let failures = rewrap::failures(&db, job.id).await.unwrap_or_default();
-                    next = Some((job, failures));
+                    let failures = rewrap::failures(&progress.db, job.id).await.unwrap_or_default();
+                    progress.next = Some(RotationJobReport { job, failures });
                 }
             }
         }))
@@ -122,19 +134,11 @@ impl Vault {
     /// Retires a `DECRYPT_ONLY` keyring version once no ciphertext uses it: its material is destroyed. Needs
     /// `keys:admin`. `CONFLICT` (with the count) while ciphertexts use it or a job runs, and for the active or an
     /// already retired version; `NOT_FOUND` for a version that never existed.
-    pub async fn retire_encryption_key(
-        &self,
-        caller: &Caller,
-        version: i32,
-    ) -> Result<cdvault_storage::keyring::KeyCensus, ApiError> {
-        use cdvault_storage::keyring::{self, RetireError};
+    pub async fn retire_encryption_key(&self, caller: &Caller, version: i32) -> Result<KeyCensus, ApiError> {
         let act = action::KEYS_RETIRE;
-        let p = self.principal(caller, act).await?;
-        if let Err(denial) = p.require(Scope::KeysAdmin) {
-            return Err(self.deny(caller, p, act, None, denial).await);
-        }
+        let p = self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
         let refused = |reason: &str| {
-            Self::event(caller, &p.subject, act, Outcome::Failed).reason(reason).detail(format!("version={version}"))
+            caller.audit_record(&p.subject, act, Outcome::Failed).reason(reason).detail(format!("version={version}"))
         };
         match keyring::retire(&self.db, version).await {
             Ok(()) => {}
@@ -153,7 +157,8 @@ impl Vault {
         }
         // This replica forgets the material now; the others within a second (their workers' refresh).
         self.keys.reload().await?;
-        let record = Self::event(caller, &p.subject, act, Outcome::Success)
+        let record = caller
+            .audit_record(&p.subject, act, Outcome::Success)
             .detail(format!("version={version} material=destroyed"));
         self.record_best_effort(record).await;
         let census = keyring::census(&self.db).await?;

@@ -1,0 +1,84 @@
+//! The one context of every use case: the database, the keyring, the audit trail and what this replica keeps in
+//! memory. The use cases are `impl Vault` blocks, one module per capability.
+
+use std::sync::Arc;
+
+use cdvault_storage::Database;
+use cdvault_storage::audit::AuditSink;
+use cdvault_storage::keyring::KeyringHandle;
+use cdvault_storage::payouts::PayoutRequest;
+use tokio::sync::{Notify, broadcast, watch};
+
+use cdvault_domain::credential::StoredCredential;
+use zeroize::Zeroizing;
+
+use super::credential_secret::open_secret;
+use super::marketplace::Marketplace;
+use super::token_broker::TokenBroker;
+use crate::cache::IssueCache;
+use crate::error::ApiError;
+
+/// The vault's use cases over one database, one keyring and one audit trail.
+#[derive(Debug)]
+pub struct Vault {
+    pub(super) db: Database,
+    pub(super) keys: Arc<KeyringHandle>,
+    pub(super) audit: AuditSink,
+    pub(super) cache: IssueCache,
+    /// Payout change requests as committed by each change, for subscribers.
+    pub(super) payout_changes: broadcast::Sender<Arc<PayoutRequest>>,
+    /// Set when the server shuts down: long-lived sessions (WebSockets) end then.
+    closing: watch::Sender<bool>,
+    /// The marketplace client and clock, for verification.
+    pub(super) marketplace: Marketplace,
+    /// Access tokens fetched once for everyone, and the pokes of credential change subscribers.
+    pub(super) broker: Arc<TokenBroker>,
+    /// Wakes this replica's rewrap worker when a rotation starts here.
+    pub(super) rewrap_wake: Notify,
+}
+
+/// Sellers × kinds whose issue material is kept in memory.
+const CACHE_CAPACITY: usize = 200_000;
+
+impl Vault {
+    pub fn new(db: Database, keys: Arc<KeyringHandle>, audit: AuditSink, marketplace: Marketplace) -> Self {
+        let (payout_changes, _) = broadcast::channel(1024);
+        let (closing, _) = watch::channel(false);
+        let broker = Arc::new(TokenBroker::new(db.clone(), keys.clone(), marketplace.clone()));
+        let rewrap_wake = Notify::new();
+        Self {
+            db,
+            keys,
+            audit,
+            cache: IssueCache::new(CACHE_CAPACITY),
+            payout_changes,
+            closing,
+            marketplace,
+            broker,
+            rewrap_wake,
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Ends every long-lived session (WebSocket), so a shutdown is not held open by a console.
+    pub fn close_sessions(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close_sessions`] was called.
+    pub fn sessions_closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closed| *closed).await;
+        }
+    }
+
+    /// The secret of `stored`, with this replica's keyring for its key version.
+    pub(super) async fn open_credential(&self, stored: &StoredCredential) -> Result<Zeroizing<String>, ApiError> {
+        let ring = self.keys.ring_for(stored.secret.key_version).await?;
+        open_secret(&ring, stored)
+    }
+}
