@@ -1,14 +1,18 @@
 use cdvault_storage::Database;
 use cdvault_storage::StorageError;
 use cdvault_storage::audit::verify;
+use cdvault_tests::operations::CREDENTIAL_VERSIONS;
 use cdvault_tests::{ALL_SCOPES, Engine, TestApp, on_both_engines, spawn_app};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-async fn busy_app(engine: Engine) -> TestApp {
-    let app = spawn_app(engine).await;
-    app.seller_with_password("shop-a", "Passw0rd-A!").await;
-    app.seller_with_password("shop-b", "Passw0rd-B!").await;
+/// Two sellers with a password each and three issues for `shop-a`: seven audit events, numbered 1 to 7.
+async fn app_with_seven_audit_events(engine: Engine) -> TestApp {
+    let app = TestApp::builder(engine)
+        .seller_with_password("shop-a", "Passw0rd-A!")
+        .seller_with_password("shop-b", "Passw0rd-B!")
+        .spawn()
+        .await;
     let admin = app.token(ALL_SCOPES, &["*"]);
     for _ in 0..3 {
         app.issue_password(&admin, "shop-a").await.data();
@@ -22,7 +26,7 @@ async fn verify_app(app: &TestApp) -> Result<u64, StorageError> {
 }
 
 async fn audit_verify_passes_on_a_healthy_chain_and_names_an_edited_row(engine: Engine) {
-    let app = busy_app(engine).await;
+    let app = app_with_seven_audit_events(engine).await;
     assert_eq!(verify_app(&app).await.unwrap(), 7);
 
     let conn = app.db.raw().await;
@@ -37,7 +41,7 @@ async fn audit_verify_passes_on_a_healthy_chain_and_names_an_edited_row(engine: 
 on_both_engines!(audit_verify_passes_on_a_healthy_chain_and_names_an_edited_row);
 
 async fn audit_verify_names_a_deleted_row(engine: Engine) {
-    let app = busy_app(engine).await;
+    let app = app_with_seven_audit_events(engine).await;
     let conn = app.db.raw().await;
     conn.execute_raw(app.db.statement("DELETE FROM audit_events WHERE seq = ?", vec![3i64.into()])).await.unwrap();
     let broken = verify_app(&app).await.unwrap_err().to_string();
@@ -46,7 +50,7 @@ async fn audit_verify_names_a_deleted_row(engine: Engine) {
 on_both_engines!(audit_verify_names_a_deleted_row);
 
 async fn audit_verify_notices_the_newest_rows_deleted(engine: Engine) {
-    let app = busy_app(engine).await;
+    let app = app_with_seven_audit_events(engine).await;
     let conn = app.db.raw().await;
     conn.execute_raw(app.db.statement("DELETE FROM audit_events WHERE seq > ?", vec![5i64.into()])).await.unwrap();
     let broken = verify_app(&app).await.unwrap_err().to_string();
@@ -93,15 +97,13 @@ async fn no_credential_leaves_when_its_audit_event_cannot_be_stored(engine: Engi
     // A write whose audit event fails is rolled back with it.
     let stored = app.store_password(&admin, "bestshop", "Another-Passw0rd!").await;
     assert_eq!(stored.code(), "INTERNAL_SERVER_ERROR");
-    let versions = app
-        .graphql(Some(&admin), "{ sellerAccount(login: \"bestshop\") { credentialVersions { version } } }", json!({}))
-        .await;
+    let versions = app.graphql(Some(&admin), CREDENTIAL_VERSIONS, json!({ "login": "bestshop" })).await;
     assert_eq!(versions.data()["sellerAccount"]["credentialVersions"], json!([{"version": 1}]));
 }
 on_both_engines!(no_credential_leaves_when_its_audit_event_cannot_be_stored);
 
 async fn audit_events_page_newest_first_and_filter(engine: Engine) {
-    let app = busy_app(engine).await;
+    let app = app_with_seven_audit_events(engine).await;
     let reader = app.token("audit:read", &["*"]);
     let query = "query($after: String) { auditEvents(first: 3, after: $after) { edges { node { seq } } pageInfo { hasNextPage endCursor } } }";
     let mut seqs = Vec::new();
@@ -165,6 +167,7 @@ async fn when_audit_writes_start_failing_mid_run_no_issue_succeeds_without_its_e
     }
     // Issues keep coming while the trigger that breaks audit inserts is installed.
     let first = futures::future::join_all((0..20).map(issue));
+    // Wherever the trigger lands among them, what is asserted below holds: the pause only aims it mid-run.
     let breaking = async {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         break_the_audit_trail(&app).await;

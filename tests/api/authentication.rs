@@ -1,9 +1,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cdvault_api::auth::{JwtKey, JwtSettings};
-use cdvault_tests::{
-    ALL_SCOPES, AUDIENCE, Engine, ISSUER, JWT_SECRET, Options, TestApp, TestDb, on_both_engines, spawn_app, token_for,
-};
+use cdvault_tests::operations::VIEWER;
+use cdvault_tests::{ALL_SCOPES, AUDIENCE, Engine, ISSUER, JWT_SECRET, TestApp, on_both_engines, spawn_app, token_for};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
@@ -29,7 +28,7 @@ fn with(key: &str, value: Value) -> Value {
 }
 
 async fn viewer_code(app: &TestApp, token: &str) -> (u16, String) {
-    let answer = app.graphql(Some(token), "{ viewer { subject } }", json!({})).await;
+    let answer = app.graphql(Some(token), VIEWER, json!({})).await;
     (answer.status, answer.code().to_owned())
 }
 
@@ -59,9 +58,7 @@ async fn expired_unsigned_forged_and_misaddressed_tokens_are_unauthenticated(eng
     // The leeway is 30 s: 45 s past `exp` is refused, 5 s past is accepted.
     assert_eq!(viewer_code(&app, &sign(&with("exp", json!(now() - 45)), secret)).await.1, "UNAUTHENTICATED");
     assert_eq!(
-        app.graphql(Some(&sign(&with("exp", json!(now() - 5)), secret)), "{ viewer { subject } }", json!({}))
-            .await
-            .data()["viewer"]["subject"],
+        app.graphql(Some(&sign(&with("exp", json!(now() - 5)), secret)), VIEWER, json!({})).await.data()["viewer"]["subject"],
         "tool"
     );
     let refusals = app.audit(json!({ "action": "authenticate" })).await;
@@ -72,7 +69,7 @@ on_both_engines!(expired_unsigned_forged_and_misaddressed_tokens_are_unauthentic
 
 async fn a_request_without_a_token_is_unauthenticated(engine: Engine) {
     let app = spawn_app(engine).await;
-    let answer = app.graphql(None, "{ viewer { subject } }", json!({})).await;
+    let answer = app.graphql(None, VIEWER, json!({})).await;
     assert_eq!(answer.code(), "UNAUTHENTICATED");
     let answer = app
         .graphql(None, "mutation { issueApiCredential(sellerLogin: \"x1\", purpose: \"p\") { password } }", json!({}))
@@ -82,7 +79,7 @@ async fn a_request_without_a_token_is_unauthenticated(engine: Engine) {
         .client
         .post(app.url("/graphql"))
         .header("authorization", "Basic abc")
-        .json(&json!({"query": "{ viewer { subject } }"}))
+        .json(&json!({"query": VIEWER}))
         .send()
         .await
         .unwrap();
@@ -151,11 +148,10 @@ fn eddsa_settings() -> JwtSettings {
 }
 
 async fn an_eddsa_server_accepts_its_key_and_refuses_hs256_tokens(engine: Engine) {
-    let db = TestDb::create(engine).await;
-    let app = TestApp::spawn(db, Options { jwt: eddsa_settings, ..Options::default() }).await.unwrap();
+    let app = TestApp::builder(engine).jwt(eddsa_settings).spawn().await;
     let private = EncodingKey::from_ed_pem(include_bytes!("../fixtures/ed25519-private.pem")).unwrap();
     let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims(), &private).unwrap();
-    let me = app.graphql(Some(&token), "{ viewer { subject } }", json!({})).await;
+    let me = app.graphql(Some(&token), VIEWER, json!({})).await;
     assert_eq!(me.data()["viewer"]["subject"], "tool");
 
     // Algorithm confusion: an HS256 token "signed" with the public key bytes is refused.
@@ -190,7 +186,7 @@ async fn standard_claim_forms_from_identity_providers_are_accepted(engine: Engin
         ("a fractional exp", with("exp", json!(now() as f64 + 600.5))),
     ];
     for (case, claims) in cases {
-        let me = app.graphql(Some(&sign(&claims, secret)), "{ viewer { subject } }", json!({})).await;
+        let me = app.graphql(Some(&sign(&claims, secret)), VIEWER, json!({})).await;
         assert_eq!(me.data()["viewer"]["subject"], "tool", "{case}");
     }
     let control = sign(&with("sub", json!("tool\u{0}")), secret);
@@ -200,7 +196,7 @@ on_both_engines!(standard_claim_forms_from_identity_providers_are_accepted);
 
 async fn a_viewer_query_without_a_token_is_an_audited_denial(engine: Engine) {
     let app = spawn_app(engine).await;
-    assert_eq!(app.graphql(None, "{ viewer { subject } }", json!({})).await.code(), "UNAUTHENTICATED");
+    assert_eq!(app.graphql(None, VIEWER, json!({})).await.code(), "UNAUTHENTICATED");
     let events = app.audit(json!({ "action": "viewer" })).await;
     assert_eq!(events.len(), 1);
     assert_eq!((events[0]["outcome"].as_str(), events[0]["reason"].as_str()), (Some("DENIED"), Some("MISSING_TOKEN")));

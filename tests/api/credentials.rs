@@ -1,4 +1,4 @@
-use cdvault_tests::{ALL_SCOPES, Engine, on_both_engines, spawn_app};
+use cdvault_tests::{ALL_SCOPES, Engine, Octopia, on_both_engines, spawn_app};
 use serde_json::json;
 
 async fn each_store_makes_a_version_and_the_newest_five_are_kept(engine: Engine) {
@@ -53,8 +53,20 @@ async fn octopia_restores_keep_the_client_and_seller_ids(engine: Engine) {
     let app = spawn_app(engine).await;
     let admin = app.token(ALL_SCOPES, &["*"]);
     app.register(&admin, "octoshop").await.data();
-    app.store_octopia(&admin, "octoshop", "client-1", "secret-one", "111").await.data();
-    app.store_octopia(&admin, "octoshop", "client-2", "secret-two", "222").await.data();
+    app.store_octopia(
+        &admin,
+        "octoshop",
+        &Octopia { client_id: "client-1", client_secret: "secret-one", seller_id: "111" },
+    )
+    .await
+    .data();
+    app.store_octopia(
+        &admin,
+        "octoshop",
+        &Octopia { client_id: "client-2", client_secret: "secret-two", seller_id: "222" },
+    )
+    .await
+    .data();
     app.graphql(
         Some(&admin),
         "mutation { restoreCredentialVersion(sellerLogin: \"octoshop\", kind: OCTOPIA, version: 1) { version } }",
@@ -86,7 +98,9 @@ async fn passwords_are_refused_on_hard_limits_and_warned_on_policy(engine: Engin
     assert_eq!(warnings.len(), 5, "{warnings:?}");
     assert_eq!(weak.data()["storeApiCredential"]["credential"]["version"], 1, "refused inputs stored nothing");
 
-    let octo = app.store_octopia(&admin, "bestshop", "client", "", "1").await;
+    let octo = app
+        .store_octopia(&admin, "bestshop", &Octopia { client_id: "client", client_secret: "", seller_id: "1" })
+        .await;
     assert_eq!((octo.code(), octo.error()["field"].as_str()), ("BAD_USER_INPUT", Some("clientSecret")));
     let purpose = app
         .graphql(

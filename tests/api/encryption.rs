@@ -1,4 +1,5 @@
-use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, on_both_engines, spawn_app};
+use cdvault_tests::operations::{SUBMIT_PAYOUT_CHANGE, payout_move};
+use cdvault_tests::{ALL_SCOPES, Engine, Octopia, Options, TestApp, on_both_engines, spawn_app};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
@@ -54,7 +55,9 @@ async fn the_database_holds_no_plaintext_secret(engine: Engine) {
     let client_secret = "octopia-client-secret-marker";
     app.register(&admin, "bestshop").await.data();
     app.store_password(&admin, "bestshop", password).await.data();
-    app.store_octopia(&admin, "bestshop", "client-id-1", client_secret, "4242").await.data();
+    app.store_octopia(&admin, "bestshop", &Octopia { client_id: "client-id-1", client_secret, seller_id: "4242" })
+        .await
+        .data();
     app.issue_password(&admin, "bestshop").await.data();
     app.issue_octopia(&admin, "bestshop").await.data();
 
@@ -76,19 +79,13 @@ async fn the_database_holds_no_plaintext_iban_bic_or_account_holder(engine: Engi
     let submitted = app
         .graphql(
             Some(&agent),
-            "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }",
+            SUBMIT_PAYOUT_CHANGE,
             json!({ "i": { "sellerLogin": "bestshop", "iban": iban, "bic": bic, "accountHolder": holder } }),
         )
         .await;
     let id = submitted.data()["submitPayoutChange"]["id"].as_str().unwrap().to_owned();
     for (mutation, version) in [("startPayoutReview", 1), ("approvePayoutChange", 2)] {
-        app.graphql(
-            Some(&reviewer),
-            &format!("mutation($id: ID!) {{ {mutation}(id: $id, expectedVersion: {version}) {{ id }} }}"),
-            json!({ "id": id }),
-        )
-        .await
-        .data();
+        app.graphql(Some(&reviewer), &payout_move(mutation, version), json!({ "id": id })).await.data();
     }
 
     let stored = everything_stored(&app).await;
@@ -150,7 +147,13 @@ async fn a_credential_row_moved_to_another_seller_kind_or_version_does_not_decry
     app.register(&admin, "attacker").await.data();
     app.store_password(&admin, "victim", "Victim-Passw0rd!").await.data();
     app.store_password(&admin, "attacker", "Attacker-Passw0rd!").await.data();
-    app.store_octopia(&admin, "victim", "client-v", "victim-client-secret", "1").await.data();
+    app.store_octopia(
+        &admin,
+        "victim",
+        &Octopia { client_id: "client-v", client_secret: "victim-client-secret", seller_id: "1" },
+    )
+    .await
+    .data();
     let conn = app.db.raw().await;
     let seller_id = |login: &'static str| {
         let conn = &conn;
@@ -195,18 +198,15 @@ on_both_engines!(a_credential_row_moved_to_another_seller_kind_or_version_does_n
 async fn a_restarted_server_issues_the_same_credentials(engine: Engine) {
     let app = spawn_app(engine).await;
     app.seller_with_password("bestshop", "Durable-Passw0rd!").await;
-    let (db, options) = app.stop().await;
-
-    let app = TestApp::spawn(db, options).await.unwrap();
+    let app = app.stop().await.spawn().await;
     let admin = app.token(ALL_SCOPES, &["*"]);
     assert_eq!(
         app.issue_password(&admin, "bestshop").await.data()["issueApiCredential"]["password"],
         "Durable-Passw0rd!"
     );
-    let (db, options) = app.stop().await;
-
-    let other_key = Options { root_key: Options::default().root_key, ..options };
-    let refused = TestApp::spawn(db, other_key).await.err().expect("a wrong root key must stop start-up");
+    let other_key = Options::default().root_key;
+    let restarted = app.stop().await.root_key(&other_key).try_spawn().await;
+    let refused = restarted.err().expect("a wrong root key must stop start-up");
     let message = format!("{refused:#}");
     assert!(message.contains("root key"), "{message}");
 }

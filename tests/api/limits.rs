@@ -1,3 +1,4 @@
+use cdvault_tests::operations::VIEWER;
 use cdvault_tests::{ALL_SCOPES, Engine, spawn_app};
 use serde_json::json;
 
@@ -29,7 +30,7 @@ async fn too_deep_too_complex_oversized_and_malformed_requests_get_a_code() {
     assert!(app.graphql(Some(&token), &page(10), json!({})).await.body.get("errors").is_none());
     assert_eq!(app.graphql(Some(&token), &page(100), json!({})).await.code(), "QUERY_TOO_COMPLEX");
 
-    let huge = json!({ "query": "{ viewer { subject } }", "variables": { "pad": "x".repeat(70_000) } });
+    let huge = json!({ "query": VIEWER, "variables": { "pad": "x".repeat(70_000) } });
     let answer = app.post_json(Some(&token), &huge).await;
     assert_eq!((answer.status, answer.code()), (413, "REQUEST_TOO_LARGE"));
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use cdvault_fake_marketplace::{Failure, FakeMarketplace};
 use cdvault_tests::ws::{Socket, connect, next, send};
-use cdvault_tests::{ALL_SCOPES, Engine, Gql, Options, TestApp, TestDb, on_both_engines, token_for};
+use cdvault_tests::{
+    ALL_SCOPES, Engine, Gql, NO_MARKETPLACE, Octopia, TestApp, eventually, on_both_engines, token_for,
+};
 use serde_json::{Value, json};
 
 const SELLER: &str = "bestshop";
@@ -20,14 +22,6 @@ async fn fake() -> FakeMarketplace {
     fake
 }
 
-/// A server talking to `fake`, with the seller registered.
-async fn app_with(engine: Engine, fake: &FakeMarketplace) -> TestApp {
-    let options = Options::default().with_marketplace(&fake.base_url());
-    let app = TestApp::spawn(TestDb::create(engine).await, options).await.unwrap();
-    app.register(&admin(), SELLER).await.data();
-    app
-}
-
 fn admin() -> String {
     token_for("security-admin", ALL_SCOPES, Some(&["*"]))
 }
@@ -36,22 +30,9 @@ fn tool() -> String {
     token_for("order-sync", "credentials:read", Some(&[SELLER]))
 }
 
-async fn store_password(app: &TestApp, password: &str, verify: bool) -> Gql {
-    app.graphql(
-        Some(&admin()),
-        "mutation($i: StoreApiCredentialInput!) { storeApiCredential(input: $i) { credential { version lastVerification { outcome reason } } } }",
-        json!({ "i": { "sellerLogin": SELLER, "password": password, "verify": verify } }),
-    )
-    .await
-}
-
-async fn store_octopia(app: &TestApp, secret: &str, verify: bool) -> Gql {
-    app.graphql(
-        Some(&admin()),
-        "mutation($i: StoreOctopiaCredentialInput!) { storeOctopiaCredential(input: $i) { credential { version lastVerification { outcome } } } }",
-        json!({ "i": { "sellerLogin": SELLER, "clientId": CLIENT_ID, "clientSecret": secret, "sellerId": "4242", "verify": verify } }),
-    )
-    .await
+/// The seller's Octopia client with `secret`.
+fn octopia(secret: &str) -> Octopia<'_> {
+    Octopia { client_id: CLIENT_ID, client_secret: secret, seller_id: "4242" }
 }
 
 async fn verify(app: &TestApp, kind: Option<&str>) -> Gql {
@@ -89,8 +70,8 @@ async fn versions(app: &TestApp) -> Vec<Value> {
 
 async fn verifying_good_and_bad_credentials_of_both_kinds_records_each_outcome(engine: Engine) {
     let fake = fake().await;
-    let app = app_with(engine, &fake).await;
-    store_password(&app, PASSWORD, false).await.data();
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    app.store_password(&admin(), SELLER, PASSWORD).await.data();
     let answer = verify(&app, Some("MARKETPLACE_API")).await;
     let verification = &answer.data()["verifyCredential"];
     assert_eq!(
@@ -99,7 +80,7 @@ async fn verifying_good_and_bad_credentials_of_both_kinds_records_each_outcome(e
     );
     assert!(verification["reason"].is_null());
 
-    store_octopia(&app, "not-the-secret", false).await.data();
+    app.store_octopia(&admin(), SELLER, &octopia("not-the-secret")).await.data();
     // Without a kind, a seller that has both is checked on Octopia.
     let answer = verify(&app, None).await;
     let verification = &answer.data()["verifyCredential"];
@@ -109,7 +90,7 @@ async fn verifying_good_and_bad_credentials_of_both_kinds_records_each_outcome(e
 
     fake.add_api_account("bestshop-api", "reset-in-the-back-office");
     assert_eq!(verify(&app, Some("MARKETPLACE_API")).await.data()["verifyCredential"]["reason"], "UNAUTHORIZED");
-    store_octopia(&app, CLIENT_SECRET, false).await.data();
+    app.store_octopia(&admin(), SELLER, &octopia(CLIENT_SECRET)).await.data();
     assert_eq!(verify(&app, Some("OCTOPIA")).await.data()["verifyCredential"]["outcome"], "VERIFIED");
 
     let outcomes: Vec<(String, i64, String)> = versions(&app)
@@ -131,16 +112,16 @@ on_both_engines!(verifying_good_and_bad_credentials_of_both_kinds_records_each_o
 
 async fn storing_with_verify_refuses_a_rejected_credential_and_stores_nothing(engine: Engine) {
     let fake = fake().await;
-    let app = app_with(engine, &fake).await;
-    let refused = store_password(&app, "Wr0ng-Password!", true).await;
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    let refused = app.store_password_verifying(&admin(), SELLER, "Wr0ng-Password!").await;
     assert_eq!(refused.code(), "BAD_USER_INPUT");
     assert_eq!(refused.error()["reason"], "MARKETPLACE_REJECTED");
     assert_eq!(refused.error()["field"], "password");
-    let refused = store_octopia(&app, "nope", true).await;
+    let refused = app.store_octopia_verifying(&admin(), SELLER, &octopia("nope")).await;
     assert_eq!((refused.code(), refused.error()["field"].as_str()), ("BAD_USER_INPUT", Some("clientSecret")));
     assert!(versions(&app).await.is_empty(), "a rejected credential must not be stored");
 
-    let stored = store_password(&app, PASSWORD, true).await;
+    let stored = app.store_password_verifying(&admin(), SELLER, PASSWORD).await;
     let credential = &stored.data()["storeApiCredential"]["credential"];
     assert_eq!(
         (credential["version"].as_i64(), credential["lastVerification"]["outcome"].as_str()),
@@ -154,7 +135,7 @@ on_both_engines!(storing_with_verify_refuses_a_rejected_credential_and_stores_no
 
 async fn every_marketplace_failure_maps_to_its_error_and_stores_nothing(engine: Engine) {
     let fake = fake().await;
-    let app = app_with(engine, &fake).await;
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
     let cases = [
         (Failure::BotPage, "BOT_PROTECTION"),
         (Failure::TooManyRequests { retry_after_secs: 120 }, "RATE_LIMITED"),
@@ -162,14 +143,14 @@ async fn every_marketplace_failure_maps_to_its_error_and_stores_nothing(engine: 
     ];
     for (failure, reason) in cases {
         fake.set_failure(Some(failure));
-        let answer = store_password(&app, PASSWORD, true).await;
+        let answer = app.store_password_verifying(&admin(), SELLER, PASSWORD).await;
         assert_eq!((answer.code(), answer.error()["reason"].as_str()), ("UPSTREAM_UNAVAILABLE", Some(reason)));
     }
     assert!(versions(&app).await.is_empty());
 
     // A stored credential checked while the marketplace is unreachable: recorded as such, not an error.
     fake.set_failure(None);
-    store_password(&app, PASSWORD, false).await.data();
+    app.store_password(&admin(), SELLER, PASSWORD).await.data();
     fake.set_failure(Some(Failure::BotPage));
     let verification = verify(&app, None).await;
     assert_eq!(verification.data()["verifyCredential"]["outcome"], "UNREACHABLE");
@@ -178,14 +159,8 @@ async fn every_marketplace_failure_maps_to_its_error_and_stores_nothing(engine: 
     assert_eq!((answer.code(), answer.error()["reason"].as_str()), ("UPSTREAM_UNAVAILABLE", Some("BOT_PROTECTION")));
 
     // Down altogether: nothing listens any more.
-    let stopped = TestApp::spawn(
-        TestDb::create(engine).await,
-        Options::default().with_marketplace(cdvault_tests::NO_MARKETPLACE),
-    )
-    .await
-    .unwrap();
-    stopped.register(&admin(), SELLER).await.data();
-    let answer = store_password(&stopped, PASSWORD, true).await;
+    let stopped = TestApp::builder(engine).marketplace_url(NO_MARKETPLACE).registered(SELLER).spawn().await;
+    let answer = stopped.store_password_verifying(&admin(), SELLER, PASSWORD).await;
     assert_eq!((answer.code(), answer.error()["reason"].as_str()), ("UPSTREAM_UNAVAILABLE", Some("CONNECTION_FAILED")));
     assert!(versions(&stopped).await.is_empty());
 }
@@ -199,8 +174,8 @@ async fn issue_at_once(apps: &[&TestApp], count: usize) -> Vec<String> {
 
 async fn a_thousand_concurrent_token_requests_make_one_upstream_call(engine: Engine) {
     let fake = fake().await;
-    let app = app_with(engine, &fake).await;
-    store_password(&app, PASSWORD, false).await.data();
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    app.store_password(&admin(), SELLER, PASSWORD).await.data();
     // A slow marketplace: every request arrives while the one fetch is in flight.
     fake.set_delay(Duration::from_millis(500));
     let tokens = issue_at_once(&[&app], 1000).await;
@@ -219,9 +194,9 @@ async fn two_replicas_sharing_a_database_make_one_upstream_call_for_a_thousand_r
         return;
     }
     let fake = fake().await;
-    let first = app_with(engine, &fake).await;
-    let second = TestApp::spawn(first.db.share(), first.options.clone()).await.unwrap();
-    store_password(&first, PASSWORD, false).await.data();
+    let first = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    let second = first.replica().spawn().await;
+    first.store_password(&admin(), SELLER, PASSWORD).await.data();
     fake.set_delay(Duration::from_millis(500));
     let tokens = issue_at_once(&[&first, &second], 1000).await;
     assert_eq!(fake.sts_calls(), 1, "one fetch for both replicas");
@@ -230,7 +205,7 @@ async fn two_replicas_sharing_a_database_make_one_upstream_call_for_a_thousand_r
     // A new password stored on one replica: the other stops serving the token of the old one at once.
     fake.set_delay(Duration::ZERO);
     fake.add_api_account("bestshop-api", "Sec0nd-Password!");
-    store_password(&second, "Sec0nd-Password!", false).await.data();
+    second.store_password(&admin(), SELLER, "Sec0nd-Password!").await.data();
     let after = token_of(&issue_token(&first, None).await);
     assert_ne!(after, tokens[0]);
     assert_eq!(fake.sts_calls(), 2);
@@ -240,20 +215,14 @@ on_both_engines!(two_replicas_sharing_a_database_make_one_upstream_call_for_a_th
 
 /// Waits (bounded) until the fake has seen `calls` STS calls: a background refresh has no caller to wait on.
 async fn until_sts_calls(fake: &FakeMarketplace, calls: u64) {
-    for _ in 0..200 {
-        if fake.sts_calls() >= calls {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the marketplace saw {} STS calls, expected {calls}", fake.sts_calls());
+    eventually(&format!("{calls} STS calls"), Duration::from_secs(30), || async { fake.sts_calls() >= calls }).await;
 }
 
 async fn a_token_is_refreshed_ahead_of_expiry_and_never_served_past_its_margin(engine: Engine) {
     let fake = fake().await;
-    let app = app_with(engine, &fake).await;
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
     let clock = app.options.clock.clone();
-    store_password(&app, PASSWORD, false).await.data();
+    app.store_password(&admin(), SELLER, PASSWORD).await.data();
     let first = issue_token(&app, Some("MARKETPLACE_API")).await;
     let first_token = token_of(&first);
     let expires: time::OffsetDateTime = time::OffsetDateTime::parse(
@@ -272,14 +241,16 @@ async fn a_token_is_refreshed_ahead_of_expiry_and_never_served_past_its_margin(e
     clock.advance(time::Duration::hours(7));
     assert_eq!(token_of(&issue_token(&app, None).await), first_token);
     until_sts_calls(&fake, 2).await;
-    let second_token = loop {
-        // The background fetch stores its token just after the marketplace answered.
-        let token = token_of(&issue_token(&app, None).await);
-        if token != first_token {
-            break token;
+    // The background fetch stores its token just after the marketplace answered.
+    let mut second_token = first_token.clone();
+    for _ in 0..1500 {
+        second_token = token_of(&issue_token(&app, None).await);
+        if second_token != first_token {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
+    assert_ne!(second_token, first_token, "the refreshed token is served once stored");
     assert_eq!(fake.sts_calls(), 2);
 
     // Nobody asks during the next refresh window; within five minutes of expiry the old token is not served.
@@ -292,9 +263,9 @@ on_both_engines!(a_token_is_refreshed_ahead_of_expiry_and_never_served_past_its_
 
 async fn an_octopia_token_comes_with_the_seller_id_and_is_preferred_when_the_seller_has_both(engine: Engine) {
     let fake = fake().await;
-    let app = app_with(engine, &fake).await;
-    store_password(&app, PASSWORD, false).await.data();
-    store_octopia(&app, CLIENT_SECRET, false).await.data();
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    app.store_password(&admin(), SELLER, PASSWORD).await.data();
+    app.store_octopia(&admin(), SELLER, &octopia(CLIENT_SECRET)).await.data();
     let answer = issue_token(&app, None).await;
     let issued = &answer.data()["issueAccessToken"];
     assert_eq!((issued["kind"].as_str(), issued["sellerId"].as_str()), (Some("OCTOPIA"), Some("4242")));
@@ -342,8 +313,8 @@ async fn change(socket: &mut Socket) -> Value {
 
 async fn a_rejected_token_refresh_marks_the_credential_rejected_and_tells_subscribers(engine: Engine) {
     let fake = fake().await;
-    let app = app_with(engine, &fake).await;
-    store_password(&app, PASSWORD, false).await.data();
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    app.store_password(&admin(), SELLER, PASSWORD).await.data();
     issue_token(&app, None).await.data();
     let mut socket = subscribe_changes(&app, None).await;
 
@@ -372,7 +343,7 @@ async fn a_rejected_token_refresh_marks_the_credential_rejected_and_tells_subscr
     issue_token(&app, None).await.data();
 
     fake.add_api_account("bestshop-api", "Reset-0n-Cdiscount");
-    store_password(&app, "Reset-0n-Cdiscount", false).await.data();
+    app.store_password(&admin(), SELLER, "Reset-0n-Cdiscount").await.data();
     let stored = change(&mut socket).await;
     assert_eq!((stored["change"].as_str(), stored["version"].as_i64()), (Some("STORED"), Some(2)));
     issue_token(&app, None).await.data();
@@ -381,16 +352,16 @@ on_both_engines!(a_rejected_token_refresh_marks_the_credential_rejected_and_tell
 
 async fn a_subscriber_hears_every_change_and_gets_what_it_missed_when_it_reconnects(engine: Engine) {
     let fake = fake().await;
-    let first = app_with(engine, &fake).await;
+    let first = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
     // On PostgreSQL the change is made on another replica.
     let second = match engine {
-        Engine::Postgres => Some(TestApp::spawn(first.db.share(), first.options.clone()).await.unwrap()),
+        Engine::Postgres => Some(first.replica().spawn().await),
         Engine::Sqlite => None,
     };
     let writer = second.as_ref().unwrap_or(&first);
 
     let mut socket = subscribe_changes(&first, None).await;
-    store_password(writer, PASSWORD, false).await.data();
+    writer.store_password(&admin(), SELLER, PASSWORD).await.data();
     let seen = change(&mut socket).await;
     assert_eq!((seen["sellerLogin"].as_str(), seen["kind"].as_str()), (Some(SELLER), Some("MARKETPLACE_API")));
     assert_eq!((seen["change"].as_str(), seen["changedBy"].as_str()), (Some("STORED"), Some("security-admin")));
@@ -398,7 +369,7 @@ async fn a_subscriber_hears_every_change_and_gets_what_it_missed_when_it_reconne
     drop(socket);
 
     // While the tool is away: two more changes.
-    store_octopia(writer, CLIENT_SECRET, false).await.data();
+    writer.store_octopia(&admin(), SELLER, &octopia(CLIENT_SECRET)).await.data();
     writer
         .graphql(
             Some(&admin()),
@@ -413,7 +384,7 @@ async fn a_subscriber_hears_every_change_and_gets_what_it_missed_when_it_reconne
     let missed = change(&mut socket).await;
     assert_eq!((missed["change"].as_str(), missed["version"].as_i64()), (Some("RESTORED"), Some(2)));
     // And live ones after that.
-    store_password(writer, PASSWORD, false).await.data();
+    writer.store_password(&admin(), SELLER, PASSWORD).await.data();
     assert_eq!(change(&mut socket).await["version"], 3);
 }
 on_both_engines!(a_subscriber_hears_every_change_and_gets_what_it_missed_when_it_reconnects);
@@ -440,9 +411,9 @@ async fn a_rejection_seen_by_one_replica_stops_every_replica_from_retrying_the_b
         return;
     }
     let fake = fake().await;
-    let first = app_with(engine, &fake).await;
-    let second = TestApp::spawn(first.db.share(), first.options.clone()).await.unwrap();
-    store_password(&first, PASSWORD, false).await.data();
+    let first = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    let second = first.replica().spawn().await;
+    first.store_password(&admin(), SELLER, PASSWORD).await.data();
     fake.add_api_account("bestshop-api", "Reset-0n-Cdiscount");
     fake.set_delay(Duration::from_millis(300));
     let requests = (0..200).map(|i| issue_token(if i % 2 == 0 { &first } else { &second }, None));

@@ -1,10 +1,11 @@
+use cdvault_tests::operations::DEACTIVATE_SELLER;
 use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, TestDb, on_both_engines};
 
 async fn replicas_starting_together_on_one_database_all_come_up_with_one_keyring(engine: Engine) {
     let db = TestDb::create(engine).await;
     let options = Options::default();
-    let replicas = (0..3).map(|_| TestApp::spawn(db.share(), options.clone()));
-    let replicas: Vec<TestApp> = futures::future::join_all(replicas).await.into_iter().map(Result::unwrap).collect();
+    let replicas = (0..3).map(|_| TestApp::builder_on(db.share()).options(options.clone()).spawn());
+    let replicas: Vec<TestApp> = futures::future::join_all(replicas).await;
 
     // A credential stored through one replica is issued by every other: they share one keyring version 1.
     replicas[0].seller_with_password("sharedshop", "Shared-Passw0rd!").await;
@@ -26,10 +27,8 @@ async fn replicas_starting_together_on_one_database_all_come_up_with_one_keyring
 on_both_engines!(replicas_starting_together_on_one_database_all_come_up_with_one_keyring);
 
 async fn a_replica_never_issues_a_credential_another_replica_replaced_or_deactivated(engine: Engine) {
-    let db = TestDb::create(engine).await;
-    let options = Options::default();
-    let a = TestApp::spawn(db.share(), options.clone()).await.unwrap();
-    let b = TestApp::spawn(db.share(), options).await.unwrap();
+    let a = cdvault_tests::spawn_app(engine).await;
+    let b = a.replica().spawn().await;
     a.seller_with_password("moving", "First-Passw0rd!").await;
     let admin = a.token(ALL_SCOPES, &["*"]);
     // B reads (and keeps in memory) version 1.
@@ -40,13 +39,7 @@ async fn a_replica_never_issues_a_credential_another_replica_replaced_or_deactiv
     assert_eq!(issued.data()["issueApiCredential"]["password"], "Second-Passw0rd!");
     assert_eq!(issued.data()["issueApiCredential"]["version"], 2);
 
-    a.graphql(
-        Some(&admin),
-        "mutation { deactivateSellerAccount(login: \"moving\") { status } }",
-        serde_json::json!({}),
-    )
-    .await
-    .data();
+    a.graphql(Some(&admin), DEACTIVATE_SELLER, serde_json::json!({ "login": "moving" })).await.data();
     let refused = b.issue_password(&admin, "moving").await;
     assert_eq!((refused.code(), refused.error()["reason"].as_str()), ("FORBIDDEN", Some("SELLER_INACTIVE")));
 }

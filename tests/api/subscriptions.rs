@@ -1,7 +1,9 @@
 use std::time::Duration;
 
+use cdvault_tests::operations::{DEACTIVATE_SELLER, SUBMIT_PAYOUT_CHANGE, payout_move};
+use cdvault_tests::tokens::token_lasting;
 use cdvault_tests::ws::{Socket, connect, next, send};
-use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, TestDb, on_both_engines, token_for};
+use cdvault_tests::{ALL_SCOPES, Engine, TestApp, on_both_engines, token_for};
 use serde_json::{Value, json};
 
 async fn subscribe(app: &TestApp, token: &str, seller: Option<&str>) -> Socket {
@@ -23,7 +25,7 @@ async fn submit(app: &TestApp, login: &str) -> String {
     let answer = app
         .graphql(
             Some(&agent),
-            "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }",
+            SUBMIT_PAYOUT_CHANGE,
             json!({ "i": { "sellerLogin": login, "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP", "accountHolder": "Shop" } }),
         )
         .await;
@@ -32,13 +34,7 @@ async fn submit(app: &TestApp, login: &str) -> String {
 
 async fn start_review(app: &TestApp, id: &str) {
     let reviewer = token_for("reviewer-alice", "kyc:review", Some(&["*"]));
-    app.graphql(
-        Some(&reviewer),
-        "mutation($id: ID!) { startPayoutReview(id: $id, expectedVersion: 1) { id } }",
-        json!({ "id": id }),
-    )
-    .await
-    .data();
+    app.graphql(Some(&reviewer), &payout_move("startPayoutReview", 1), json!({ "id": id })).await.data();
 }
 
 fn update(message: &Value) -> Value {
@@ -47,9 +43,7 @@ fn update(message: &Value) -> Value {
 }
 
 async fn review_consoles_get_each_change_of_the_sellers_they_reach(engine: Engine) {
-    let db = TestDb::create(engine).await;
-    let options = Options::default();
-    let app = TestApp::spawn(db.share(), options.clone()).await.unwrap();
+    let app = cdvault_tests::spawn_app(engine).await;
     let admin = app.token(ALL_SCOPES, &["*"]);
     for login in ["bestshop", "othershop"] {
         app.register(&admin, login).await.data();
@@ -73,7 +67,7 @@ async fn review_consoles_get_each_change_of_the_sellers_they_reach(engine: Engin
 
     // On PostgreSQL, a change made through another replica reaches this replica's subscribers.
     if engine == Engine::Postgres {
-        let other = TestApp::spawn(db.share(), options).await.unwrap();
+        let other = app.replica().spawn().await;
         let cancel = other
             .graphql(
                 Some(&token_for("support-agent", "kyc:submit", Some(&["*"]))),
@@ -109,23 +103,11 @@ on_both_engines!(a_subscription_without_a_valid_token_or_kyc_scope_is_refused);
 async fn a_session_ends_with_its_token_and_carries_no_mutations(engine: Engine) {
     let app = cdvault_tests::spawn_app(engine).await;
     app.register(&app.token(ALL_SCOPES, &["*"]), "bestshop").await.data();
-    let request = cdvault_api::auth::TokenRequest {
-        subject: "console".into(),
-        scopes: vec!["kyc:review".into(), "credentials:write".into()],
-        sellers: Some(vec!["*".into()]),
-        ttl: Duration::from_secs(3),
-    };
-    let short = cdvault_api::auth::mint_hs256(
-        cdvault_tests::JWT_SECRET.as_bytes(),
-        cdvault_tests::ISSUER,
-        cdvault_tests::AUDIENCE,
-        &request,
-    )
-    .unwrap();
+    let short = token_lasting("console", "kyc:review credentials:write", Some(&["*"]), Duration::from_secs(3));
     let mut socket = subscribe(&app, &short, None).await;
 
-    let mutation = "mutation { deactivateSellerAccount(login: \"bestshop\") { status } }";
-    send(&mut socket, json!({ "id": "2", "type": "subscribe", "payload": { "query": mutation } })).await;
+    let payload = json!({ "query": DEACTIVATE_SELLER, "variables": { "login": "bestshop" } });
+    send(&mut socket, json!({ "id": "2", "type": "subscribe", "payload": payload })).await;
     let refused = next(&mut socket, Duration::from_secs(5)).await.unwrap();
     assert!(refused.to_string().contains("errors") || refused["type"] == "error", "{refused}");
     assert_eq!(

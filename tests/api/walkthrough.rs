@@ -1,4 +1,4 @@
-use cdvault_tests::{ALL_SCOPES, Engine, on_both_engines, spawn_app};
+use cdvault_tests::{ALL_SCOPES, Engine, Octopia, on_both_engines, spawn_app};
 use serde_json::json;
 
 async fn the_readme_walkthrough_registers_stores_issues_and_audits(engine: Engine) {
@@ -46,7 +46,13 @@ async fn octopia_credentials_are_stored_and_issued_with_their_seller_id(engine: 
     let app = spawn_app(engine).await;
     let admin = app.token(ALL_SCOPES, &["*"]);
     app.register(&admin, "octoshop").await.data();
-    let stored = app.store_octopia(&admin, "octoshop", "client-123", "octo-s3cret-value", "98765").await;
+    let stored = app
+        .store_octopia(
+            &admin,
+            "octoshop",
+            &Octopia { client_id: "client-123", client_secret: "octo-s3cret-value", seller_id: "98765" },
+        )
+        .await;
     assert_eq!(stored.data()["storeOctopiaCredential"]["credential"]["clientId"], "client-123");
     assert_eq!(stored.data()["storeOctopiaCredential"]["credential"]["octopiaSellerId"], "98765");
 

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use cdvault_fake_marketplace::FakeMarketplace;
-use cdvault_tests::{ALL_SCOPES, Engine, Options, TestApp, TestDb, token_for};
+use cdvault_tests::operations::{SUBMIT_PAYOUT_CHANGE, VIEWER, payout_move};
+use cdvault_tests::{ALL_SCOPES, Engine, Octopia, TestApp, token_for};
 use serde_json::json;
 
 #[derive(Clone, Default)]
@@ -44,18 +45,18 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
     let fake = FakeMarketplace::start().await.unwrap();
     fake.add_api_account("logshop-api", password);
     fake.add_octopia_client("client-1", client_secret);
-    let options = Options::default().with_marketplace(&fake.base_url());
-    let app = TestApp::spawn(TestDb::create(Engine::Sqlite).await, options).await.unwrap();
+    let app = TestApp::builder(Engine::Sqlite).marketplace(&fake).spawn().await;
     let admin = app.token(ALL_SCOPES, &["*"]);
     app.register(&admin, "logshop").await.data();
     app.store_password(&admin, "logshop", password).await.data();
-    app.store_octopia(&admin, "logshop", "client-1", client_secret, "77").await.data();
+    app.store_octopia(&admin, "logshop", &Octopia { client_id: "client-1", client_secret, seller_id: "77" })
+        .await
+        .data();
 
     // The marketplace: checks with good and bad secrets, and brokered tokens of both kinds.
-    let store_verified = "mutation($p: String!) { storeApiCredential(input: {sellerLogin: \"logshop\", password: $p, verify: true}) { warnings } }";
-    app.graphql(Some(&admin), store_verified, json!({ "p": password })).await.data();
+    app.store_password_verifying(&admin, "logshop", password).await.data();
     let wrong = "Wr0ng-Log-Marker!";
-    assert_eq!(app.graphql(Some(&admin), store_verified, json!({ "p": wrong })).await.code(), "BAD_USER_INPUT");
+    assert_eq!(app.store_password_verifying(&admin, "logshop", wrong).await.code(), "BAD_USER_INPUT");
     let verify = "mutation { verifyCredential(sellerLogin: \"logshop\") { outcome } }";
     assert_eq!(app.graphql(Some(&admin), verify, json!({})).await.data()["verifyCredential"]["outcome"], "VERIFIED");
     for kind in ["OCTOPIA", "MARKETPLACE_API"] {
@@ -73,7 +74,7 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
     );
     // Refusals and errors are logged too: a forged token, a too-long password, a failing variable.
     let forged = format!("{}x", &admin[..admin.len() - 1]);
-    assert_eq!(app.graphql(Some(&forged), "{ viewer { subject } }", json!({})).await.code(), "UNAUTHENTICATED");
+    assert_eq!(app.graphql(Some(&forged), VIEWER, json!({})).await.code(), "UNAUTHENTICATED");
     let long = format!("{password}{}", "x".repeat(200));
     assert_eq!(app.store_password(&admin, "logshop", &long).await.code(), "BAD_USER_INPUT");
 
@@ -81,20 +82,18 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
     let (iban, holder) = ("DE89370400440532013000", "Log-Marker Holder GmbH");
     let agent = token_for("agent", "kyc:submit", Some(&["*"]));
     let reviewer = token_for("reviewer", "kyc:review", Some(&["*"]));
-    let submit = "mutation($i: SubmitPayoutChangeInput!) { submitPayoutChange(input: $i) { id } }";
     let input = |iban: &str| json!({ "i": { "sellerLogin": "logshop", "iban": iban, "bic": "COBADEFFXXX", "accountHolder": holder } });
-    let id = app.graphql(Some(&agent), submit, input(iban)).await.data()["submitPayoutChange"]["id"].clone();
+    let id =
+        app.graphql(Some(&agent), SUBMIT_PAYOUT_CHANGE, input(iban)).await.data()["submitPayoutChange"]["id"].clone();
     for (mutation, version) in [("startPayoutReview", 1), ("approvePayoutChange", 2)] {
-        let query = format!("mutation($id: ID!) {{ {mutation}(id: $id, expectedVersion: {version}) {{ id }} }}");
-        app.graphql(Some(&reviewer), &query, json!({ "id": id })).await.data();
+        app.graphql(Some(&reviewer), &payout_move(mutation, version), json!({ "id": id })).await.data();
     }
     let reveal =
         "mutation { revealPayoutAccount(sellerLogin: \"logshop\", purpose: \"log test\") { iban accountHolder } }";
     assert_eq!(app.graphql(Some(&reviewer), reveal, json!({})).await.data()["revealPayoutAccount"]["iban"], iban);
     let bad_checksum = "DE89370400440532013001";
-    assert_eq!(app.graphql(Some(&agent), submit, input(bad_checksum)).await.code(), "BAD_USER_INPUT");
-    let (db, options) = app.stop().await;
-    drop((db, options));
+    assert_eq!(app.graphql(Some(&agent), SUBMIT_PAYOUT_CHANGE, input(bad_checksum)).await.code(), "BAD_USER_INPUT");
+    drop(app.stop().await);
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("served"), "the capture is real: it holds the access log");
