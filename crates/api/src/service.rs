@@ -3,7 +3,8 @@
 //!
 //! One context type, [`Vault`], and one module per capability, each an `impl Vault` block with its own input and
 //! output types. A module uses only modules listed before it here, never the other way round:
-//! - leaves: `marketplace` (the client and what its answers mean), `credential_secret` (opening a stored secret);
+//! - leaves: `marketplace` (the client and what its answers mean), `credential_secret` (opening a stored secret),
+//!   `listening` (how many subscriptions listen);
 //! - `token_broker`: access tokens fetched once for everyone (a small API over private internals);
 //! - `vault`: the context; `authorize`: who is calling and what they may do (every use case starts there);
 //! - the capabilities: `sellers`, `verification`, `credentials`, `issue`, `access_tokens`, `credential_changes`,
@@ -17,6 +18,7 @@ mod credential_secret;
 mod credentials;
 mod issue;
 mod keys;
+mod listening;
 mod marketplace;
 mod payouts;
 mod sellers;
@@ -30,6 +32,7 @@ pub use authorize::Caller;
 pub use credentials::{NewOctopiaCredential, StoredApiCredential};
 pub use issue::{IssuedApi, IssuedOctopia};
 pub use keys::{RewrapSettings, RotationJobReport};
+pub use listening::Listeners;
 pub use marketplace::Marketplace;
 pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
 pub use vault::Vault;

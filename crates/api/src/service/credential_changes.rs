@@ -10,6 +10,7 @@ use futures::Stream;
 use tokio::sync::watch;
 
 use super::authorize::Caller;
+use super::listening::Listening;
 use super::vault::Vault;
 use crate::error::ApiError;
 
@@ -27,6 +28,8 @@ struct Feed {
     pokes: watch::Receiver<u64>,
     /// Changes read but not sent yet.
     buffer: VecDeque<CredentialChange>,
+    /// Counted as listening while the stream lives.
+    _listening: Listening,
 }
 
 impl Vault {
@@ -60,6 +63,7 @@ impl Vault {
             cursor,
             pokes,
             buffer: VecDeque::new(),
+            _listening: self.listening.enter(),
         };
         Ok(futures::stream::unfold(feed, |mut feed| async move {
             loop {

@@ -13,6 +13,7 @@ use cdvault_domain::credential::StoredCredential;
 use zeroize::Zeroizing;
 
 use super::credential_secret::open_secret;
+use super::listening::{Listeners, ListeningCount};
 use super::marketplace::Marketplace;
 use super::token_broker::TokenBroker;
 use crate::cache::IssueCache;
@@ -35,6 +36,8 @@ pub struct Vault {
     pub(super) broker: Arc<TokenBroker>,
     /// Wakes this replica's rewrap worker when a rotation starts here.
     pub(super) rewrap_wake: Notify,
+    /// Subscriptions of this replica that can no longer miss a change.
+    pub(super) listening: ListeningCount,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
@@ -56,6 +59,7 @@ impl Vault {
             marketplace,
             broker,
             rewrap_wake,
+            listening: ListeningCount::default(),
         }
     }
 
@@ -74,6 +78,12 @@ impl Vault {
         async move {
             let _ = closing.wait_for(|closed| *closed).await;
         }
+    }
+
+    /// How many subscriptions (payout updates, credential changes) of this replica are listening, as it changes:
+    /// a change committed once the count includes a subscription reaches it.
+    pub fn listening_subscriptions(&self) -> watch::Receiver<Listeners> {
+        self.listening.watch()
     }
 
     /// The secret of `stored`, with this replica's keyring for its key version.

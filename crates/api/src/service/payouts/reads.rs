@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{PayoutQuery, request_id};
 use crate::error::ApiError;
 use crate::service::authorize::{Caller, RawLogin, SellerAct};
+use crate::service::listening::Listening;
 use crate::service::vault::Vault;
 
 fn open(ring: &Keyring, slot: PayoutSlot, sealed: &Sealed) -> Result<PayoutDetails, ApiError> {
@@ -30,6 +31,8 @@ struct Follower {
     reach: SellerReach,
     /// The one seller the subscriber asked for, if any.
     only: Option<String>,
+    /// Counted as listening while the stream lives.
+    _listening: Listening,
 }
 
 impl Follower {
@@ -48,7 +51,7 @@ impl Vault {
         let p = self.kyc_reader(caller, seller_login.as_deref()).await?;
         self.authorize_seller_filter(caller, p, action::PAYOUT_READ, seller_login.as_deref()).await?;
         let follower =
-            Follower { changes: self.payout_changes.subscribe(), reach: p.sellers.clone(), only: seller_login };
+            Follower { changes: self.payout_changes.subscribe(), reach: p.sellers.clone(), only: seller_login, _listening: self.listening.enter() };
         Ok(futures::stream::unfold(follower, |mut follower| async move {
             loop {
                 match follower.changes.recv().await {
