@@ -1,24 +1,34 @@
-//! The GraphQL schema: thin resolvers over [`crate::service::Vault`].
+//! The GraphQL schema: thin resolvers over [`crate::service::Vault`], one module per resource.
+//!
+//! Each resource module (`sellers`, `credentials`, `audit`, `keys`, `payouts`, `marketplace`) holds its types and
+//! its parts of Query, Mutation and Subscription (`SellersQuery`, `KeysSubscription`, ...), merged in `root`.
+//! Shared pieces sit in modules that import no resource: `context` (the vault and caller of a request, error
+//! mapping, the end of a session) and `pagination` (Relay connections and cursors). Resources import each other
+//! one way only: `sellers` -> `credentials`, `payouts`; `marketplace` -> `credentials`.
+//!
+//! Naming: the Rust name of every type in the schema is its GraphQL name plus `Gql` (`SellerAccountGql` is
+//! `SellerAccount`), set with `#[graphql(name = "...")]`, so it never collides with the domain or storage type it
+//! wraps. The root types keep their names (`QueryRoot` is `Query`).
 
+mod audit;
+mod context;
+mod credentials;
+mod keys;
 mod limits;
-mod marketplace_types;
-mod mutation;
-mod payout_types;
-mod query;
-mod subscription;
-mod types;
+mod marketplace;
+mod pagination;
+mod payouts;
+mod root;
+mod sellers;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptyMutation, Schema};
+use async_graphql::{EmptyMutation, Schema};
 
-use crate::error::ApiError;
-use crate::service::{Caller, Vault};
+use crate::service::Vault;
 
 pub use limits::{ErrorCodes, MAX_COMPLEXITY, MAX_DEPTH, ParseCache};
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
-pub use subscription::SubscriptionRoot;
+pub use root::{MutationRoot, QueryRoot, SubscriptionRoot};
 
 /// The cdvault GraphQL schema type.
 pub type VaultSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -41,13 +51,14 @@ fn limited<M: async_graphql::ObjectType + 'static>(
 
 /// Builds the WebSocket schema, with the same limits as [`build_schema`].
 pub fn build_session_schema(vault: Arc<Vault>) -> SessionSchema {
-    limited(Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)).data(vault).finish()
+    limited(Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot::default())).data(vault).finish()
 }
 
 /// Builds the schema; `vault` is absent only when printing the SDL.
 pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
     let mut builder =
-        limited(Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)).extension(ParseCache::default());
+        limited(Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default()))
+            .extension(ParseCache::default());
     if let Some(vault) = vault {
         builder = builder.data(vault);
     }
@@ -57,32 +68,4 @@ pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
 /// The SDL of the schema, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
     build_schema(None).sdl()
-}
-
-/// The vault and the caller of the current request.
-pub(crate) fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a Vault, &'a Caller)> {
-    let caller = ctx
-        .data::<Caller>()
-        .map_err(|_| ApiError::Unauthenticated("no request context".into()).into_graphql("unknown"))?;
-    if caller.expires_at.is_some_and(|at| at <= std::time::SystemTime::now()) {
-        let expired =
-            ApiError::Unauthenticated("the token of this session has expired: reconnect with a new one".into());
-        return Err(expired.into_graphql(&caller.request_id));
-    }
-    let vault = ctx.data::<Arc<Vault>>().map_err(|_| {
-        ApiError::internal("schema", std::io::Error::other("the schema was built without a vault"))
-            .into_graphql(&caller.request_id)
-    })?;
-    Ok((vault.as_ref(), caller))
-}
-
-/// Maps a use-case result to GraphQL, in the one place errors get their codes.
-pub(crate) trait IntoGraphql<T> {
-    fn gql(self, caller: &Caller) -> async_graphql::Result<T>;
-}
-
-impl<T> IntoGraphql<T> for Result<T, ApiError> {
-    fn gql(self, caller: &Caller) -> async_graphql::Result<T> {
-        self.map_err(|e| e.into_graphql(&caller.request_id))
-    }
 }

@@ -50,8 +50,12 @@ impl Vault {
     ) -> Result<impl Stream<Item = PayoutRequest> + Send + 'static, ApiError> {
         let p = self.kyc_reader(caller, seller_login.as_deref()).await?;
         self.authorize_seller_filter(caller, p, action::PAYOUT_READ, seller_login.as_deref()).await?;
-        let follower =
-            Follower { changes: self.payout_changes.subscribe(), reach: p.sellers.clone(), only: seller_login, _listening: self.listening.enter() };
+        let follower = Follower {
+            changes: self.payout_changes.subscribe(),
+            reach: p.sellers.clone(),
+            only: seller_login,
+            _listening: self.listening.enter(),
+        };
         Ok(futures::stream::unfold(follower, |mut follower| async move {
             loop {
                 match follower.changes.recv().await {

@@ -1,20 +1,20 @@
-//! GraphQL types of payout bank-detail changes under KYC review.
+//! The types of payout bank-detail changes under KYC review: requests, their timeline, accounts, bank details.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use cdvault_domain::payout::{PAYOUT_CURRENCY, PayoutDetails as DomainDetails};
-use cdvault_storage::payouts::{PayoutAccount as StoredAccount, PayoutRequest, TimelineEntry};
+use cdvault_domain::payout::{PAYOUT_CURRENCY, PayoutDetails};
+use cdvault_storage::payouts::{PayoutAccount, PayoutRequest, TimelineEntry};
 use time::OffsetDateTime;
 
-use super::types::PageInfo;
-use super::{IntoGraphql, request};
+use crate::graphql::context::{IntoGraphql, request};
+use crate::graphql::pagination::PageInfoGql;
 
 /// Where a payout change request is in its review.
 ///
 /// `SUBMITTED -> IN_REVIEW -> (DOCUMENTS_REQUESTED <-> IN_REVIEW) -> APPROVED | REJECTED`; `CANCELLED` by the
 /// submitter before a decision.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "cdvault_domain::payout::PayoutStatus")]
-pub enum PayoutChangeStatus {
+#[graphql(name = "PayoutChangeStatus", remote = "cdvault_domain::payout::PayoutStatus")]
+pub enum PayoutChangeStatusGql {
     /// Submitted, waiting for a reviewer.
     Submitted,
     /// A reviewer is on it.
@@ -31,8 +31,8 @@ pub enum PayoutChangeStatus {
 
 /// A document a reviewer can ask the seller for.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "cdvault_domain::payout::KycDocument")]
-pub enum KycDocument {
+#[graphql(name = "KycDocument", remote = "cdvault_domain::payout::KycDocument")]
+pub enum KycDocumentGql {
     /// A bank's certificate of the account (RIB / IBAN certificate) in the holder's name.
     IbanCertificate,
     /// An identity document of the company's legal representative.
@@ -45,7 +45,8 @@ pub enum KycDocument {
 
 /// Bank details as everyone may see them: the IBAN masked.
 #[derive(SimpleObject)]
-pub struct MaskedPayoutDetails {
+#[graphql(name = "MaskedPayoutDetails")]
+pub struct MaskedPayoutDetailsGql {
     /// The IBAN's first four and last four characters, e.g. `FR76…0189`.
     pub iban_masked: String,
     /// The IBAN's last four characters, e.g. `0189`.
@@ -55,11 +56,11 @@ pub struct MaskedPayoutDetails {
 }
 
 /// Bank details in full. Only returned by the reveal mutations, each audited.
-pub struct PayoutDetails(pub DomainDetails);
+pub struct PayoutDetailsGql(pub PayoutDetails);
 
 /// Bank details in full. Only returned by the reveal mutations, each audited.
-#[Object]
-impl PayoutDetails {
+#[Object(name = "PayoutDetails")]
+impl PayoutDetailsGql {
     /// The IBAN, normalized: upper case, no spaces.
     async fn iban(&self) -> &str {
         self.0.iban.expose()
@@ -82,11 +83,11 @@ impl PayoutDetails {
 }
 
 /// A change of a seller's payout bank details, under KYC review.
-pub struct PayoutChangeRequest(pub PayoutRequest);
+pub struct PayoutChangeRequestGql(pub PayoutRequest);
 
 /// A change of a seller's payout bank details, under KYC review.
-#[Object]
-impl PayoutChangeRequest {
+#[Object(name = "PayoutChangeRequest")]
+impl PayoutChangeRequestGql {
     /// Opaque id of the request.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
@@ -98,7 +99,7 @@ impl PayoutChangeRequest {
     }
 
     /// Where the request is in its review.
-    async fn status(&self) -> PayoutChangeStatus {
+    async fn status(&self) -> PayoutChangeStatusGql {
         self.0.status.into()
     }
 
@@ -108,8 +109,8 @@ impl PayoutChangeRequest {
     }
 
     /// The new bank details, masked.
-    async fn details(&self) -> MaskedPayoutDetails {
-        MaskedPayoutDetails {
+    async fn details(&self) -> MaskedPayoutDetailsGql {
+        MaskedPayoutDetailsGql {
             iban_masked: self.0.iban_masked.clone(),
             last4: self.0.iban_last4.clone(),
             currency: PAYOUT_CURRENCY,
@@ -122,7 +123,7 @@ impl PayoutChangeRequest {
     }
 
     /// The documents last asked for; empty if none were.
-    async fn requested_documents(&self) -> Vec<KycDocument> {
+    async fn requested_documents(&self) -> Vec<KycDocumentGql> {
         self.0.documents.iter().map(|d| (*d).into()).collect()
     }
 
@@ -143,31 +144,31 @@ impl PayoutChangeRequest {
 
     /// Every step, oldest first, from the submission on.
     #[graphql(complexity = "10 * child_complexity + 1")]
-    async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PayoutChangeEvent>> {
+    async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PayoutChangeEventGql>> {
         let (vault, caller) = request(ctx)?;
         let entries = vault.payout_timeline(&self.0).await.gql(caller)?;
-        Ok(entries.into_iter().map(PayoutChangeEvent).collect())
+        Ok(entries.into_iter().map(PayoutChangeEventGql).collect())
     }
 }
 
 /// One step of a payout change request.
-pub struct PayoutChangeEvent(pub TimelineEntry);
+pub struct PayoutChangeEventGql(pub TimelineEntry);
 
 /// One step of a payout change request.
-#[Object]
-impl PayoutChangeEvent {
+#[Object(name = "PayoutChangeEvent")]
+impl PayoutChangeEventGql {
     /// The request's version after this step (1 for the submission).
     async fn version(&self) -> i32 {
         self.0.seq
     }
 
     /// The state before; `null` for the submission.
-    async fn from(&self) -> Option<PayoutChangeStatus> {
+    async fn from(&self) -> Option<PayoutChangeStatusGql> {
         self.0.from.map(Into::into)
     }
 
     /// The state after.
-    async fn to(&self) -> PayoutChangeStatus {
+    async fn to(&self) -> PayoutChangeStatusGql {
         self.0.to.into()
     }
 
@@ -187,25 +188,25 @@ impl PayoutChangeEvent {
     }
 
     /// For a request for documents: which ones.
-    async fn documents(&self) -> Vec<KycDocument> {
+    async fn documents(&self) -> Vec<KycDocumentGql> {
         self.0.documents.iter().map(|d| (*d).into()).collect()
     }
 }
 
 /// A seller's payout account (masked): the active one or an earlier one.
-pub struct PayoutAccount(pub StoredAccount);
+pub struct PayoutAccountGql(pub PayoutAccount);
 
 /// A seller's payout account (masked): the active one or an earlier one.
-#[Object]
-impl PayoutAccount {
+#[Object(name = "PayoutAccount")]
+impl PayoutAccountGql {
     /// Opaque id of the account.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
     /// The bank details, masked.
-    async fn details(&self) -> MaskedPayoutDetails {
-        MaskedPayoutDetails {
+    async fn details(&self) -> MaskedPayoutDetailsGql {
+        MaskedPayoutDetailsGql {
             iban_masked: self.0.iban_masked.clone(),
             last4: self.0.iban_last4.clone(),
             currency: PAYOUT_CURRENCY,
@@ -230,7 +231,8 @@ impl PayoutAccount {
 
 /// New payout bank details for a seller.
 #[derive(InputObject)]
-pub struct SubmitPayoutChangeInput {
+#[graphql(name = "SubmitPayoutChangeInput")]
+pub struct SubmitPayoutChangeInputGql {
     /// The seller login.
     pub seller_login: String,
     /// The IBAN; spaces and lower case are accepted.
@@ -243,18 +245,20 @@ pub struct SubmitPayoutChangeInput {
 
 /// One payout change request in a list.
 #[derive(SimpleObject)]
-pub struct PayoutChangeRequestEdge {
+#[graphql(name = "PayoutChangeRequestEdge")]
+pub struct PayoutChangeRequestEdgeGql {
     /// Where to continue after this request.
     pub cursor: String,
     /// The request.
-    pub node: PayoutChangeRequest,
+    pub node: PayoutChangeRequestGql,
 }
 
 /// A page of payout change requests, newest first.
 #[derive(SimpleObject)]
-pub struct PayoutChangeRequestConnection {
+#[graphql(name = "PayoutChangeRequestConnection")]
+pub struct PayoutChangeRequestConnectionGql {
     /// The requests of this page.
-    pub edges: Vec<PayoutChangeRequestEdge>,
+    pub edges: Vec<PayoutChangeRequestEdgeGql>,
     /// Where this page sits in the list.
-    pub page_info: PageInfo,
+    pub page_info: PageInfoGql,
 }

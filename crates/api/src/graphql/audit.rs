@@ -1,0 +1,142 @@
+//! The audit trail: its events, and the read of a page of them.
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use cdvault_domain::audit::ChainedEvent;
+use time::OffsetDateTime;
+
+use super::context::{IntoGraphql, request};
+use super::pagination::{Cursors, PageInfoGql, PageRequest, page_complexity};
+use crate::service::AuditQuery;
+
+/// The cursors of `auditEvents`: the sequence number.
+const AUDIT_CURSORS: Cursors = Cursors::new("audit");
+
+/// How an audited act ended.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "AuditOutcome", remote = "cdvault_domain::audit::Outcome")]
+pub enum AuditOutcomeGql {
+    /// The act was done.
+    Success,
+    /// The caller was refused (authentication or authorization).
+    Denied,
+    /// The act was attempted and failed.
+    Failed,
+}
+
+/// One entry of the append-only, hash-chained audit trail. Never holds a secret.
+pub struct AuditEventGql(pub ChainedEvent);
+
+/// One entry of the append-only, hash-chained audit trail. Never holds a secret.
+#[Object(name = "AuditEvent")]
+impl AuditEventGql {
+    /// Opaque id of the event (a UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.record.id.to_string())
+    }
+
+    /// Position in the chain, from 1, without gaps.
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+
+    /// When it happened.
+    async fn occurred_at(&self) -> OffsetDateTime {
+        self.0.record.occurred_at
+    }
+
+    /// The token subject that acted (`anonymous` when no valid token was given).
+    async fn subject(&self) -> &str {
+        &self.0.record.subject
+    }
+
+    /// What was done, e.g. `credential.issue`, `credential.store`, `seller.register`, `authenticate`.
+    async fn action(&self) -> &str {
+        &self.0.record.action
+    }
+
+    /// The seller concerned, if any.
+    async fn seller_login(&self) -> Option<&str> {
+        self.0.record.seller_login.as_deref()
+    }
+
+    /// The purpose the caller gave, for issues.
+    async fn purpose(&self) -> Option<&str> {
+        self.0.record.purpose.as_deref()
+    }
+
+    /// How it ended.
+    async fn outcome(&self) -> AuditOutcomeGql {
+        self.0.record.outcome.into()
+    }
+
+    /// For denials and failures, a stable code (e.g. `SELLER_INACTIVE`, `MISSING_SCOPE`).
+    async fn reason(&self) -> Option<&str> {
+        self.0.record.reason.as_deref()
+    }
+
+    /// Non-secret detail, e.g. `kind=MARKETPLACE_API version=3`.
+    async fn detail(&self) -> Option<&str> {
+        self.0.record.detail.as_deref()
+    }
+
+    /// The id of the HTTP request (also in the `x-request-id` response header and the logs).
+    async fn request_id(&self) -> &str {
+        &self.0.record.request_id
+    }
+
+    /// SHA-256 of this event and the previous hash, in hex: the link `cdvault audit verify` checks.
+    async fn hash(&self) -> String {
+        hex_lower(&self.0.hash)
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A page of audit events (Relay connection).
+#[derive(SimpleObject)]
+#[graphql(name = "AuditEventConnection")]
+pub struct AuditEventConnectionGql {
+    /// The events of this page, with their cursors.
+    pub edges: Vec<AuditEventEdgeGql>,
+    /// Where this page sits in the list.
+    pub page_info: PageInfoGql,
+}
+
+/// An audit event and its cursor.
+#[derive(SimpleObject)]
+#[graphql(name = "AuditEventEdge")]
+pub struct AuditEventEdgeGql {
+    /// Pass as `after` to get the (older) items after this one.
+    pub cursor: String,
+    /// The audit event.
+    pub node: AuditEventGql,
+}
+
+/// The read of the audit trail.
+#[derive(Debug, Default)]
+pub struct AuditTrailQuery;
+
+#[Object]
+impl AuditTrailQuery {
+    /// Audit events, newest first. Needs `audit:read`; a token limited to some sellers sees only their events.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only events about this seller.")] seller_login: Option<String>,
+        #[graphql(desc = "Only events by this token subject.")] subject: Option<String>,
+        #[graphql(desc = "Only events of this action, e.g. `credential.issue`.")] action: Option<String>,
+    ) -> async_graphql::Result<AuditEventConnectionGql> {
+        let (vault, caller) = request(ctx)?;
+        let page = PageRequest::<i64>::read(AUDIT_CURSORS, first, after).gql(caller)?;
+        let query = AuditQuery { seller_login, subject, action };
+        let fetched = vault.audit_events(caller, query, page.after, page.fetch_limit()).await.gql(caller)?;
+        let page =
+            page.page(fetched, |e| e.seq.to_string(), |cursor, e| AuditEventEdgeGql { cursor, node: AuditEventGql(e) });
+        Ok(AuditEventConnectionGql { edges: page.edges, page_info: page.page_info })
+    }
+}
