@@ -299,9 +299,9 @@ async fn subscribe_changes(app: &TestApp, after: Option<&str>) -> Socket {
     assert_eq!(next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"], "connection_ack");
     let query = "subscription($s: String, $a: String) { credentialChanged(sellerLogin: $s, after: $a) { cursor sellerLogin kind version change changedBy occurredAt } }";
     let payload = json!({ "query": query, "variables": { "s": SELLER, "a": after } });
+    let before = app.subscriptions_started();
     send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": payload })).await;
-    // The subscription starts listening once its resolver ran; give it that moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.subscribed(before).await;
     socket
 }
 

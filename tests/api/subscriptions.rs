@@ -10,13 +10,13 @@ async fn subscribe(app: &TestApp, token: &str, seller: Option<&str>) -> Socket {
     let mut socket = connect(app, Some(token)).await;
     assert_eq!(next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"], "connection_ack");
     let query = "subscription($s: String) { payoutChangeUpdated(sellerLogin: $s) { sellerLogin status version } }";
+    let before = app.subscriptions_started();
     send(
         &mut socket,
         json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "s": seller } } }),
     )
     .await;
-    // The subscription starts listening once its resolver ran; give it that moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.subscribed(before).await;
     socket
 }
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdvault_api::auth::JwtSettings;
-use cdvault_api::service::RewrapSettings;
+use cdvault_api::service::{Listeners, RewrapSettings};
 use cdvault_domain::clock::ManualClock;
 use cdvault_domain::crypto::RootKey;
 use cdvault_fake_marketplace::FakeMarketplace;
 use cdvault_server::Application;
 use cdvault_server::config::ServeConfig;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::operations::{
@@ -160,12 +160,13 @@ impl TestAppBuilder {
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;
+        let listening = app.vault().listening_subscriptions();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        let app = TestApp { address, client, db, options, shutdown: Some(tx), task: Some(task) };
+        let app = TestApp { address, client, db, options, listening, shutdown: Some(tx), task: Some(task) };
         let admin = app.token(ALL_SCOPES, &["*"]);
         for seller in &sellers {
             app.register(&admin, &seller.login).await.data();
@@ -188,6 +189,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub options: Options,
+    /// The server's count of listening subscriptions (see [`TestApp::subscribed`]).
+    listening: watch::Receiver<Listeners>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -255,6 +258,19 @@ impl TestApp {
         let engine = self.db.engine;
         let db = std::mem::replace(&mut self.db, TestDb::detached(engine));
         TestAppBuilder { engine, db: Some(db), options: self.options.clone(), sellers: Vec::new() }
+    }
+
+    /// How many subscriptions have started listening on this server so far (it only grows).
+    pub fn subscriptions_started(&self) -> u64 {
+        self.listening.borrow().started
+    }
+
+    /// Waits until more than `before` subscriptions have started listening: a change committed from then on
+    /// reaches them. Tests wait on this instead of sleeping after they subscribe.
+    pub async fn subscribed(&self, before: u64) {
+        let mut listening = self.listening.clone();
+        let started = tokio::time::timeout(Duration::from_secs(10), listening.wait_for(|l| l.started > before));
+        started.await.expect("the subscription never started listening").expect("the server stopped");
     }
 
     pub fn url(&self, path: &str) -> String {

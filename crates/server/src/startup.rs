@@ -73,6 +73,11 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The use cases this server runs, for an embedding program (the tests wait on its listening subscriptions).
+    pub fn vault(&self) -> Arc<cdvault_api::service::Vault> {
+        self.vault.clone()
+    }
+
     /// Serves until `shutdown` completes, then drains in-flight requests and the audit queue.
     pub async fn run_until(
         self,
