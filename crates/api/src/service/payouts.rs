@@ -3,7 +3,9 @@
 use cdvault_domain::ValidationError;
 use cdvault_domain::audit::{Outcome, action};
 use cdvault_domain::crypto::{CryptoError, Keyring, Sealed};
-use cdvault_domain::payout::{KycDocument, PayoutDetails, PayoutMove, PayoutSlot, PayoutStatus, WorkflowError, decide};
+use cdvault_domain::payout::{
+    KycDocument, MoveRequest, PayoutDetails, PayoutMove, PayoutSlot, PayoutStatus, Review, WorkflowError, decide,
+};
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin};
 use cdvault_domain::text::Purpose;
@@ -209,8 +211,9 @@ impl Vault {
             if !p.sellers.includes(&r.seller_login) {
                 return Err(Refusal::OutOfReach);
             }
-            let to = decide(r.status, r.version, &r.submitted_by, input.expected_version, &actor, mv)
-                .map_err(Refusal::Workflow)?;
+            let review = Review { status: r.status, version: r.version, submitted_by: &r.submitted_by };
+            let request = MoveRequest { mv, actor: &actor, expected_version: input.expected_version };
+            let to = decide(review, request).map_err(Refusal::Workflow)?;
             Ok(Step { to, actor: actor.clone(), note: note.clone(), documents: documents.clone() })
         };
         let event = |r: &PayoutRequest, step: &Step| {
