@@ -308,18 +308,18 @@ pub async fn submit(
 pub enum Moved<E> {
     /// Applied: the request as it now is.
     Done(Box<PayoutRequest>),
-    /// Refused by `decide`; nothing was written.
+    /// Refused by the judge; nothing was written.
     Refused(E),
 }
 
 /// Applies a move to request `id`: locks the row (a row lock on PostgreSQL; SQLite's write transaction holds the
-/// database), lets `decide` judge it against the request as it is now, then writes the new state, its timeline
-/// entry, the account switch when the move approves (`activate` seals the details for the new account row) and the
-/// audit event, in one transaction.
+/// database), lets `judge` (the caller's, applying the domain's `decide`) rule on it against the request as it is
+/// now, then writes the new state, its timeline entry, the account switch when the move approves (`activate` seals
+/// the details for the new account row) and the audit event, in one transaction.
 pub async fn apply<E>(
     db: &Database,
     id: Uuid,
-    decide: impl FnOnce(&PayoutRequest) -> Result<Step, E>,
+    judge: impl FnOnce(&PayoutRequest) -> Result<Step, E>,
     activate: impl FnOnce(&PayoutRequest, Uuid) -> Result<Sealed, CryptoError>,
     event: impl FnOnce(&PayoutRequest, &Step) -> AuditRecord,
 ) -> Result<Moved<E>, StorageError> {
@@ -328,7 +328,7 @@ pub async fn apply<E>(
         return Err(StorageError::NotFound);
     };
     let current = to_request(row)?;
-    let step = match decide(&current) {
+    let step = match judge(&current) {
         Ok(step) => step,
         Err(refusal) => return Ok(Moved::Refused(refusal)),
     };
