@@ -12,6 +12,7 @@ mod error;
 pub mod keyring;
 pub mod payouts;
 pub mod rewrap;
+pub mod sealed;
 pub mod sellers;
 pub mod tokens;
 

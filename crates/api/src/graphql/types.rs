@@ -568,7 +568,7 @@ impl EncryptionKey {
         self.0
             .ciphertexts
             .iter()
-            .map(|(table, n)| TableCensus { table: (*table).to_owned(), ciphertexts: *n })
+            .map(|c| TableCensus { table: c.table.name().to_owned(), ciphertexts: c.count })
             .collect()
     }
 }
@@ -654,7 +654,7 @@ impl RotationJob {
         self.1
             .iter()
             .map(|f| RotationFailure {
-                table: f.table.clone(),
+                table: f.table.name().to_owned(),
                 row_id: ID(f.row_id.to_string()),
                 reason: f.reason.clone(),
             })
