@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::job::{self, RotationJob};
+use super::job::{self, Lease, RotationJob};
 use crate::db::statement;
 use crate::sealed::{RowError, SealedRow, SealedTable};
 use crate::{Database, StorageError};
@@ -27,24 +27,16 @@ pub struct BatchOutcome {
     pub finished: bool,
 }
 
-/// A batch's worker and how long its lease runs.
-#[derive(Debug, Clone, Copy)]
-struct Worker {
-    owner: Uuid,
-    lease_until: OffsetDateTime,
-}
-
-/// Rewraps up to `limit` rows of `job` with `ring` (whose active version must be the job's), as worker `owner`, in
-/// one transaction. On PostgreSQL the rows are locked with `SKIP LOCKED`, so every replica's worker can take
+/// Rewraps up to `limit` rows of `job` with `ring` (whose active version must be the job's), as the lease's owner
+/// (renewing the lease), in one transaction. On PostgreSQL the rows are locked with `SKIP LOCKED`, so every replica's worker can take
 /// batches of the same job at once without touching the same rows; on SQLite the worker holding the job's lease
 /// does it alone. Progress, the batch and failures are recorded; the batch that leaves nothing finishes the job.
 pub async fn run_batch(
     db: &Database,
     ring: &Keyring,
     job: &RotationJob,
-    owner: Uuid,
+    lease: Lease,
     limit: u64,
-    lease_until: OffsetDateTime,
 ) -> Result<BatchOutcome, StorageError> {
     if ring.active_version() != Some(job.to_version) {
         return Err(StorageError::KeyNotActive(job.to_version));
@@ -69,7 +61,7 @@ pub async fn run_batch(
         }
     }
     let now = OffsetDateTime::now_utc();
-    if !record_progress(&tx, job, Worker { owner, lease_until }, &outcome, now).await? {
+    if !record_progress(&tx, job, lease, &outcome, now).await? {
         // The job finished or its lease moved on: what this batch wrote is still correct, but is not counted twice.
         tx.rollback().await?;
         return Ok(outcome);
@@ -276,7 +268,7 @@ async fn compare_and_set_in_chunks(
 async fn record_progress(
     tx: &DatabaseTransaction,
     job: &RotationJob,
-    worker: Worker,
+    lease: Lease,
     outcome: &BatchOutcome,
     now: OffsetDateTime,
 ) -> Result<bool, StorageError> {
@@ -289,10 +281,10 @@ async fn record_progress(
         vec![
             outcome.rewrapped.into(),
             outcome.failed.into(),
-            worker.lease_until.into(),
+            lease.until.into(),
             job.id.into(),
             postgres.into(),
-            worker.owner.into(),
+            lease.owner.into(),
         ],
     );
     if tx.execute_raw(progress).await?.rows_affected() == 0 {
@@ -306,7 +298,7 @@ async fn record_progress(
             vec![
                 job.id.into(),
                 Uuid::now_v7().into(),
-                worker.owner.into(),
+                lease.owner.into(),
                 outcome.rewrapped.into(),
                 outcome.failed.into(),
                 now.into(),

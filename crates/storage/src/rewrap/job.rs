@@ -170,14 +170,19 @@ pub async fn failures(db: &Database, id: Uuid) -> Result<Vec<JobFailure>, Storag
         .collect()
 }
 
-/// The running job for worker `owner`. On PostgreSQL every worker shares it (batches lock their rows with
-/// `SKIP LOCKED`); on SQLite the worker takes (or renews) the job's lease, unless another holds an unexpired one.
-pub async fn claim(
-    db: &Database,
-    owner: Uuid,
-    now: OffsetDateTime,
-    until: OffsetDateTime,
-) -> Result<Option<RotationJob>, StorageError> {
+/// A worker's hold on a job: who holds it, and until when. SQLite honours it (one worker at a time); on PostgreSQL
+/// every worker shares the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: Uuid,
+    pub until: OffsetDateTime,
+}
+
+/// The running job for the lease's owner. On PostgreSQL every worker shares it (batches lock their rows with
+/// `SKIP LOCKED`); on SQLite the worker takes (or renews) the job's lease, unless another holds one unexpired at
+/// `now`.
+pub async fn claim(db: &Database, lease: Lease, now: OffsetDateTime) -> Result<Option<RotationJob>, StorageError> {
+    let Lease { owner, until } = lease;
     let backend = db.db_backend();
     // A read first: idle replicas poll, and a write would take SQLite's write lock every time.
     let running = "SELECT id FROM rotation_jobs WHERE state = 'RUNNING'";
@@ -189,13 +194,13 @@ pub async fn claim(
         let row = db.conn().query_one_raw(Statement::from_string(backend, sql)).await?;
         return row.map(|r| to_job(&r)).transpose();
     }
-    let lease = statement(
+    let take = statement(
         backend,
         "UPDATE rotation_jobs SET lease_owner = ?, lease_until = ? \
          WHERE state = 'RUNNING' AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
         vec![owner.into(), until.into(), owner.into(), now.into()],
     );
-    if db.conn().execute_raw(lease).await?.rows_affected() == 0 {
+    if db.conn().execute_raw(take).await?.rows_affected() == 0 {
         return Ok(None);
     }
     let sql = format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE state = 'RUNNING' AND lease_owner = ?");

@@ -11,4 +11,6 @@ mod batch;
 mod job;
 
 pub use batch::{BatchOutcome, run_batch};
-pub use job::{JobFailure, JobState, RotationJob, StartError, WorkerShare, claim, failures, get, start, workers};
+pub use job::{
+    JobFailure, JobState, Lease, RotationJob, StartError, WorkerShare, claim, failures, get, start, workers,
+};
