@@ -2,15 +2,17 @@
 //!
 //! Three parts: [`bank`] parses the bank details into validated newtypes, [`details`] turns them into one sealed
 //! plaintext bound to its row, and [`review`] is the pure state machine ([`decide`]) the storage and API layers
-//! apply. Everything callers use is re-exported here.
+//! apply, over the statuses and documents of [`status`]. Everything callers use is re-exported here.
 
 pub mod bank;
 pub mod details;
 pub mod review;
+pub mod status;
 
 pub use bank::{AccountHolder, Bic, Iban};
 pub use details::{PayoutDecodeError, PayoutDetails, PayoutSlot};
-pub use review::{KycDocument, MoveRequest, PayoutMove, PayoutStatus, Review, WorkflowError, decide};
+pub use review::{MoveRequest, PayoutMove, Review, WorkflowError, decide};
+pub use status::{KycDocument, PayoutStatus};
 
 /// The only currency payouts are made in (SEPA credit transfers).
 pub const PAYOUT_CURRENCY: &str = "EUR";
