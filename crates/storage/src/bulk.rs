@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::credentials::NewCredential;
 use crate::entity::{credential_version, payout_request, payout_request_event, seller};
-use crate::payouts::{Step, entry_row};
+use crate::payouts::Step;
+use crate::payouts::model::entry_row;
 use crate::{Database, StorageError};
 
 /// Rows per multi-row insert (under SQLite's bound-parameter limit for the widest table).
