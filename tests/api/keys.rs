@@ -397,7 +397,7 @@ struct WorkerShare {
 async fn shares(db: &cdvault_storage::Database, id: uuid::Uuid) -> Vec<WorkerShare> {
     let workers = cdvault_storage::rewrap::workers(db, id).await.unwrap();
     let mut shares: Vec<WorkerShare> =
-        workers.iter().map(|&(_, batches, rows)| WorkerShare { rows, batches }).collect();
+        workers.iter().map(|w| WorkerShare { rows: w.rows, batches: w.batches }).collect();
     shares.sort_unstable();
     shares
 }

@@ -13,7 +13,7 @@ use cdvault_domain::crypto::RootKey;
 use cdvault_domain::payout::{PayoutDetails, PayoutSlot};
 use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
 use cdvault_domain::text::DisplayName;
-use cdvault_storage::bulk::BulkPayoutRequest;
+use cdvault_storage::bulk::{BulkPayoutRequest, BulkSeller};
 use cdvault_storage::credentials::NewCredential;
 use cdvault_storage::{Database, bulk, keyring};
 use sea_orm::ConnectionTrait;
@@ -109,9 +109,10 @@ pub async fn seed(url: &str, root_key: &str, sellers: usize, payout_requests: us
             created_by: "cdvault-bench".into(),
             verification: None,
         };
-        rows.push((account, credential, secret));
+        rows.push(BulkSeller { account, credential, secret });
     }
-    let owners: Vec<(Uuid, String)> = rows.iter().map(|(a, _, _)| (a.id, a.login.as_str().to_owned())).collect();
+    let owners: Vec<(Uuid, String)> =
+        rows.iter().map(|s| (s.account.id, s.account.login.as_str().to_owned())).collect();
     bulk::load_sellers(&db, rows).await?;
 
     let details = PayoutDetails::parse(IBAN, BIC, "Bench shop SAS")?;

@@ -161,7 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             for key in &census {
                 let state = key.state.map_or("UNKNOWN", |s| s.as_str());
                 let created = key.created_at.format(&time::format_description::well_known::Rfc3339)?;
-                let tables: Vec<String> = key.ciphertexts.iter().map(|(t, n)| format!("{t}={n}")).collect();
+                let tables: Vec<String> = key.ciphertexts.iter().map(|c| format!("{}={}", c.table, c.count)).collect();
                 println!("{:>7}  {state:<12}  {:>11}  {created:<25}  {}", key.version, key.total(), tables.join(" "));
             }
             Ok(0)

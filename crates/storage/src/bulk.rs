@@ -10,26 +10,32 @@ use uuid::Uuid;
 
 use crate::credentials::NewCredential;
 use crate::entity::{credential_version, payout_request, payout_request_event, seller};
-use crate::payouts::{Step, entry_row};
+use crate::payouts::Step;
+use crate::payouts::model::entry_row;
 use crate::{Database, StorageError};
 
 /// Rows per multi-row insert (under SQLite's bound-parameter limit for the widest table).
 const CHUNK: usize = 1000;
 
-/// Inserts `sellers`, each with its credential as version 1 (sealed for that slot), in one transaction.
-pub async fn load_sellers(
-    db: &Database,
-    sellers: Vec<(SellerAccount, NewCredential, Sealed)>,
-) -> Result<(), StorageError> {
+/// A seller to load, with its credential as version 1.
+#[derive(Debug)]
+pub struct BulkSeller {
+    pub account: SellerAccount,
+    pub credential: NewCredential,
+    /// Sealed for the slot of the credential's version 1.
+    pub secret: Sealed,
+}
+
+/// Inserts `sellers`, each with its credential as version 1, in one transaction.
+pub async fn load_sellers(db: &Database, sellers: Vec<BulkSeller>) -> Result<(), StorageError> {
     let tx = db.begin_write().await?;
     let now = OffsetDateTime::now_utc();
     let mut sellers = sellers.into_iter().peekable();
     while sellers.peek().is_some() {
         let chunk: Vec<_> = sellers.by_ref().take(CHUNK).collect();
-        seller::Entity::insert_many(chunk.iter().map(|(account, _, _)| crate::sellers::row(account))).exec(&tx).await?;
-        let versions = chunk
-            .into_iter()
-            .map(|(account, new, secret)| crate::credentials::version_row(new, account.id, 1, secret, now));
+        seller::Entity::insert_many(chunk.iter().map(|s| crate::sellers::row(&s.account))).exec(&tx).await?;
+        let versions =
+            chunk.into_iter().map(|s| crate::credentials::version_row(s.credential, s.account.id, 1, s.secret, now));
         credential_version::Entity::insert_many(versions).exec(&tx).await?;
     }
     tx.commit().await?;

@@ -9,6 +9,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use crate::entity::keyring_key::{self, Entity as Keys};
+use crate::sealed::SealedTable;
 use crate::{Database, StorageError};
 
 /// The keyring of a running server: the versions loaded in memory, reloaded when the database has changed under
@@ -131,7 +132,7 @@ pub async fn retire(db: &Database, version: i32) -> Result<(), RetireError> {
         return Err(RetireError::JobRunning(job.try_get("", "id").map_err(StorageError::from)?));
     }
     let mut count = 0;
-    for table in SEALED_TABLES {
+    for table in SealedTable::ALL {
         let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE key_version = ?");
         let row = tx
             .query_one_raw(crate::db::statement(backend, &sql, vec![version.into()]))
@@ -254,9 +255,12 @@ pub async fn load_or_init(db: &Database, root: &RootKey) -> Result<Keyring, Stor
     Ok(Keyring::new(keys, active)?)
 }
 
-/// Every table that holds sealed fields, with its key-version column. A rewrap, a census and a retirement must cover
-/// each of them.
-pub const SEALED_TABLES: [&str; 4] = ["credential_versions", "payout_requests", "payout_accounts", "access_tokens"];
+/// How many ciphertexts of one sealed table use a keyring version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableCount {
+    pub table: SealedTable,
+    pub count: i64,
+}
 
 /// One keyring version and how many ciphertexts use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,13 +269,13 @@ pub struct KeyCensus {
     /// `None` for a version that ciphertexts claim but the keyring does not have (a corrupt or planted row).
     pub state: Option<KeyState>,
     pub created_at: OffsetDateTime,
-    /// Ciphertexts sealed under this version, per table of [`SEALED_TABLES`] (tables with none left out).
-    pub ciphertexts: Vec<(&'static str, i64)>,
+    /// Ciphertexts sealed under this version, per sealed table (tables with none left out).
+    pub ciphertexts: Vec<TableCount>,
 }
 
 impl KeyCensus {
     pub fn total(&self) -> i64 {
-        self.ciphertexts.iter().map(|(_, n)| n).sum()
+        self.ciphertexts.iter().map(|c| c.count).sum()
     }
 }
 
@@ -291,7 +295,7 @@ pub async fn census(db: &Database) -> Result<Vec<KeyCensus>, StorageError> {
         });
     }
     let backend = db.db_backend();
-    for table in SEALED_TABLES {
+    for table in SealedTable::ALL {
         // The table names are our constants, never input.
         let sql = format!(
             "SELECT key_version, COUNT(*) AS n FROM {table} WHERE key_version IS NOT NULL GROUP BY key_version"
@@ -311,7 +315,7 @@ pub async fn census(db: &Database) -> Result<Vec<KeyCensus>, StorageError> {
                     census.len() - 1
                 }
             };
-            census[index].ciphertexts.push((table, count));
+            census[index].ciphertexts.push(TableCount { table, count });
         }
     }
     census.sort_by_key(|c| c.version);

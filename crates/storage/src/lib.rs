@@ -3,6 +3,7 @@
 //! Rows are mapped to domain types here and never leave this crate as sea-orm models.
 
 pub mod audit;
+#[cfg(feature = "bulk-seed")]
 pub mod bulk;
 pub mod credential_changes;
 pub mod credentials;
@@ -12,6 +13,7 @@ mod error;
 pub mod keyring;
 pub mod payouts;
 pub mod rewrap;
+pub mod sealed;
 pub mod sellers;
 pub mod tokens;
 

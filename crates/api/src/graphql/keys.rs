@@ -72,7 +72,7 @@ impl EncryptionKeyGql {
         self.0
             .ciphertexts
             .iter()
-            .map(|(table, n)| TableCensusGql { table: (*table).to_owned(), ciphertexts: *n })
+            .map(|c| TableCensusGql { table: c.table.name().to_owned(), ciphertexts: c.count })
             .collect()
     }
 }
@@ -169,7 +169,7 @@ impl RotationJobGql {
         self.failures
             .iter()
             .map(|f| RotationFailureGql {
-                table: f.table.clone(),
+                table: f.table.name().to_owned(),
                 row_id: ID(f.row_id.to_string()),
                 reason: f.reason.clone(),
             })

@@ -198,7 +198,7 @@ impl Vault {
     async fn rewrap_step(&self, owner: Uuid, settings: RewrapSettings) -> Result<bool, ApiError> {
         let lease = time::Duration::try_from(settings.lease).unwrap_or(time::Duration::seconds(30));
         let now = OffsetDateTime::now_utc();
-        let Some(job) = rewrap::claim(&self.db, owner, now, now + lease).await? else {
+        let Some(job) = rewrap::claim(&self.db, rewrap::Lease { owner, until: now + lease }, now).await? else {
             // Idle: pick up keyring changes made elsewhere (a rotation, a retirement).
             self.keys.refresh_if_changed().await?;
             return Ok(false);
@@ -207,8 +207,8 @@ impl Vault {
         if ring.active_version() != Some(job.to_version) {
             ring = self.keys.reload().await?;
         }
-        let until = OffsetDateTime::now_utc() + lease;
-        let outcome = rewrap::run_batch(&self.db, &ring, &job, owner, settings.batch_size, until).await?;
+        let renewed = rewrap::Lease { owner, until: OffsetDateTime::now_utc() + lease };
+        let outcome = rewrap::run_batch(&self.db, &ring, &job, renewed, settings.batch_size).await?;
         if outcome.remaining > 0 {
             return Ok(true);
         }

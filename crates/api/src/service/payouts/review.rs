@@ -3,7 +3,7 @@
 use cdvault_domain::ValidationError;
 use cdvault_domain::audit::{Outcome, action};
 use cdvault_domain::crypto::CryptoError;
-use cdvault_domain::payout::{PayoutDetails, PayoutMove, PayoutSlot, WorkflowError, decide};
+use cdvault_domain::payout::{MoveRequest, PayoutDetails, PayoutMove, PayoutSlot, Review, WorkflowError, decide};
 use cdvault_domain::policy::{Denial, Scope};
 use cdvault_storage::StorageError;
 use cdvault_storage::payouts::{self, Moved, NewPayoutRequest, PayoutRequest, Step, SubmitError};
@@ -122,8 +122,9 @@ impl Vault {
             if !p.sellers.includes(&r.seller_login) {
                 return Err(Refusal::OutOfReach);
             }
-            let to = decide(r.status, r.version, &r.submitted_by, input.expected_version, &actor, mv)
-                .map_err(Refusal::Workflow)?;
+            let review = Review { status: r.status, version: r.version, submitted_by: &r.submitted_by };
+            let request = MoveRequest { mv, actor: &actor, expected_version: input.expected_version };
+            let to = decide(review, request).map_err(Refusal::Workflow)?;
             Ok(Step { to, actor: actor.clone(), note: note.clone(), documents: documents.clone() })
         };
         let event = |r: &PayoutRequest, step: &Step| {

@@ -1,0 +1,197 @@
+//! The append-only, hash-chained audit trail: appending under the locked head, listing, verifying.
+
+use cdvault_domain::audit::{AuditRecord, ChainVerifier, ChainedEvent, Outcome, link};
+use cdvault_domain::policy::SellerReach;
+use std::collections::HashSet;
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+
+use uuid::Uuid;
+
+use crate::entity::audit_event::{self, Entity as Events};
+use crate::{Database, StorageError};
+
+fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
+    bytes.try_into().map_err(|_| StorageError::Corrupt(format!("audit {what} is not 32 bytes")))
+}
+
+/// The ids, repeated up to the next power of two: `IN (...)` lists then come in a few lengths, whose statements stay
+/// prepared, instead of one new statement per batch.
+pub(super) fn padded(ids: HashSet<Uuid>) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    if let Some(&first) = ids.first() {
+        ids.resize(ids.len().next_power_of_two(), first);
+    }
+    ids
+}
+
+/// Locks the chain head row (a row lock on PostgreSQL; SQLite's write transaction holds the lock already) and
+/// returns the last sequence number and hash. Locking it twice in one transaction is harmless.
+pub(super) async fn lock_head(tx: &DatabaseTransaction) -> Result<(i64, [u8; 32]), StorageError> {
+    let backend = tx.get_database_backend();
+    // SQLite: every write transaction here is BEGIN IMMEDIATE, so it already holds the database's write lock.
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        _ => "SELECT seq, hash FROM audit_head WHERE id = 1",
+    };
+    let head = tx
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
+    Ok((head.try_get("", "seq")?, hash32(head.try_get("", "hash")?, "head hash")?))
+}
+
+/// Appends `records` to the chain inside `tx`. The chain head row is locked first (row lock on PostgreSQL, the
+/// write lock on SQLite), so appends from every connection and replica form one linear chain.
+pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> Result<Vec<ChainedEvent>, StorageError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let head = lock_head(tx).await?;
+    append_after(tx, head, records).await
+}
+
+/// Appends one record in a transaction of its own (tools without the group-committing writer, such as the CLI).
+pub async fn append_now(db: &Database, record: AuditRecord) -> Result<(), StorageError> {
+    let tx = db.begin_write().await?;
+    append_in(&tx, vec![record]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Appends `records` after `head`, which the caller has locked in `tx`.
+pub(super) async fn append_after(
+    tx: &DatabaseTransaction,
+    (mut seq, mut prev): (i64, [u8; 32]),
+    records: Vec<AuditRecord>,
+) -> Result<Vec<ChainedEvent>, StorageError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = tx.get_database_backend();
+    let mut events = Vec::with_capacity(records.len());
+    for record in records {
+        seq += 1;
+        let event = link(seq, record, prev);
+        prev = event.hash;
+        events.push(event);
+    }
+    let models = events.iter().map(|e| audit_event::ActiveModel {
+        seq: Set(e.seq),
+        id: Set(e.record.id),
+        occurred_at: Set(e.record.occurred_at),
+        subject: Set(e.record.subject.clone()),
+        action: Set(e.record.action.clone()),
+        seller_login: Set(e.record.seller_login.clone()),
+        purpose: Set(e.record.purpose.clone()),
+        outcome: Set(e.record.outcome.as_str().to_owned()),
+        reason: Set(e.record.reason.clone()),
+        detail: Set(e.record.detail.clone()),
+        request_id: Set(e.record.request_id.clone()),
+        prev_hash: Set(e.prev_hash.to_vec()),
+        hash: Set(e.hash.to_vec()),
+    });
+    // One multi-row insert: each statement is a round trip to the database's thread (or server).
+    Events::insert_many(models).exec(tx).await?;
+
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+        _ => "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+    };
+    tx.execute_raw(Statement::from_sql_and_values(backend, sql, [seq.into(), prev.to_vec().into()])).await?;
+    Ok(events)
+}
+
+fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
+    let outcome = Outcome::parse(&row.outcome)
+        .ok_or_else(|| StorageError::Corrupt(format!("audit event seq {}: outcome", row.seq)))?;
+    Ok(ChainedEvent {
+        seq: row.seq,
+        prev_hash: hash32(row.prev_hash, "prev_hash")?,
+        hash: hash32(row.hash, "hash")?,
+        record: AuditRecord {
+            id: row.id,
+            occurred_at: row.occurred_at,
+            subject: row.subject,
+            action: row.action,
+            seller_login: row.seller_login,
+            purpose: row.purpose,
+            outcome,
+            reason: row.reason,
+            detail: row.detail,
+            request_id: row.request_id,
+        },
+    })
+}
+
+/// Which events to list.
+#[derive(Debug, Clone)]
+pub struct AuditFilter {
+    pub seller_login: Option<String>,
+    pub subject: Option<String>,
+    pub action: Option<String>,
+    /// The caller's reach: a token limited to some sellers sees only their events.
+    pub reach: SellerReach,
+}
+
+/// A page of events, newest first, older than `before_seq`.
+pub async fn list(
+    db: &Database,
+    filter: &AuditFilter,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> Result<Vec<ChainedEvent>, StorageError> {
+    let mut query = Events::find().order_by_desc(audit_event::Column::Seq).limit(limit);
+    if let Some(before) = before_seq {
+        query = query.filter(audit_event::Column::Seq.lt(before));
+    }
+    if let Some(seller) = &filter.seller_login {
+        query = query.filter(audit_event::Column::SellerLogin.eq(seller.as_str()));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(audit_event::Column::Subject.eq(subject.as_str()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_event::Column::Action.eq(action.as_str()));
+    }
+    if let SellerReach::Only(logins) = &filter.reach {
+        if logins.is_empty() {
+            return Ok(Vec::new());
+        }
+        query = query.filter(audit_event::Column::SellerLogin.is_in(logins.iter().cloned()));
+    }
+    query.all(db.conn()).await?.into_iter().map(to_domain).collect()
+}
+
+/// Walks the whole chain in order and returns how many events it checked, or the first broken link.
+pub async fn verify(db: &Database) -> Result<u64, StorageError> {
+    let head = db
+        .conn()
+        .query_one_raw(Statement::from_string(db.db_backend(), "SELECT seq, hash FROM audit_head WHERE id = 1"))
+        .await?
+        .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
+    let head_seq: i64 = head.try_get("", "seq")?;
+    let head_hash = hash32(head.try_get("", "hash")?, "head hash")?;
+
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0i64;
+    loop {
+        // Only events up to the head read above: later appends commit with a later head.
+        let page = Events::find()
+            .filter(audit_event::Column::Seq.gt(after))
+            .filter(audit_event::Column::Seq.lte(head_seq))
+            .order_by_asc(audit_event::Column::Seq)
+            .limit(1000)
+            .all(db.conn())
+            .await?;
+        let Some(last) = page.last().map(|r| r.seq) else { break };
+        for row in page {
+            verifier.check(&to_domain(row)?)?;
+        }
+        after = last;
+    }
+    Ok(verifier.finish(head_seq, head_hash)?)
+}
