@@ -1,4 +1,13 @@
 //! The errors a client can see, and their one mapping to GraphQL `extensions.code`.
+//!
+//! `code` is the registry of every `extensions.code` (resolver, transport and limit codes); `reference` renders it
+//! as `docs/errors.md`.
+
+mod code;
+mod reference;
+
+pub use code::{ErrorCode, ErrorFamily};
+pub use reference::reference_markdown;
 
 use async_graphql::ErrorExtensions;
 use cdvault_domain::ValidationError;
@@ -50,58 +59,59 @@ impl ApiError {
         Self::Upstream { reason, message: format!("the marketplace could not be used ({reason}); try again later") }
     }
 
-    pub fn code(&self) -> &'static str {
+    /// The `extensions.code` of this outcome.
+    pub const fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
-            Self::NotFound(_) => "NOT_FOUND",
-            Self::BadUserInput(_) => "BAD_USER_INPUT",
-            Self::Conflict(_) | Self::CredentialRejected(_) => "CONFLICT",
-            Self::Upstream { .. } => "UPSTREAM_UNAVAILABLE",
-            Self::Internal { .. } => "INTERNAL_SERVER_ERROR",
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::BadUserInput(_) => ErrorCode::BadUserInput,
+            Self::Conflict(_) | Self::CredentialRejected(_) => ErrorCode::Conflict,
+            Self::Upstream { .. } => ErrorCode::UpstreamUnavailable,
+            Self::Internal { .. } => ErrorCode::InternalServerError,
         }
     }
 
-    /// The GraphQL error for this outcome. Internal errors are logged here, with their whole source chain.
-    pub fn into_graphql(self, request_id: &str) -> async_graphql::Error {
-        let code = self.code();
+    /// The input field at fault (`extensions.field`), for invalid input only.
+    fn field(&self) -> Option<&'static str> {
         match self {
+            Self::BadUserInput(invalid) => Some(invalid.field),
+            _ => None,
+        }
+    }
+
+    /// The stable cause within the code (`extensions.reason`), where the code has causes.
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::BadUserInput(invalid) => Some(invalid.reason),
+            Self::Forbidden(denial) => Some(denial.reason()),
+            Self::CredentialRejected(_) => Some("MARKETPLACE_REJECTED"),
+            Self::Upstream { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The GraphQL error for this outcome: the one place `code`, `field`, `reason` and `requestId` are set. Internal
+    /// errors are logged here, with their whole source chain, and reach the client as a generic message.
+    pub fn into_graphql(self, request_id: &str) -> async_graphql::Error {
+        let (code, field, reason) = (self.code(), self.field(), self.reason());
+        let message = match self {
             Self::Internal { .. } => {
                 tracing::error!(request_id, error = %error_chain(&self), "request failed");
-                async_graphql::Error::new(format!("internal error (request id {request_id})")).extend_with(|_, e| {
-                    e.set("code", code);
-                    e.set("requestId", request_id);
-                })
+                format!("internal error (request id {request_id})")
             }
-            Self::BadUserInput(ref v) => {
-                let (field, reason) = (v.field, v.reason);
-                async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
-                    e.set("code", code);
-                    e.set("field", field);
-                    e.set("reason", reason);
-                    e.set("requestId", request_id);
-                })
+            _ => self.to_string(),
+        };
+        async_graphql::Error::new(message).extend_with(|_, e| {
+            e.set("code", code.as_str());
+            if let Some(field) = field {
+                e.set("field", field);
             }
-            Self::Forbidden(denial) => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
-                e.set("code", code);
-                e.set("reason", denial.reason());
-                e.set("requestId", request_id);
-            }),
-            Self::CredentialRejected(_) => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
-                e.set("code", code);
-                e.set("reason", "MARKETPLACE_REJECTED");
-                e.set("requestId", request_id);
-            }),
-            Self::Upstream { reason, .. } => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
-                e.set("code", code);
+            if let Some(reason) = reason {
                 e.set("reason", reason);
-                e.set("requestId", request_id);
-            }),
-            _ => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
-                e.set("code", code);
-                e.set("requestId", request_id);
-            }),
-        }
+            }
+            e.set("requestId", request_id);
+        })
     }
 }
 

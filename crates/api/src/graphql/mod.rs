@@ -27,7 +27,7 @@ use async_graphql::{EmptyMutation, Schema};
 
 use crate::service::Vault;
 
-pub use limits::{ErrorCodes, MAX_COMPLEXITY, MAX_DEPTH, ParseCache};
+pub use limits::{Limits, MAX_COMPLEXITY, MAX_DEPTH, ParseCache};
 pub use root::{MutationRoot, QueryRoot, SubscriptionRoot};
 
 /// The cdvault GraphQL schema type.
@@ -37,16 +37,12 @@ pub type VaultSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// credentials are issued or payout changes decided).
 pub type SessionSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
-/// The limits every schema served runs under (depth, complexity, directives) and the error-code extension.
+/// The limits every schema served runs under: nesting and directives checked by the parser, depth and complexity by
+/// [`Limits`] (which also puts the codes on parse and validation errors).
 fn limited<M: async_graphql::ObjectType + 'static>(
     builder: async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot>,
 ) -> async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot> {
-    builder
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(64)
-        .limit_directives(16)
-        .extension(ErrorCodes)
+    builder.limit_recursive_depth(64).limit_directives(16).extension(Limits)
 }
 
 /// Builds the WebSocket schema, with the same limits as [`build_schema`].
