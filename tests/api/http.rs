@@ -26,3 +26,62 @@ async fn every_response_carries_a_request_id_and_a_sane_one_is_kept() {
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{unsafe_id:?} was replaced by a fresh id, got {id}");
     }
 }
+
+/// Sends `head` (the request line and headers) then `body` over a raw connection, and returns the status, the
+/// headers and the JSON body of the answer. Raw, because the HTTP client cannot lie about a length or stream chunks.
+async fn raw_exchange(app: &cdvault_tests::TestApp, head: &str, body: &[u8]) -> (u16, String, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer and close before reading all of it.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let mut buffer = [0_u8; 8192];
+    while let Ok(read @ 1..) = stream.read(&mut buffer).await {
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (headers, rest) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no complete answer: {answer:?}"));
+    let status = headers.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = &rest[rest.find('{').unwrap()..=rest.rfind('}').unwrap()];
+    (status, headers.to_lowercase(), serde_json::from_str(json).unwrap())
+}
+
+fn assert_too_large(status: u16, headers: &str, body: &serde_json::Value) {
+    assert_eq!(status, 413, "{headers}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "REQUEST_TOO_LARGE", "{body}");
+    let request_id = body["errors"][0]["extensions"]["requestId"].as_str().unwrap();
+    assert!(headers.contains(&format!("x-request-id: {request_id}")), "the id is echoed: {headers}");
+    assert!(headers.contains("content-type: application/json"), "{headers}");
+}
+
+#[tokio::test]
+async fn a_body_declared_too_long_gets_the_graphql_too_large_answer_before_it_is_sent() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let token = app.token(cdvault_tests::ALL_SCOPES, &["*"]);
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nhost: cdvault\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        cdvault_api::http::MAX_BODY_BYTES + 1
+    );
+    let (status, headers, body) = raw_exchange(&app, &head, b"").await;
+    assert_too_large(status, &headers, &body);
+}
+
+#[tokio::test]
+async fn a_chunked_body_that_grows_past_the_limit_is_too_large_whatever_its_token() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let size = cdvault_api::http::MAX_BODY_BYTES + 4096;
+    let mut chunk = format!("{size:x}\r\n").into_bytes();
+    chunk.extend(std::iter::repeat_n(b' ', size));
+    for token in [app.token(cdvault_tests::ALL_SCOPES, &["*"]), "not.a.jwt".to_owned()] {
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nhost: cdvault\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+        let (status, headers, body) = raw_exchange(&app, &head, &chunk).await;
+        assert_too_large(status, &headers, &body);
+    }
+    let refusals = app.audit(serde_json::json!({ "action": "authenticate" })).await;
+    assert!(refusals.is_empty(), "the body is refused before the token is read: {refusals:?}");
+}

@@ -1,0 +1,31 @@
+//! The caller of a request, as an extractor: the bearer token of the `Authorization` header checked by the verifier.
+//! No header is an anonymous caller (each use case decides what that may do); a malformed or refused token is
+//! answered `401 UNAUTHENTICATED` and audited, even where a token is optional.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+
+use super::request_id::RequestId;
+use super::state::AppState;
+use super::transport::transport_error;
+use crate::service::Caller;
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Ok(RequestId(request_id)) = RequestId::from_request_parts(parts, state).await;
+        // A header that is not visible ASCII is there, and malformed.
+        let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
+        match state.verifier.authenticate(authorization) {
+            Ok(principal) => Ok(Caller { request_id, principal, expires_at: None }),
+            Err(err) => {
+                tracing::info!(reason = %err, "token refused");
+                state.vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
+                Err(transport_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &err.to_string(), &request_id))
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `POST /graphql`: one GraphQL request over HTTP, run by the schema for the caller the token names.
+
+use axum::body::to_bytes;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, RequestPartsExt};
+
+use super::state::AppState;
+use super::transport::{MAX_BODY_BYTES, transport_error};
+use crate::service::Caller;
+
+pub(super) async fn graphql(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    // The body is read before the token is checked, so an oversized body is refused as too large whatever its
+    // token, as one with a declared-too-long length is (by the limit layer, before this runs). The 413 gets its
+    // GraphQL body from `too_large_as_graphql`.
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let caller = match parts.extract_with_state::<Caller, _>(&state).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(_) => {
+            let message = "the body must be a JSON GraphQL request: {\"query\": ..., \"variables\": ...}";
+            return transport_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, &caller.request_id);
+        }
+    };
+    let request_id = caller.request_id.clone();
+    let mut response = state.schema.execute(request.data(caller)).await;
+    // Every error of ours has a code; the few async-graphql raises at execution without one are about the request
+    // itself (e.g. an unknown `operationName`).
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_REQUEST");
+        }
+        if extensions.get("requestId").is_none() {
+            extensions.set("requestId", request_id.as_str());
+        }
+    }
+    Json(response).into_response()
+}

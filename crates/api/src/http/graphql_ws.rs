@@ -1,0 +1,57 @@
+//! `GET /graphql/ws`: subscriptions (and reads) over WebSocket, graphql-transport-ws or the older graphql-ws; no
+//! mutations.
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+
+use super::request_id::RequestId;
+use super::state::AppState;
+use crate::service::Caller;
+
+/// How long a subscription connection may stay silent (no ping) before it is closed.
+const WS_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The bearer token comes in the `connection_init` payload as `authorization` (browsers cannot set headers on a
+/// WebSocket); a missing or bad token closes the connection before anything runs, and is audited. The session
+/// ends with its token, and when the server shuts down.
+pub(super) async fn graphql_ws(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let AppState { sessions, vault, verifier, .. } = state;
+            let closed = vault.sessions_closed();
+            let session = GraphQLWebSocket::new(socket, sessions, protocol)
+                .on_connection_init(move |payload| async move {
+                    let header = payload
+                        .get("authorization")
+                        .or_else(|| payload.get("Authorization"))
+                        .and_then(serde_json::Value::as_str);
+                    let refused = match verifier.authenticate_until(header) {
+                        Ok(Some((principal, expires_at))) => {
+                            let mut data = async_graphql::Data::default();
+                            data.insert(Caller { request_id, principal: Some(principal), expires_at });
+                            return Ok(data);
+                        }
+                        Ok(None) => "a bearer token is required in the connection_init payload".to_owned(),
+                        Err(err) => err.to_string(),
+                    };
+                    tracing::info!(reason = %refused, "subscription token refused");
+                    vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
+                    Err(async_graphql::Error::new(refused))
+                })
+                .keepalive_timeout(WS_KEEPALIVE)
+                .serve();
+            tokio::select! {
+                () = session => {}
+                () = closed => {}
+            }
+        })
+        .into_response()
+}

@@ -1,0 +1,81 @@
+//! The HTTP surface: `POST /graphql`, GraphiQL on `GET /graphql`, subscriptions on `/graphql/ws`, `/healthz`,
+//! `/readyz`. Request ids, the access log and the body limit are tower-http layers; the caller is an extractor
+//! (`caller.rs`), so authentication happens once per request, before the schema runs.
+
+mod access_log;
+mod caller;
+mod graphql_post;
+mod graphql_ws;
+mod request_id;
+mod state;
+mod transport;
+
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use axum::Router;
+use axum::extract::State;
+use axum::handler::Handler;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use request_id::RequestId;
+pub use transport::MAX_BODY_BYTES;
+
+use crate::auth::JwtVerifier;
+use crate::graphql::{build_schema, build_session_schema};
+use crate::service::Vault;
+use state::AppState;
+
+/// Builds the router of the service.
+pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
+    let state = AppState {
+        schema: build_schema(Some(vault.clone())),
+        sessions: build_session_schema(vault.clone()),
+        vault,
+        verifier,
+    };
+    // Outermost first: every response, a 413 or a 401 included, carries the id and is logged.
+    let request_context = ServiceBuilder::new()
+        .layer(middleware::map_request(request_id::drop_unsafe_request_id))
+        .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestUuidV7))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(access_log::request_span)
+                .on_request(())
+                .on_response(access_log::served)
+                .on_eos(())
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id());
+    let body_limit = ServiceBuilder::new()
+        .layer(middleware::from_fn(transport::too_large_as_graphql))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql_post::graphql.layer(body_limit)))
+        .route("/graphql/ws", get(graphql_ws::graphql_ws))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(request_context)
+        .with_state(state)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("cdvault").finish())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.vault.database().ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %crate::error::error_chain(&err), "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! What every handler and extractor of the router shares. Its own module so that the handlers can use it without
+//! importing the router that names them.
+
+use std::sync::Arc;
+
+use crate::auth::JwtVerifier;
+use crate::graphql::{SessionSchema, VaultSchema};
+use crate::service::Vault;
+
+#[derive(Clone)]
+pub(super) struct AppState {
+    pub(super) schema: VaultSchema,
+    pub(super) sessions: SessionSchema,
+    pub(super) vault: Arc<Vault>,
+    pub(super) verifier: Arc<JwtVerifier>,
+}
