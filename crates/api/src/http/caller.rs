@@ -3,13 +3,14 @@
 //! answered `401 UNAUTHENTICATED` and audited, even where a token is optional.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::Response;
 
 use super::request_id::RequestId;
 use super::state::AppState;
 use super::transport::transport_error;
+use crate::error::ErrorCode;
 use crate::service::Caller;
 
 impl FromRequestParts<AppState> for Caller {
@@ -24,7 +25,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(err) => {
                 tracing::info!(reason = %err, "token refused");
                 state.vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
-                Err(transport_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &err.to_string(), &request_id))
+                Err(transport_error(ErrorCode::Unauthenticated, &err.to_string(), &request_id))
             }
         }
     }

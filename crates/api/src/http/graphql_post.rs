@@ -8,6 +8,7 @@ use axum::{Json, RequestPartsExt};
 
 use super::state::AppState;
 use super::transport::{MAX_BODY_BYTES, transport_error};
+use crate::error::ErrorCode;
 use crate::service::Caller;
 
 pub(super) async fn graphql(State(state): State<AppState>, request: Request) -> Response {
@@ -26,7 +27,7 @@ pub(super) async fn graphql(State(state): State<AppState>, request: Request) -> 
         Ok(request) => request,
         Err(_) => {
             let message = "the body must be a JSON GraphQL request: {\"query\": ..., \"variables\": ...}";
-            return transport_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, &caller.request_id);
+            return transport_error(ErrorCode::BadRequest, message, &caller.request_id);
         }
     };
     let request_id = caller.request_id.clone();
@@ -36,7 +37,7 @@ pub(super) async fn graphql(State(state): State<AppState>, request: Request) -> 
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_REQUEST");
+            extensions.set("code", ErrorCode::BadRequest.as_str());
         }
         if extensions.get("requestId").is_none() {
             extensions.set("requestId", request_id.as_str());

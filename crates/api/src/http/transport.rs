@@ -9,12 +9,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::request_id::RequestId;
+use crate::error::ErrorCode;
 
 /// Largest request body accepted on `/graphql`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A GraphQL-shaped error response for failures before the schema runs.
-pub(super) fn transport_error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response {
+pub(super) fn transport_error(code: ErrorCode, message: &str, request_id: &str) -> Response {
+    // Every transport code has its status in the registry; 400 is the fallback for one that would not.
+    let status = code.http_status().unwrap_or(StatusCode::BAD_REQUEST);
+    let code = code.as_str();
     let body = json!({
         "data": null,
         "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }]
@@ -31,5 +35,5 @@ pub(super) async fn too_large_as_graphql(RequestId(request_id): RequestId, reque
         return response;
     }
     let message = format!("the request body is larger than {MAX_BODY_BYTES} bytes");
-    transport_error(StatusCode::PAYLOAD_TOO_LARGE, "REQUEST_TOO_LARGE", &message, &request_id)
+    transport_error(ErrorCode::RequestTooLarge, &message, &request_id)
 }
