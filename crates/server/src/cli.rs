@@ -164,8 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
                 ttl: args.ttl,
             };
-            let token =
-                mint_hs256(secret.expose_secret(), &settings.jwt_issuer()?, &settings.jwt_audience()?, &request)?;
+            let token = mint_hs256(secret.expose_secret(), settings.jwt_issuer()?, settings.jwt_audience()?, &request)?;
             println!("{token}");
             Ok(0)
         }

@@ -138,10 +138,9 @@ impl TryFrom<RawSettings> for Settings {
             match given_hs256 {
                 Some(secret) => Ok(VerificationKey::Hs256(Secret::Given(secret))),
                 None if dev => Ok(VerificationKey::Hs256(Secret::DevelopmentFile(JWT_SECRET_FILE))),
-                None => Err(format!(
-                    "CDVAULT_JWT_HS256_SECRET or CDVAULT_JWT_HS256_SECRET_FILE is required for HS256 when \
-                     CDVAULT_DATABASE_URL is set"
-                )),
+                None => {
+                    Err(required_in_production("CDVAULT_JWT_HS256_SECRET or CDVAULT_JWT_HS256_SECRET_FILE for HS256"))
+                }
             }
         } else {
             let path = public_key_file.ok_or_else(|| {
