@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `schema`, `token`, `audit verify`, `keys status | rotate | retire`.
+//! The command line: `serve`, `migrate`, `schema`, `config-reference`, `token`, `audit verify`,
+//! `keys status | rotate | retire`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub enum Command {
     Migrate,
     /// Prints the GraphQL schema (SDL).
     Schema,
+    /// Prints the configuration reference (Markdown): every setting, its meaning and default.
+    ConfigReference,
     /// Mints a JWT with the configured HS256 secret and prints only the token.
     Token(TokenArgs),
     /// The audit trail.
@@ -113,34 +116,46 @@ pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
 
 /// Runs a parsed command. Returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    let settings = Settings::from_env_and_file(cli.config.as_deref())?;
+    // The two references describe the code, not this installation: they read no configuration.
     match cli.command {
         Command::Schema => {
             print!("{}", cdvault_api::sdl());
-            Ok(0)
+            return Ok(0);
         }
+        Command::ConfigReference => {
+            print!("{}", crate::config::reference_markdown());
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Schema | Command::ConfigReference => Ok(0),
         Command::Serve => {
-            crate::telemetry::init(&settings.log_filter()?);
+            crate::telemetry::init(&settings.log_filter);
             let config = ServeConfig::from_settings(&settings)?;
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await?;
             Ok(0)
         }
         Command::Migrate => {
-            crate::telemetry::init(&settings.log_filter()?);
-            let db = Database::connect(&settings.database_url()?).await.context("cannot open the database")?;
+            crate::telemetry::init(&settings.log_filter);
+            if let Some(needed) = settings.development_files() {
+                crate::config::create_data_dir(needed.data_dir)?;
+            }
+            let db = Database::connect(&settings.database_url()).await.context("cannot open the database")?;
             db.migrate().await.context("cannot migrate the database")?;
             tracing::info!("migrations applied");
             Ok(0)
         }
         Command::Token(args) => {
-            if settings.jwt_algorithm()? != jsonwebtoken::Algorithm::HS256 {
+            if settings.jwt_algorithm != jsonwebtoken::Algorithm::HS256 {
                 anyhow::bail!(
                     "cdvault token mints HS256 tokens only, but CDVAULT_JWT_ALGORITHM is {:?}: mint with your identity provider",
-                    settings.jwt_algorithm()?
+                    settings.jwt_algorithm
                 );
             }
-            let secret = settings.hs256_secret(false)?;
+            let secret = settings.hs256_secret()?;
             let request = TokenRequest {
                 subject: args.sub,
                 scopes: args.scope.split_ascii_whitespace().map(str::to_owned).collect(),
@@ -149,8 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
                 ttl: args.ttl,
             };
-            let token =
-                mint_hs256(secret.expose_secret(), &settings.jwt_issuer()?, &settings.jwt_audience()?, &request)?;
+            let token = mint_hs256(secret.expose_secret(), settings.jwt_issuer()?, settings.jwt_audience()?, &request)?;
             println!("{token}");
             Ok(0)
         }
@@ -168,7 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Keys { command: KeysCommand::Rotate } => {
             let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
-            let root = settings.root_key(false)?;
+            let root = settings.root_key()?;
             let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
             match cdvault_storage::rewrap::start(&db, &root, &who).await {
                 Ok(job) => {
@@ -190,7 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Keys { command: KeysCommand::RotateRoot { new_root_key_file } } => {
             let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
-            let old = settings.root_key(false)?;
+            let old = settings.root_key()?;
             let text = zeroize::Zeroizing::new(
                 std::fs::read_to_string(&new_root_key_file)
                     .with_context(|| format!("cannot read {}", new_root_key_file.display()))?,

@@ -283,9 +283,34 @@ fn the_schema_command_prints_the_checked_in_schema() {
 }
 
 #[test]
+fn the_config_reference_command_prints_the_checked_in_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run(cdvault(dir.path()).arg("config-reference"));
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
+    assert!(text(&printed.stdout) == checked_in, "docs/configuration.md differs from `cdvault config-reference`");
+}
+
+#[test]
+fn kubernetes_service_links_and_other_cdvault_names_never_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = cdvault(dir.path());
+    command
+        .env("CDVAULT_PORT", "tcp://10.96.0.12:8080")
+        .env("CDVAULT_PORT_8080_TCP", "tcp://10.96.0.12:8080")
+        .env("CDVAULT_PORT_8080_TCP_PROTO", "tcp")
+        .env("CDVAULT_SERVICE_HOST", "10.96.0.12")
+        .env("CDVAULT_SERVICE_PORT", "8080")
+        .env("CDVAULT_SERVICE_PORT_HTTP", "8080")
+        .env("CDVAULT_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:1/postgres");
+    let server = Server::start(command);
+    assert!(server.log.iter().any(|l| l.contains("DEVELOPMENT SET-UP")), "{:?}", server.log);
+}
+
+#[test]
 fn help_lists_every_command() {
     let help = text(&run(Command::new(BIN).arg("--help")).stdout);
-    for command in ["serve", "migrate", "schema", "token", "audit"] {
+    for command in ["serve", "migrate", "schema", "config-reference", "token", "audit"] {
         assert!(help.contains(command), "{command} missing from --help: {help}");
     }
 }

@@ -1,101 +1,198 @@
-//! Unit tests of the settings: layering, validation messages, development files.
+//! Unit tests of the settings: layering, validation messages, development files. No test touches the process
+//! environment: the layers are built from explicit pairs and TOML text.
 
 use secrecy::ExposeSecret;
 
+use super::dev_setup::{JWT_SECRET_FILE, ROOT_KEY_FILE};
 use super::*;
+
+const PRODUCTION_URL: &str = "postgres://localhost/x";
+const A_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn refused<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    Settings::from_pairs(pairs).err().unwrap().0
+}
 
 #[test]
 fn a_value_and_its_file_twin_together_are_an_error() {
-    let s = Settings::from_pairs([("CDVAULT_ROOT_KEY", "x"), ("CDVAULT_ROOT_KEY_FILE", "/tmp/x")]);
-    let e = s.root_key(false).err().unwrap();
-    assert!(e.0.contains("CDVAULT_ROOT_KEY and CDVAULT_ROOT_KEY_FILE"), "{e}");
+    let e = refused([("CDVAULT_ROOT_KEY", "x"), ("CDVAULT_ROOT_KEY_FILE", "/tmp/x")]);
+    assert!(e.contains("CDVAULT_ROOT_KEY and CDVAULT_ROOT_KEY_FILE"), "{e}");
 }
 
 #[test]
 fn production_without_a_root_key_names_the_setting() {
-    let s = Settings::from_pairs([("CDVAULT_DATABASE_URL", "postgres://localhost/x")]);
-    assert!(s.root_key(true).err().unwrap().0.contains("CDVAULT_ROOT_KEY"));
-    assert!(s.jwt(true).err().unwrap().0.contains("CDVAULT_JWT_HS256_SECRET"));
+    let s = Settings::from_pairs([("CDVAULT_DATABASE_URL", PRODUCTION_URL)]).unwrap();
+    assert!(s.root_key().err().unwrap().0.contains("CDVAULT_ROOT_KEY"));
+    assert!(s.jwt().err().unwrap().0.contains("CDVAULT_JWT_HS256_SECRET"));
 }
 
 #[test]
 fn production_needs_an_issuer_and_an_audience() {
-    let s = Settings::from_pairs([
-        ("CDVAULT_DATABASE_URL", "postgres://localhost/x"),
-        ("CDVAULT_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
-    ]);
-    assert!(s.jwt(false).err().unwrap().0.contains("CDVAULT_JWT_ISSUER"));
+    let s = Settings::from_pairs([("CDVAULT_DATABASE_URL", PRODUCTION_URL), ("CDVAULT_JWT_HS256_SECRET", A_SECRET)])
+        .unwrap();
+    assert!(s.jwt().err().unwrap().0.contains("CDVAULT_JWT_ISSUER"));
+    assert!(ServeConfig::from_settings(&s).err().unwrap().0.contains("CDVAULT_JWT_ISSUER"));
 }
 
 #[test]
-fn a_toml_file_is_read_and_the_environment_names_win_over_it() {
-    let dir = std::env::temp_dir().join(format!("cdvault-toml-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cdvault.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\njwt_issuer = \"from-file\"\n").unwrap();
-    let s = Settings::from_toml_file(&file).unwrap();
-    assert_eq!(s.listen().unwrap().port(), 9999);
-    assert_eq!(s.jwt_issuer().unwrap(), "from-file");
-    std::fs::write(&file, "no_such_setting = 1\n").unwrap();
-    assert!(Settings::from_toml_file(&file).err().unwrap().0.contains("no_such_setting"));
-    std::fs::remove_dir_all(dir).unwrap();
+fn a_toml_file_is_read_and_the_environment_wins_over_it() {
+    let toml = "listen = \"127.0.0.1:9999\"\njwt_issuer = \"from-file\"\njwt_audience = \"file-audience\"\n";
+    let s = Settings::try_from(merge(Some(toml), [("CDVAULT_JWT_ISSUER", "from-env")]).unwrap()).unwrap();
+    assert_eq!(s.listen.port(), 9999);
+    assert_eq!(s.jwt_issuer().unwrap(), "from-env");
+    assert_eq!(s.jwt_audience().unwrap(), "file-audience");
+}
+
+#[test]
+fn an_empty_environment_value_unsets_the_files_value() {
+    let s = Settings::try_from(merge(Some("listen = \"127.0.0.1:9999\"\n"), [("CDVAULT_LISTEN", "")]).unwrap());
+    assert_eq!(s.unwrap().listen.to_string(), DEFAULT_LISTEN);
+    let s = Settings::from_pairs([("CDVAULT_DATABASE_URL", "  ")]).unwrap();
+    assert!(s.is_dev(), "a blank database URL is unset: the development set-up");
+}
+
+#[test]
+fn an_unknown_key_in_the_toml_file_is_refused_and_named() {
+    let e = merge(Some("no_such_setting = 1\n"), []).err().unwrap().0;
+    assert!(e.contains("no_such_setting"), "{e}");
+    let e = merge(Some("[jwt]\nissuer = \"x\"\n"), []).err().unwrap().0;
+    assert!(e.contains("'jwt'"), "{e}");
+}
+
+#[test]
+fn environment_names_the_struct_does_not_have_never_stop_start_up() {
+    // Kubernetes' service links for a Service named `cdvault`, the file's own name, the tests' database.
+    let s = Settings::from_pairs([
+        ("CDVAULT_PORT", "tcp://10.0.0.1:8080"),
+        ("CDVAULT_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+        ("CDVAULT_PORT_8080_TCP_ADDR", "10.0.0.1"),
+        ("CDVAULT_SERVICE_HOST", "10.0.0.1"),
+        ("CDVAULT_SERVICE_PORT", "8080"),
+        ("CDVAULT_CONFIG", "/nowhere.toml"),
+        ("CDVAULT_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        ("CDVAULT_SOMETHING_ELSE", "[1, 2"),
+    ])
+    .unwrap();
+    assert!(s.is_dev());
+    assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+}
+
+#[test]
+fn an_all_digit_secret_stays_a_string() {
+    let digits = "12345678901234567890123456789012345678";
+    let s = Settings::from_pairs([("CDVAULT_JWT_HS256_SECRET", digits)]).unwrap();
+    assert_eq!(s.hs256_secret().unwrap().expose_secret().as_slice(), digits.as_bytes());
+    let toml = "jwt_hs256_secret = \"00000000000000000000000000000000\"\nrewrap_batch_size = 7\n";
+    let s = Settings::try_from(merge(Some(toml), []).unwrap()).unwrap();
+    assert_eq!(s.hs256_secret().unwrap().expose_secret().as_slice(), b"00000000000000000000000000000000");
+    assert_eq!(s.rewrap.batch_size, 7, "a TOML number is read as its text, as before");
 }
 
 #[test]
 fn the_marketplace_is_the_fake_one_in_development_and_cdiscount_in_production() {
-    let dev = Settings::from_pairs([]);
-    assert_eq!(dev.marketplace(true).unwrap(), cdvault_cdiscount::Endpoints::same(DEV_MARKETPLACE_URL));
-    let production = dev.marketplace(false).unwrap();
-    assert_eq!(production, cdvault_cdiscount::Endpoints::production());
+    let dev = Settings::from_pairs([]).unwrap();
+    assert_eq!(dev.marketplace, cdvault_cdiscount::Endpoints::same(DEV_MARKETPLACE_URL));
+    let production = Settings::from_pairs([("CDVAULT_DATABASE_URL", PRODUCTION_URL)]).unwrap();
+    assert_eq!(production.marketplace, cdvault_cdiscount::Endpoints::production());
+    let e = refused([("CDVAULT_CDISCOUNT_STS_URL", "http://127.0.0.1:9/"), ("CDVAULT_OCTOPIA_AUTH_URL", "ftp://x")]);
+    assert!(e.contains("CDVAULT_OCTOPIA_AUTH_URL"), "{e}");
     let s = Settings::from_pairs([
+        ("CDVAULT_DATABASE_URL", PRODUCTION_URL),
         ("CDVAULT_CDISCOUNT_STS_URL", "http://127.0.0.1:9/"),
-        ("CDVAULT_OCTOPIA_AUTH_URL", "ftp://x"),
     ]);
-    assert!(s.marketplace(false).err().unwrap().0.contains("CDVAULT_OCTOPIA_AUTH_URL"));
-    let s = Settings::from_pairs([("CDVAULT_CDISCOUNT_STS_URL", "http://127.0.0.1:9/")]);
-    assert_eq!(s.marketplace(false).unwrap().sts, "http://127.0.0.1:9");
+    assert_eq!(s.unwrap().marketplace.sts, "http://127.0.0.1:9");
 }
 
 #[test]
 fn rewrap_pacing_has_defaults_and_bounds_that_name_the_setting() {
-    let defaults = Settings::from_pairs([]).rewrap().unwrap();
+    let defaults = Settings::from_pairs([]).unwrap().rewrap;
     assert_eq!(defaults, cdvault_api::service::RewrapSettings::default());
-    let s = Settings::from_pairs([("CDVAULT_REWRAP_BATCH_SIZE", "0")]);
-    assert!(s.rewrap().unwrap_err().0.contains("CDVAULT_REWRAP_BATCH_SIZE"));
-    let s = Settings::from_pairs([("CDVAULT_JOB_LEASE_TTL", "soon")]);
-    assert!(s.rewrap().unwrap_err().0.contains("CDVAULT_JOB_LEASE_TTL"));
+    assert!(refused([("CDVAULT_REWRAP_BATCH_SIZE", "0")]).contains("CDVAULT_REWRAP_BATCH_SIZE"));
+    assert!(refused([("CDVAULT_JOB_LEASE_TTL", "soon")]).contains("CDVAULT_JOB_LEASE_TTL"));
 }
 
 #[test]
 fn a_bad_listen_address_or_algorithm_names_the_setting() {
-    let s = Settings::from_pairs([("CDVAULT_LISTEN", "nowhere"), ("CDVAULT_JWT_ALGORITHM", "none")]);
-    assert!(s.listen().err().unwrap().0.contains("CDVAULT_LISTEN"));
-    assert!(s.jwt_algorithm().err().unwrap().0.contains("CDVAULT_JWT_ALGORITHM"));
+    assert!(refused([("CDVAULT_LISTEN", "nowhere")]).contains("CDVAULT_LISTEN"));
+    assert!(refused([("CDVAULT_JWT_ALGORITHM", "none")]).contains("CDVAULT_JWT_ALGORITHM"));
+}
+
+/// A value that looks like a secret, fed to every setting in turn, from the environment and from the file: no
+/// message may contain it, or any part of it.
+#[test]
+fn no_configuration_error_ever_contains_a_value() {
+    let secret = "S3cr3t-PW-4f9a";
+    let values = [
+        secret.to_owned(),
+        format!("postgres://cdvault:{secret}@db/cdvault"),
+        format!("sqlite::memory:{secret}"),
+        format!("http://{secret} x"),
+        format!("/nonexistent/{secret}"),
+        format!("info,[[[{secret}"),
+        format!("{secret}{secret}{secret}"),
+        "12345678".to_owned(),
+    ];
+    let mut refusals = 0;
+    for setting in SETTINGS {
+        for value in &values {
+            let from_env = Settings::from_pairs([(setting.env, value.as_str())]).err();
+            let toml = format!("{} = {}\n", setting.key, toml::Value::String(value.clone()));
+            let from_file = merge(Some(&toml), []).and_then(Settings::try_from).err();
+            for e in from_env.into_iter().chain(from_file) {
+                refusals += 1;
+                assert!(!e.0.contains(secret) && !e.0.contains("12345678"), "{} leaks its value: {e}", setting.env);
+            }
+        }
+    }
+    let broken_toml = format!("database_url = \"postgres://cdvault:{secret}@db/cdvault\n");
+    let e = merge(Some(&broken_toml), []).err().unwrap().0;
+    assert!(e.contains("not valid TOML (line 1)") && !e.contains(secret), "{e}");
+    let e = merge(Some(&format!("listen = [\"{secret}\"]\n")), []).err().unwrap().0;
+    assert!(e.contains("CDVAULT_LISTEN") && !e.contains(secret), "{e}");
+    assert!(refusals > SETTINGS.len(), "the values were refused: {refusals}");
+}
+
+#[test]
+fn every_setting_is_documented_once_with_its_environment_name() {
+    let reference = reference_markdown();
+    for setting in SETTINGS {
+        assert_eq!(setting.env, format!("CDVAULT_{}", setting.key.to_ascii_uppercase()));
+        assert_eq!(reference.matches(&format!("| `{}` |", setting.env)).count(), 1, "{}", setting.env);
+    }
+    assert!(reference.contains("| `CDVAULT_CONFIG` |"));
 }
 
 #[test]
 fn the_development_set_up_creates_private_secret_files_once() {
-    let dir = std::env::temp_dir().join(format!("cdvault-config-{}", uuid_like()));
-    let dir_text = dir.display().to_string();
-    let s = Settings::from_pairs([("CDVAULT_DATA_DIR", dir_text.as_str())]);
-    assert!(s.hs256_secret(false).is_err(), "token minting never creates a secret");
-    let first = s.hs256_secret(true).unwrap();
-    let second = s.hs256_secret(false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_text = data.display().to_string();
+    let s = Settings::from_pairs([("CDVAULT_DATA_DIR", data_text.as_str())]).unwrap();
+    assert!(s.hs256_secret().is_err(), "reading never creates a secret");
+    assert!(!data.exists(), "validating creates nothing");
+    let first = ServeConfig::from_settings(&s).unwrap();
+    let second = s.hs256_secret().unwrap();
+    let cdvault_api::auth::JwtKey::Hs256(first) = first.jwt.key else { panic!("an HS256 key") };
     assert_eq!(first.expose_secret(), second.expose_secret());
-    s.root_key(true).unwrap();
+    ServeConfig::from_settings(&s).unwrap();
+    s.root_key().unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join(ROOT_KEY_FILE)).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        for file in [ROOT_KEY_FILE, JWT_SECRET_FILE] {
+            let mode = std::fs::metadata(data.join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    )
+#[test]
+fn a_configured_secret_is_never_written_to_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_text = dir.path().display().to_string();
+    let s = Settings::from_pairs([("CDVAULT_DATA_DIR", data_text.as_str()), ("CDVAULT_JWT_HS256_SECRET", A_SECRET)]);
+    ServeConfig::from_settings(&s.unwrap()).unwrap();
+    assert!(dir.path().join(ROOT_KEY_FILE).exists());
+    assert!(!dir.path().join(JWT_SECRET_FILE).exists());
 }

@@ -1,0 +1,157 @@
+//! Every setting, once: the serde struct the layers fill ([`RawSettings`]) and the reference table the docs are
+//! generated from ([`SETTINGS`]) come from the one list below, so neither can forget a setting.
+
+use serde::Deserialize;
+
+/// One setting as the reference documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The TOML key (the environment name without `CDVAULT_`, in lower case).
+    pub key: &'static str,
+    /// The environment variable.
+    pub env: &'static str,
+    /// What it means (Markdown).
+    pub meaning: &'static str,
+    /// What applies when it is unset (Markdown).
+    pub default: &'static str,
+    /// Whether its value is a secret (or holds one, like the database URL's password).
+    pub secret: bool,
+}
+
+/// What the operator wrote for one setting, as text: a TOML number or boolean is read as its text, so that typing
+/// happens in one place (`Settings::try_from`) whose messages name the setting and never quote the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+/// Never the value: it may be a secret.
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Text([REDACTED])")
+    }
+}
+
+impl Text {
+    /// The value as written, or `None` when empty or blank: an empty value means unset.
+    pub fn present(this: Option<&Self>) -> Option<&str> {
+        this.map(|text| text.0.as_str()).filter(|text| !text.trim().is_empty())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Scalar;
+        impl serde::de::Visitor<'_> for Scalar {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, a number or a boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Scalar)
+    }
+}
+
+/// Declares [`RawSettings`] and [`SETTINGS`] from one list: adding a setting is one entry here.
+macro_rules! settings {
+    ($( $key:ident = $env:literal, secret: $secret:literal, meaning: $meaning:literal, default: $default:literal; )*) => {
+        /// Every setting as given: the TOML file's values overridden by the environment's. Unknown keys are refused
+        /// (only the file can hold them: the environment layer reads exactly these names).
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct RawSettings {
+            $( pub $key: Option<Text>, )*
+        }
+
+        /// The reference of every setting, in the order the docs list them.
+        pub const SETTINGS: &[Setting] = &[
+            $( Setting { key: stringify!($key), env: $env, meaning: $meaning, default: $default, secret: $secret }, )*
+        ];
+    };
+}
+
+settings! {
+    listen = "CDVAULT_LISTEN", secret: false,
+        meaning: "Address and port to listen on (plain HTTP).",
+        default: "`127.0.0.1:8080` (the container image sets `0.0.0.0:8080`)";
+    database_url = "CDVAULT_DATABASE_URL", secret: true,
+        meaning: "`postgres://user:password@host:port/db` or `sqlite://path?mode=rwc`. **Setting it selects the production set-up.**",
+        default: "unset: SQLite at `<data dir>/cdvault.db` (development set-up)";
+    data_dir = "CDVAULT_DATA_DIR", secret: false,
+        meaning: "Development set-up only: the directory of the SQLite database, `root.key` and `jwt-hs256.secret`.",
+        default: "`./cdvault-data`";
+    root_key = "CDVAULT_ROOT_KEY", secret: true,
+        meaning: "The root key: 32 random bytes in base64 (e.g. `head -c 32 /dev/urandom \\| base64`).",
+        default: "development: `<data dir>/root.key`, created if absent; production: required";
+    root_key_file = "CDVAULT_ROOT_KEY_FILE", secret: false,
+        meaning: "A file holding the root key.",
+        default: "none";
+    jwt_algorithm = "CDVAULT_JWT_ALGORITHM", secret: false,
+        meaning: "The one accepted token algorithm: `HS256`, `RS256`, `ES256` or `EdDSA`.",
+        default: "`HS256`";
+    jwt_hs256_secret = "CDVAULT_JWT_HS256_SECRET", secret: true,
+        meaning: "HS256 shared secret, at least 32 bytes, used as given (not base64-decoded).",
+        default: "development: `<data dir>/jwt-hs256.secret`, created if absent; production with HS256: required";
+    jwt_hs256_secret_file = "CDVAULT_JWT_HS256_SECRET_FILE", secret: false,
+        meaning: "A file holding the HS256 secret.",
+        default: "none";
+    jwt_public_key_file = "CDVAULT_JWT_PUBLIC_KEY_FILE", secret: false,
+        meaning: "PEM public key for `RS256`, `ES256` or `EdDSA`. Required for those; setting it with `HS256` is an error.",
+        default: "none";
+    jwt_issuer = "CDVAULT_JWT_ISSUER", secret: false,
+        meaning: "The required `iss` claim.",
+        default: "development: `cdvault-dev`; production: required";
+    jwt_audience = "CDVAULT_JWT_AUDIENCE", secret: false,
+        meaning: "The required `aud` claim.",
+        default: "development: `cdvault`; production: required";
+    cdiscount_sts_url = "CDVAULT_CDISCOUNT_STS_URL", secret: false,
+        meaning: "Base URL (`https://` or `http://`) of Cdiscount's legacy STS, which issues Marketplace API tokens. cdvault appends `/users/httpIssue.svc/`; a trailing `/` is ignored.",
+        default: "production: `https://sts.cdiscount.com`; development: `http://127.0.0.1:8089` (the fake marketplace)";
+    octopia_auth_url = "CDVAULT_OCTOPIA_AUTH_URL", secret: false,
+        meaning: "Base URL (`https://` or `http://`) of Octopia's OAuth server. cdvault appends `/auth/realms/maas/protocol/openid-connect/token`; a trailing `/` is ignored.",
+        default: "production: `https://auth.octopia-io.net`; development: `http://127.0.0.1:8089` (the fake marketplace)";
+    rewrap_batch_size = "CDVAULT_REWRAP_BATCH_SIZE", secret: false,
+        meaning: "Rows the rewrap worker takes per batch, 1 to 100,000. See [Pacing](key-rotation.md#pacing).",
+        default: "`500`";
+    rewrap_batch_pause_ms = "CDVAULT_REWRAP_BATCH_PAUSE_MS", secret: false,
+        meaning: "Milliseconds the rewrap worker waits between two batches, 0 to 60,000.",
+        default: "`0`";
+    job_lease_ttl = "CDVAULT_JOB_LEASE_TTL", secret: false,
+        meaning: "Seconds a rewrap job's lease lasts without a batch renewing it, 5 to 3600. On SQLite, a crashed server's job is taken over after it; PostgreSQL replicas share the job without a lease.",
+        default: "`30`";
+    log = "CDVAULT_LOG", secret: false,
+        meaning: "Log filter in `tracing` `EnvFilter` syntax, e.g. `info` or `info,cdvault_api=debug`. The log goes to stderr. An invalid filter stops start-up.",
+        default: "`info,sqlx=warn`";
+}
+
+/// Not a field of [`RawSettings`]: it names the file, so it is read before the layers (as `--config FILE` too).
+pub const CONFIG_FILE: Setting = Setting {
+    key: "config",
+    env: "CDVAULT_CONFIG",
+    meaning: "Path of the optional TOML file (the same as `--config FILE`).",
+    default: "none",
+    secret: false,
+};
+
+/// The setting whose TOML key is `key`.
+pub fn by_key(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|setting| setting.key == key)
+}
+
+/// The setting whose environment variable is `env`.
+pub fn by_env(env: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|setting| setting.env == env)
+}

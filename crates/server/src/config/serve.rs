@@ -1,0 +1,63 @@
+//! What `serve` needs, validated, and the one call that creates the development set-up's files.
+
+use std::net::SocketAddr;
+
+use cdvault_api::auth::JwtSettings;
+use cdvault_domain::crypto::RootKey;
+
+use super::ConfigError;
+use super::dev_setup;
+use super::settings::Settings;
+
+/// Everything `serve` needs, validated.
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub dev: bool,
+    pub root_key: RootKey,
+    pub jwt: JwtSettings,
+    /// Where the marketplace's token services are.
+    pub marketplace: cdvault_cdiscount::Endpoints,
+    /// What the token broker takes "now" from (tests move it forward instead of sleeping).
+    pub clock: std::sync::Arc<dyn cdvault_domain::clock::Clock>,
+    /// How the rewrap worker paces itself.
+    pub rewrap: cdvault_api::service::RewrapSettings,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("dev", &self.dev)
+            .field("jwt", &self.jwt)
+            .field("marketplace", &self.marketplace)
+            .field("rewrap", &self.rewrap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeConfig {
+    /// Checks that production has what it requires, then (development set-up) creates the missing local secrets:
+    /// every setting was validated when `settings` was made, so a bad one never leaves new files behind.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        settings.jwt_issuer()?;
+        settings.jwt_audience()?;
+        if !settings.is_dev() {
+            settings.jwt()?;
+            settings.root_key()?;
+        }
+        if let Some(needed) = settings.development_files() {
+            dev_setup::prepare(needed)?;
+        }
+        Ok(Self {
+            listen: settings.listen,
+            database_url: settings.database_url(),
+            dev: settings.is_dev(),
+            jwt: settings.jwt()?,
+            root_key: settings.root_key()?,
+            marketplace: settings.marketplace.clone(),
+            clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
+            rewrap: settings.rewrap,
+        })
+    }
+}
