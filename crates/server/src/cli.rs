@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `schema`, `config-reference`, `token`, `audit verify`,
+//! The command line: `serve`, `migrate`, `schema`, `config-reference`, `error-reference`, `token`, `audit verify`,
 //! `keys status | rotate | retire`.
 
 use std::path::PathBuf;
@@ -36,6 +36,8 @@ pub enum Command {
     Schema,
     /// Prints the configuration reference (Markdown): every setting, its meaning and default.
     ConfigReference,
+    /// Prints the error reference (Markdown): every `extensions.code`, what it means, its HTTP status.
+    ErrorReference,
     /// Mints a JWT with the configured HS256 secret and prints only the token.
     Token(TokenArgs),
     /// The audit trail.
@@ -116,7 +118,7 @@ pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
 
 /// Runs a parsed command. Returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    // The two references describe the code, not this installation: they read no configuration.
+    // The schema and the references describe the code, not this installation: they read no configuration.
     match cli.command {
         Command::Schema => {
             print!("{}", cdvault_api::sdl());
@@ -126,11 +128,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             print!("{}", crate::config::reference_markdown());
             return Ok(0);
         }
+        Command::ErrorReference => {
+            print!("{}", cdvault_api::error::reference_markdown());
+            return Ok(0);
+        }
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Schema | Command::ConfigReference => Ok(0),
+        Command::Schema | Command::ConfigReference | Command::ErrorReference => Ok(0),
         Command::Serve => {
             crate::telemetry::init(&settings.log_filter);
             let config = ServeConfig::from_settings(&settings)?;
