@@ -46,3 +46,40 @@ async fn every_type_field_and_argument_has_a_description() {
     }
     assert!(missing.is_empty(), "undescribed: {missing:?}");
 }
+
+/// graphql-js itself (the npm `graphql` package every GraphQL tool builds on) reads the served schema through its
+/// standard introspection query, which nests `ofType` eight levels deep, and compares it with `schema.graphql`.
+const GRAPHQL_JS_INTROSPECTION: &str = r#"
+const { getIntrospectionQuery, buildClientSchema, buildSchema, findBreakingChanges, findDangerousChanges } =
+  require('graphql');
+const [url, token, sdlPath] = process.argv.slice(1);
+(async () => {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: getIntrospectionQuery() }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  const served = buildClientSchema(body.data);
+  const checkedIn = buildSchema(require('fs').readFileSync(sdlPath, 'utf8'));
+  const changes = [
+    ...findBreakingChanges(checkedIn, served), ...findDangerousChanges(checkedIn, served),
+    ...findBreakingChanges(served, checkedIn), ...findDangerousChanges(served, checkedIn),
+  ].map((c) => c.description);
+  console.log(JSON.stringify({ types: Object.keys(served.getTypeMap()).length, changes }));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+"#;
+
+#[tokio::test]
+async fn graphql_js_reads_the_served_schema_with_its_standard_introspection_query_and_finds_the_checked_in_one() {
+    let Some(modules) = cdvault_tests::tools::node_modules("graphql-js introspection") else { return };
+    let app = spawn_app(Engine::Sqlite).await;
+    let token = app.token(ALL_SCOPES, &["*"]);
+    let sdl = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
+    let out =
+        cdvault_tests::tools::run_node(&modules, GRAPHQL_JS_INTROSPECTION, &[&app.url("/graphql"), &token, sdl]).await;
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(report["types"].as_u64().unwrap() > 40, "{report}");
+    assert_eq!(report["changes"], json!([]), "the served schema and schema.graphql differ");
+}

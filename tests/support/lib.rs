@@ -15,6 +15,7 @@ pub mod app;
 pub mod db;
 pub mod operations;
 pub mod tokens;
+pub mod tools;
 pub mod ws;
 
 pub use app::{Gql, NO_MARKETPLACE, Octopia, Options, TestApp, TestAppBuilder, spawn_app};

@@ -1,0 +1,40 @@
+//! Tools from other ecosystems that some tests drive (npm packages such as graphql-js), installed by `.ci/run`
+//! through `.ci/tools/install` into a cache outside the clone. Without them a test prints one line and skips, so a
+//! developer without Node.js still runs the rest; under `CI=true` their absence fails the test instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// The `node_modules` folder of the installed npm tools, or `None` (after one printed line) when `test` must skip.
+pub fn node_modules(test: &str) -> Option<PathBuf> {
+    let installed = std::env::var_os("CDVAULT_NODE_MODULES").map(PathBuf::from).filter(|dir| dir.is_dir());
+    match installed {
+        Some(dir) => Some(dir),
+        None if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "CI=true but CDVAULT_NODE_MODULES names no folder: the npm tools must be installed (.ci/run does it)"
+            )
+        }
+        None => {
+            println!("skipped {test}: npm tools not installed (eval \"$(bash .ci/tools/install)\" installs them)");
+            None
+        }
+    }
+}
+
+/// Runs a Node.js `script` with the npm tools on its module path and `args` as `process.argv.slice(1)`; returns
+/// what it printed, or panics with what it said on stderr.
+pub async fn run_node(modules: &Path, script: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .args(args)
+        .env("NODE_PATH", modules)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("node runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the node script failed: {stderr}");
+    String::from_utf8(output.stdout).expect("node prints UTF-8")
+}
