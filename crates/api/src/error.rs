@@ -78,13 +78,13 @@ impl ApiError {
                 async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
                     e.set("code", code);
                     e.set("field", field);
-                    e.set("reason", reason);
+                    e.set("reason", reason.as_str());
                     e.set("requestId", request_id);
                 })
             }
             Self::Forbidden(denial) => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
                 e.set("code", code);
-                e.set("reason", denial.reason());
+                e.set("reason", denial.reason().as_str());
                 e.set("requestId", request_id);
             }),
             Self::CredentialRejected(_) => async_graphql::Error::new(self.to_string()).extend_with(|_, e| {

@@ -113,7 +113,7 @@ async fn graphql(
         Ok(principal) => principal,
         Err(err) => {
             tracing::info!(reason = %err, "token refused");
-            state.vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
+            state.vault.record_authentication_failure(&request_id, cdvault_domain::Reason::InvalidToken).await;
             return transport_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &err.to_string(), &request_id);
         }
     };
@@ -174,7 +174,7 @@ async fn graphql_ws(
                         Err(err) => err.to_string(),
                     };
                     tracing::info!(reason = %refused, "subscription token refused");
-                    vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
+                    vault.record_authentication_failure(&request_id, cdvault_domain::Reason::InvalidToken).await;
                     Err(async_graphql::Error::new(refused))
                 })
                 .keepalive_timeout(WS_KEEPALIVE)
