@@ -10,8 +10,8 @@ pub use code::{ErrorCode, ErrorFamily};
 pub use reference::reference_markdown;
 
 use async_graphql::ErrorExtensions;
-use cdvault_domain::ValidationError;
 use cdvault_domain::policy::Denial;
+use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::StorageError;
 
 /// Outcomes a client can see. Each variant is one stable `extensions.code`.
@@ -83,9 +83,9 @@ impl ApiError {
     /// The stable cause within the code (`extensions.reason`), where the code has causes.
     fn reason(&self) -> Option<&'static str> {
         match self {
-            Self::BadUserInput(invalid) => Some(invalid.reason),
-            Self::Forbidden(denial) => Some(denial.reason()),
-            Self::CredentialRejected(_) => Some("MARKETPLACE_REJECTED"),
+            Self::BadUserInput(invalid) => Some(invalid.reason.as_str()),
+            Self::Forbidden(denial) => Some(denial.reason().as_str()),
+            Self::CredentialRejected(_) => Some(Reason::MarketplaceRejected.as_str()),
             Self::Upstream { reason, .. } => Some(reason),
             _ => None,
         }

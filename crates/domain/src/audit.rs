@@ -7,6 +7,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::crypto::push_part;
+use crate::reason::Reason;
+
+mod action;
+
+pub use action::AuditAction;
 
 /// The hash before the first event.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -38,40 +43,6 @@ impl Outcome {
     }
 }
 
-/// Audited actions. Stable strings: they are stored and filtered on.
-pub mod action {
-    pub const AUTHENTICATE: &str = "authenticate";
-    pub const SELLER_REGISTER: &str = "seller.register";
-    pub const SELLER_DEACTIVATE: &str = "seller.deactivate";
-    pub const SELLER_REACTIVATE: &str = "seller.reactivate";
-    pub const SELLER_READ: &str = "seller.read";
-    pub const CREDENTIAL_STORE: &str = "credential.store";
-    pub const CREDENTIAL_RESTORE: &str = "credential.restore";
-    pub const CREDENTIAL_ISSUE: &str = "credential.issue";
-    pub const CREDENTIAL_VERIFY: &str = "credential.verify";
-    /// The marketplace rejected a stored credential while a token was being fetched for it.
-    pub const CREDENTIAL_REJECTED: &str = "credential.rejected";
-    pub const TOKEN_ISSUE: &str = "token.issue";
-    /// Subscribing to credential changes (only refusals are recorded).
-    pub const CREDENTIAL_CHANGES: &str = "credential.changes";
-    pub const AUDIT_READ: &str = "audit.read";
-    /// Reading the keyring and its census.
-    pub const KEYS_READ: &str = "keys.read";
-    /// A rotation: a new keyring version and the rewrap job that moves every ciphertext to it.
-    pub const KEYS_ROTATE: &str = "keys.rotate";
-    /// The end of a rewrap job (outcome `SUCCESS`, or `FAILED` with the rows it could not rewrap).
-    pub const KEYS_REWRAP: &str = "keys.rewrap";
-    /// Retiring a keyring version (its material destroyed).
-    pub const KEYS_RETIRE: &str = "keys.retire";
-    /// Re-wrapping the keyring under a new root key (from the command line, servers stopped).
-    pub const KEYS_ROTATE_ROOT: &str = "keys.rotate_root";
-    pub const PAYOUT_SUBMIT: &str = "payout.submit";
-    /// Moves of a payout change request append `payout.<move>`, e.g. `payout.approve`.
-    pub const PAYOUT_PREFIX: &str = "payout.";
-    pub const PAYOUT_READ: &str = "payout.read";
-    pub const PAYOUT_REVEAL: &str = "payout.reveal";
-}
-
 /// What happened, as given by a use case. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -79,26 +50,26 @@ pub struct AuditRecord {
     /// Truncated to microseconds, the precision both databases keep.
     pub occurred_at: OffsetDateTime,
     pub subject: String,
-    pub action: String,
+    pub action: AuditAction,
     pub seller_login: Option<String>,
     pub purpose: Option<String>,
     pub outcome: Outcome,
     /// A stable code for denials and failures (e.g. `SELLER_INACTIVE`).
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Non-secret detail, e.g. `kind=MARKETPLACE_API version=3`.
     pub detail: Option<String>,
     pub request_id: String,
 }
 
 impl AuditRecord {
-    pub fn new(subject: &str, action: &str, outcome: Outcome, request_id: &str) -> Self {
+    pub fn new(subject: &str, action: AuditAction, outcome: Outcome, request_id: &str) -> Self {
         let now = OffsetDateTime::now_utc();
         let occurred_at = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
         Self {
             id: Uuid::now_v7(),
             occurred_at,
             subject: subject.to_owned(),
-            action: action.to_owned(),
+            action,
             seller_login: None,
             purpose: None,
             outcome,
@@ -118,8 +89,8 @@ impl AuditRecord {
         self
     }
 
-    pub fn reason(mut self, reason: &str) -> Self {
-        self.reason = Some(reason.to_owned());
+    pub fn reason(mut self, reason: Reason) -> Self {
+        self.reason = Some(reason);
         self
     }
 
@@ -169,11 +140,11 @@ pub fn event_hash(seq: i64, r: &AuditRecord, prev_hash: &[u8; 32]) -> [u8; 32] {
     push_part(&mut buf, r.id.as_bytes());
     push_part(&mut buf, &r.micros().to_be_bytes());
     push_part(&mut buf, r.subject.as_bytes());
-    push_part(&mut buf, r.action.as_bytes());
+    push_part(&mut buf, r.action.as_str().as_bytes());
     opt(&mut buf, r.seller_login.as_deref());
     opt(&mut buf, r.purpose.as_deref());
     push_part(&mut buf, r.outcome.as_str().as_bytes());
-    opt(&mut buf, r.reason.as_deref());
+    opt(&mut buf, r.reason.map(Reason::as_str));
     opt(&mut buf, r.detail.as_deref());
     push_part(&mut buf, r.request_id.as_bytes());
     Sha256::digest(&buf).into()
@@ -242,7 +213,8 @@ mod tests {
         let mut prev = GENESIS_HASH;
         (1..=n)
             .map(|seq| {
-                let e = link(seq, AuditRecord::new("tool", action::CREDENTIAL_ISSUE, Outcome::Success, "req"), prev);
+                let e =
+                    link(seq, AuditRecord::new("tool", AuditAction::CredentialIssue, Outcome::Success, "req"), prev);
                 prev = e.hash;
                 e
             })
@@ -294,7 +266,7 @@ mod tests {
 
     #[test]
     fn absent_and_empty_optional_fields_hash_differently() {
-        let base = AuditRecord::new("tool", action::CREDENTIAL_ISSUE, Outcome::Success, "req");
+        let base = AuditRecord::new("tool", AuditAction::CredentialIssue, Outcome::Success, "req");
         let with_empty = AuditRecord { purpose: Some(String::new()), ..base.clone() };
         assert_ne!(event_hash(1, &base, &GENESIS_HASH), event_hash(1, &with_empty, &GENESIS_HASH));
     }

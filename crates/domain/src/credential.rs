@@ -5,8 +5,8 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ValidationError;
 use crate::crypto::{CryptoError, Keyring, Place, Sealed, push_part};
+use crate::{Reason, ValidationError};
 
 /// What is known of one stored credential version, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,18 +212,22 @@ impl ApiPassword {
     pub fn parse(field: &'static str, raw: SecretString) -> Result<(Self, Vec<String>), ValidationError> {
         let value = raw.expose_secret();
         if value.is_empty() {
-            return Err(ValidationError::new(field, "EMPTY", "the password must not be empty"));
+            return Err(ValidationError::new(field, Reason::Empty, "the password must not be empty"));
         }
         let chars = value.chars().count();
         if chars > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 field,
-                "TOO_LONG",
+                Reason::TooLong,
                 format!("the password has at most {} characters", Self::MAX_CHARS),
             ));
         }
         if value.chars().any(char::is_control) {
-            return Err(ValidationError::new(field, "CONTROL_CHARACTER", "the password contains a control character"));
+            return Err(ValidationError::new(
+                field,
+                Reason::ControlCharacter,
+                "the password contains a control character",
+            ));
         }
         let warnings = policy_warnings(value, chars);
         Ok((Self(raw), warnings))
@@ -283,19 +287,19 @@ impl OctopiaCredential {
         let seller_id = identifier("sellerId", seller_id)?;
         let secret = client_secret.expose_secret();
         if secret.is_empty() {
-            return Err(ValidationError::new("clientSecret", "EMPTY", "the client secret must not be empty"));
+            return Err(ValidationError::new("clientSecret", Reason::Empty, "the client secret must not be empty"));
         }
         if secret.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 "clientSecret",
-                "TOO_LONG",
+                Reason::TooLong,
                 format!("the client secret has at most {} characters", Self::MAX_CHARS),
             ));
         }
         if secret.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(ValidationError::new(
                 "clientSecret",
-                "INVALID_CHARACTERS",
+                Reason::InvalidCharacters,
                 "the client secret contains whitespace or a control character",
             ));
         }
@@ -306,19 +310,19 @@ impl OctopiaCredential {
 fn identifier(field: &'static str, raw: &str) -> Result<String, ValidationError> {
     let value = raw.trim();
     if value.is_empty() {
-        return Err(ValidationError::new(field, "EMPTY", "must not be empty"));
+        return Err(ValidationError::new(field, Reason::Empty, "must not be empty"));
     }
     if value.chars().count() > OctopiaCredential::MAX_CHARS {
         return Err(ValidationError::new(
             field,
-            "TOO_LONG",
+            Reason::TooLong,
             format!("at most {} characters", OctopiaCredential::MAX_CHARS),
         ));
     }
     if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(ValidationError::new(
             field,
-            "INVALID_CHARACTERS",
+            Reason::InvalidCharacters,
             "whitespace or control characters are not allowed",
         ));
     }
@@ -354,9 +358,12 @@ mod tests {
 
     #[test]
     fn empty_overlong_and_control_character_passwords_are_errors() {
-        assert_eq!(ApiPassword::parse("password", secret("")).unwrap_err().reason, "EMPTY");
-        assert_eq!(ApiPassword::parse("password", secret(&"a".repeat(129))).unwrap_err().reason, "TOO_LONG");
-        assert_eq!(ApiPassword::parse("password", secret("abc\u{7}def")).unwrap_err().reason, "CONTROL_CHARACTER");
+        assert_eq!(ApiPassword::parse("password", secret("")).unwrap_err().reason.as_str(), "EMPTY");
+        assert_eq!(ApiPassword::parse("password", secret(&"a".repeat(129))).unwrap_err().reason.as_str(), "TOO_LONG");
+        assert_eq!(
+            ApiPassword::parse("password", secret("abc\u{7}def")).unwrap_err().reason.as_str(),
+            "CONTROL_CHARACTER"
+        );
         assert!(ApiPassword::parse("password", secret(&"a".repeat(128))).is_ok());
     }
 

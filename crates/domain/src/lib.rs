@@ -5,13 +5,16 @@
 
 pub mod audit;
 pub mod clock;
+pub mod codes;
 pub mod credential;
 pub mod crypto;
 pub mod error;
 pub mod payout;
 pub mod policy;
+pub mod reason;
 pub mod seller;
 pub mod text;
 pub mod token;
 
 pub use error::ValidationError;
+pub use reason::Reason;

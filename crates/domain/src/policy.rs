@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::reason::Reason;
+
 /// Permissions a token can carry in its `scope` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
@@ -95,13 +97,13 @@ pub enum Denial {
 }
 
 impl Denial {
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> Reason {
         match self {
-            Self::MissingScope(_) => "MISSING_SCOPE",
-            Self::SellerNotAllowed => "SELLER_NOT_ALLOWED",
-            Self::SellerInactive => "SELLER_INACTIVE",
-            Self::SubmitterCannotReview => "FOUR_EYES",
-            Self::NotSubmitter => "NOT_SUBMITTER",
+            Self::MissingScope(_) => Reason::MissingScope,
+            Self::SellerNotAllowed => Reason::SellerNotAllowed,
+            Self::SellerInactive => Reason::SellerInactive,
+            Self::SubmitterCannotReview => Reason::FourEyes,
+            Self::NotSubmitter => Reason::NotSubmitter,
         }
     }
 
@@ -199,7 +201,7 @@ mod tests {
 
     #[test]
     fn payout_review_denials_have_stable_reasons() {
-        assert_eq!(Denial::SubmitterCannotReview.reason(), "FOUR_EYES");
-        assert_eq!(Denial::NotSubmitter.reason(), "NOT_SUBMITTER");
+        assert_eq!(Denial::SubmitterCannotReview.reason().as_str(), "FOUR_EYES");
+        assert_eq!(Denial::NotSubmitter.reason().as_str(), "NOT_SUBMITTER");
     }
 }

@@ -5,8 +5,8 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ValidationError;
 use crate::text::DisplayName;
+use crate::{Reason, ValidationError};
 
 /// A seller account as the vault knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,21 +34,21 @@ impl SellerLogin {
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
             return Err(ValidationError::new(
                 field,
-                "INVALID_LENGTH",
+                Reason::InvalidLength,
                 format!("a seller login has {} to {} characters", Self::MIN_LEN, Self::MAX_LEN),
             ));
         }
         if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
             return Err(ValidationError::new(
                 field,
-                "INVALID_CHARACTERS",
+                Reason::InvalidCharacters,
                 "a seller login has only letters, digits, '.', '_' and '-'",
             ));
         }
         if raw.to_ascii_lowercase().ends_with(Self::API_SUFFIX) {
             return Err(ValidationError::new(
                 field,
-                "API_LOGIN_GIVEN",
+                Reason::ApiLoginGiven,
                 format!(
                     "give the seller login without '-api': the API login is derived from it (did you mean '{}'?)",
                     &raw[..raw.len() - Self::API_SUFFIX.len()]
@@ -113,17 +113,17 @@ mod tests {
     #[test]
     fn a_login_that_already_ends_in_api_is_refused_with_a_hint() {
         let err = SellerLogin::parse("login", "bestshop-api").unwrap_err();
-        assert_eq!(err.reason, "API_LOGIN_GIVEN");
+        assert_eq!(err.reason.as_str(), "API_LOGIN_GIVEN");
         assert!(err.message.contains("'bestshop'"), "{}", err.message);
-        assert_eq!(SellerLogin::parse("login", "Shop-API").unwrap_err().reason, "API_LOGIN_GIVEN");
+        assert_eq!(SellerLogin::parse("login", "Shop-API").unwrap_err().reason.as_str(), "API_LOGIN_GIVEN");
     }
 
     #[test]
     fn logins_outside_the_allowed_shape_are_refused() {
-        assert_eq!(SellerLogin::parse("login", "a").unwrap_err().reason, "INVALID_LENGTH");
-        assert_eq!(SellerLogin::parse("login", &"a".repeat(65)).unwrap_err().reason, "INVALID_LENGTH");
-        assert_eq!(SellerLogin::parse("login", "best shop").unwrap_err().reason, "INVALID_CHARACTERS");
-        assert_eq!(SellerLogin::parse("login", "bést").unwrap_err().reason, "INVALID_CHARACTERS");
+        assert_eq!(SellerLogin::parse("login", "a").unwrap_err().reason.as_str(), "INVALID_LENGTH");
+        assert_eq!(SellerLogin::parse("login", &"a".repeat(65)).unwrap_err().reason.as_str(), "INVALID_LENGTH");
+        assert_eq!(SellerLogin::parse("login", "best shop").unwrap_err().reason.as_str(), "INVALID_CHARACTERS");
+        assert_eq!(SellerLogin::parse("login", "bést").unwrap_err().reason.as_str(), "INVALID_CHARACTERS");
         assert!(SellerLogin::parse("login", "a.b_c-d9").is_ok());
     }
 

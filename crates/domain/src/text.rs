@@ -1,6 +1,6 @@
 //! Small validated strings shared by several inputs.
 
-use crate::ValidationError;
+use crate::{Reason, ValidationError};
 
 /// A trimmed, non-empty, bounded text without control characters: the shape of every free-text input.
 pub(crate) fn bounded_text(
@@ -11,13 +11,13 @@ pub(crate) fn bounded_text(
 ) -> Result<String, ValidationError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
-        return Err(ValidationError::new(field, "EMPTY", empty));
+        return Err(ValidationError::new(field, Reason::Empty, empty));
     }
     if trimmed.chars().count() > max_chars {
-        return Err(ValidationError::new(field, "TOO_LONG", format!("at most {max_chars} characters")));
+        return Err(ValidationError::new(field, Reason::TooLong, format!("at most {max_chars} characters")));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "CONTROL_CHARACTER", "control characters are not allowed"));
+        return Err(ValidationError::new(field, Reason::ControlCharacter, "control characters are not allowed"));
     }
     Ok(trimmed.to_owned())
 }
@@ -61,15 +61,15 @@ mod tests {
     #[test]
     fn a_purpose_is_trimmed_and_must_not_be_blank() {
         assert_eq!(Purpose::parse("purpose", "  nightly sync ").map(|p| p.0), Ok("nightly sync".to_owned()));
-        assert_eq!(Purpose::parse("purpose", "   ").map_err(|e| e.reason), Err("EMPTY"));
-        assert_eq!(Purpose::parse("purpose", "a\nb").map_err(|e| e.reason), Err("CONTROL_CHARACTER"));
-        assert_eq!(Purpose::parse("purpose", &"x".repeat(201)).map_err(|e| e.reason), Err("TOO_LONG"));
+        assert_eq!(Purpose::parse("purpose", "   ").map_err(|e| e.reason.as_str()), Err("EMPTY"));
+        assert_eq!(Purpose::parse("purpose", "a\nb").map_err(|e| e.reason.as_str()), Err("CONTROL_CHARACTER"));
+        assert_eq!(Purpose::parse("purpose", &"x".repeat(201)).map_err(|e| e.reason.as_str()), Err("TOO_LONG"));
     }
 
     #[test]
     fn a_display_name_rejects_blank_and_overlong_values() {
         assert!(DisplayName::parse("displayName", "Best Shop").is_ok());
-        assert_eq!(DisplayName::parse("displayName", "").map_err(|e| e.reason), Err("EMPTY"));
-        assert_eq!(DisplayName::parse("displayName", &"é".repeat(201)).map_err(|e| e.reason), Err("TOO_LONG"));
+        assert_eq!(DisplayName::parse("displayName", "").map_err(|e| e.reason.as_str()), Err("EMPTY"));
+        assert_eq!(DisplayName::parse("displayName", &"é".repeat(201)).map_err(|e| e.reason.as_str()), Err("TOO_LONG"));
     }
 }

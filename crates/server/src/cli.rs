@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cdvault_api::auth::{TokenRequest, mint_hs256};
-use cdvault_domain::audit::{AuditRecord, Outcome, action};
+use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
 use cdvault_storage::Database;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -193,7 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             match cdvault_storage::rewrap::start(&db, &root, &who).await {
                 Ok(job) => {
                     let detail = format!("job={} to_version={} total={} via=cli", job.id, job.to_version, job.total);
-                    cli_audit(&db, &who, action::KEYS_ROTATE, Outcome::Success, detail).await?;
+                    cli_audit(&db, &who, AuditAction::KeysRotate, Outcome::Success, detail).await?;
                     println!(
                         "rotation job {} started: version {} is active, {} ciphertexts to rewrap",
                         job.id, job.to_version, job.total
@@ -221,7 +221,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             match cdvault_storage::keyring::rotate_root(&db, &old, &new).await {
                 Ok(count) => {
                     let detail = format!("versions={count} via=cli");
-                    cli_audit(&db, &who, action::KEYS_ROTATE_ROOT, Outcome::Success, detail).await?;
+                    cli_audit(&db, &who, AuditAction::KeysRotateRoot, Outcome::Success, detail).await?;
                     println!(
                         "root key rotated: {count} keyring versions re-wrapped; start the servers with the new key"
                     );
@@ -242,7 +242,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             match cdvault_storage::keyring::retire(&db, version).await {
                 Ok(()) => {
                     let detail = format!("version={version} material=destroyed via=cli");
-                    cli_audit(&db, &who, action::KEYS_RETIRE, Outcome::Success, detail).await?;
+                    cli_audit(&db, &who, AuditAction::KeysRetire, Outcome::Success, detail).await?;
                     println!("keyring version {version} retired: its material is destroyed");
                     Ok(0)
                 }
@@ -271,7 +271,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// Records an operator's act from the command line in the audit trail (fail closed: an error stops the command).
-async fn cli_audit(db: &Database, who: &str, act: &str, outcome: Outcome, detail: String) -> anyhow::Result<()> {
+async fn cli_audit(db: &Database, who: &str, act: AuditAction, outcome: Outcome, detail: String) -> anyhow::Result<()> {
     let request_id = format!("cli-{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
     let record = AuditRecord::new(who, act, outcome, &request_id).detail(detail);
     cdvault_storage::audit::append_now(db, record).await.context("cannot record the audit event")

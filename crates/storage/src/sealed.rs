@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use cdvault_domain::Reason;
 use cdvault_domain::credential::{CredentialKind, SecretSlot};
 use cdvault_domain::crypto::{CryptoError, Keyring, Sealed};
 use cdvault_domain::payout::PayoutSlot;
@@ -131,11 +132,11 @@ impl From<CryptoError> for RowError {
 
 impl RowError {
     /// The reason recorded in the job's failures.
-    pub(crate) fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> Reason {
         match self {
-            Self::Unreadable => "UNREADABLE_ROW",
-            Self::Crypto(CryptoError::UnknownKeyVersion(_)) => "UNKNOWN_KEY_VERSION",
-            Self::Crypto(_) => "DECRYPT_FAILED",
+            Self::Unreadable => Reason::UnreadableRow,
+            Self::Crypto(CryptoError::UnknownKeyVersion(_)) => Reason::UnknownKeyVersion,
+            Self::Crypto(_) => Reason::DecryptFailed,
         }
     }
 }

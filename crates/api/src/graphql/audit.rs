@@ -51,7 +51,7 @@ impl AuditEventGql {
 
     /// What was done, e.g. `credential.issue`, `credential.store`, `seller.register`, `authenticate`.
     async fn action(&self) -> &str {
-        &self.0.record.action
+        self.0.record.action.as_str()
     }
 
     /// The seller concerned, if any.
@@ -71,7 +71,7 @@ impl AuditEventGql {
 
     /// For denials and failures, a stable code (e.g. `SELLER_INACTIVE`, `MISSING_SCOPE`).
     async fn reason(&self) -> Option<&str> {
-        self.0.record.reason.as_deref()
+        self.0.record.reason.map(|r| r.as_str())
     }
 
     /// Non-secret detail, e.g. `kind=MARKETPLACE_API version=3`.

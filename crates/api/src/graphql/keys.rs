@@ -171,7 +171,7 @@ impl RotationJobGql {
             .map(|f| RotationFailureGql {
                 table: f.table.name().to_owned(),
                 row_id: ID(f.row_id.to_string()),
-                reason: f.reason.clone(),
+                reason: f.reason.as_str().to_owned(),
             })
             .collect()
     }

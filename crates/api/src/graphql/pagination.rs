@@ -3,7 +3,7 @@
 
 use async_graphql::SimpleObject;
 use base64::Engine;
-use cdvault_domain::ValidationError;
+use cdvault_domain::{Reason, ValidationError};
 
 use crate::error::ApiError;
 
@@ -16,7 +16,9 @@ pub const MAX_PAGE: i32 = 100;
 pub fn page_size(first: Option<i32>) -> Result<u64, ApiError> {
     let first = first.unwrap_or(DEFAULT_PAGE);
     if !(0..=MAX_PAGE).contains(&first) {
-        return Err(ValidationError::new("first", "OUT_OF_RANGE", format!("first is between 0 and {MAX_PAGE}")).into());
+        return Err(
+            ValidationError::new("first", Reason::OutOfRange, format!("first is between 0 and {MAX_PAGE}")).into()
+        );
     }
     Ok(u64::try_from(first).unwrap_or(0))
 }
@@ -45,7 +47,7 @@ impl Cursors {
     /// Reads a cursor made by [`Cursors::encode`] of the same list, holding a value of type `T` (a login, a sequence
     /// number, an id).
     pub fn decode<T: std::str::FromStr>(self, cursor: &str) -> Result<T, ApiError> {
-        let bad = || ApiError::from(ValidationError::new("after", "INVALID_CURSOR", "not a cursor of this list"));
+        let bad = || ApiError::from(ValidationError::new("after", Reason::InvalidCursor, "not a cursor of this list"));
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let value = text.strip_prefix(self.prefix).and_then(|t| t.strip_prefix(':')).ok_or_else(bad)?;

@@ -24,7 +24,7 @@ impl FromRequestParts<AppState> for Caller {
             Ok(principal) => Ok(Caller { request_id, principal, expires_at: None }),
             Err(err) => {
                 tracing::info!(reason = %err, "token refused");
-                state.vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
+                state.vault.record_authentication_failure(&request_id, cdvault_domain::Reason::InvalidToken).await;
                 Err(transport_error(ErrorCode::Unauthenticated, &err.to_string(), &request_id))
             }
         }

@@ -43,7 +43,7 @@ pub(super) async fn graphql_ws(
                         Err(err) => err.to_string(),
                     };
                     tracing::info!(reason = %refused, "subscription token refused");
-                    vault.record_authentication_failure(&request_id, "INVALID_TOKEN").await;
+                    vault.record_authentication_failure(&request_id, cdvault_domain::Reason::InvalidToken).await;
                     Err(async_graphql::Error::new(refused))
                 })
                 .keepalive_timeout(WS_KEEPALIVE)

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::SellerLogin;
@@ -41,7 +42,7 @@ impl Vault {
         login: &SellerLogin,
         kind: Option<CredentialKind>,
     ) -> Result<Arc<IssueMaterial>, ApiError> {
-        let act = action::TOKEN_ISSUE;
+        let act = AuditAction::TokenIssue;
         if let Some(kind) = kind {
             return self.issue_material(caller, p, login, kind, act).await;
         }
@@ -63,7 +64,7 @@ impl Vault {
         purpose: &str,
         kind: Option<CredentialKind>,
     ) -> Result<IssuedToken, ApiError> {
-        let act = action::TOKEN_ISSUE;
+        let act = AuditAction::TokenIssue;
         let SellerAct { principal: p, login } = self
             .authorize_seller_act(caller, act, Some(Scope::CredentialsRead), RawLogin::seller_login(seller_login))
             .await?;
@@ -86,7 +87,7 @@ impl Vault {
                     .detail(format!("kind={} version={}", meta.kind.as_str(), meta.version))
             };
             if rejection(stored).is_some() {
-                self.record_best_effort(base(Outcome::Failed).reason("MARKETPLACE_REJECTED")).await;
+                self.record_best_effort(base(Outcome::Failed).reason(Reason::MarketplaceRejected)).await;
                 return Err(ApiError::CredentialRejected(format!(
                     "Cdiscount rejected the stored {} credential of seller '{login}'; store a new one",
                     meta.kind.as_str()
@@ -97,7 +98,7 @@ impl Vault {
                 Err(FetchFailure::Rejected(reason)) => {
                     // The cached metadata may predate the rejection.
                     self.cache.forget(login.as_str());
-                    self.record_best_effort(base(Outcome::Failed).reason("MARKETPLACE_REJECTED")).await;
+                    self.record_best_effort(base(Outcome::Failed).reason(Reason::MarketplaceRejected)).await;
                     return Err(ApiError::CredentialRejected(format!(
                         "Cdiscount rejected the stored {} credential of seller '{login}' ({reason}); store a new one",
                         meta.kind.as_str()
@@ -108,7 +109,7 @@ impl Vault {
                     continue;
                 }
                 Err(FetchFailure::Unavailable(reason)) => {
-                    self.record_best_effort(base(Outcome::Failed).reason("UPSTREAM_UNAVAILABLE")).await;
+                    self.record_best_effort(base(Outcome::Failed).reason(Reason::UpstreamUnavailable)).await;
                     return Err(ApiError::upstream(reason));
                 }
                 Err(FetchFailure::Internal(e)) => {

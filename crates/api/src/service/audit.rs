@@ -1,6 +1,6 @@
 //! Reading the audit trail: pages of events within the caller's reach.
 
-use cdvault_domain::audit::{ChainedEvent, action};
+use cdvault_domain::audit::{AuditAction, ChainedEvent};
 use cdvault_domain::policy::Scope;
 use cdvault_storage::audit::{self, AuditFilter};
 
@@ -25,18 +25,19 @@ impl Vault {
         before_seq: Option<i64>,
         limit: u64,
     ) -> Result<Vec<ChainedEvent>, ApiError> {
-        let act = action::AUDIT_READ;
+        let act = AuditAction::AuditRead;
         let p = self.authenticate(caller, act).await?;
         if let Err(denial) = p.require(Scope::AuditRead) {
             return Err(self.record_denial(caller, p, act, query.seller_login.as_deref(), denial).await);
         }
         self.authorize_seller_filter(caller, p, act, query.seller_login.as_deref()).await?;
-        let filter = AuditFilter {
-            seller_login: query.seller_login,
-            subject: query.subject,
-            action: query.action,
-            reach: p.sellers.clone(),
+        let action = match query.action.as_deref().map(str::parse::<AuditAction>).transpose() {
+            Ok(action) => action,
+            // No event was ever recorded with an action that does not exist.
+            Err(_) => return Ok(Vec::new()),
         };
+        let filter =
+            AuditFilter { seller_login: query.seller_login, subject: query.subject, action, reach: p.sellers.clone() };
         Ok(audit::list(&self.db, &filter, before_seq, limit).await?)
     }
 }

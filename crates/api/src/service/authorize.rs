@@ -1,7 +1,8 @@
 //! Who is calling and what they may do: authentication, scope and reach checks, and the audit records of refusals.
 //! Every use case starts here, so that each act is refused, and recorded, the same way.
 
-use cdvault_domain::audit::{AuditRecord, Outcome, action};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::SellerLogin;
 
@@ -20,7 +21,7 @@ pub struct Caller {
 
 impl Caller {
     /// An audit record of an act by `subject`, tied to this request.
-    pub(super) fn audit_record(&self, subject: &str, act: &str, outcome: Outcome) -> AuditRecord {
+    pub(super) fn audit_record(&self, subject: &str, act: AuditAction, outcome: Outcome) -> AuditRecord {
         AuditRecord::new(subject, act, outcome, &self.request_id)
     }
 }
@@ -60,11 +61,15 @@ impl Vault {
     }
 
     /// The caller's principal, or `UNAUTHENTICATED` (audited).
-    pub(super) async fn authenticate<'c>(&self, caller: &'c Caller, act: &str) -> Result<&'c Principal, ApiError> {
+    pub(super) async fn authenticate<'c>(
+        &self,
+        caller: &'c Caller,
+        act: AuditAction,
+    ) -> Result<&'c Principal, ApiError> {
         match &caller.principal {
             Some(p) => Ok(p),
             None => {
-                let record = caller.audit_record("anonymous", act, Outcome::Denied).reason("MISSING_TOKEN");
+                let record = caller.audit_record("anonymous", act, Outcome::Denied).reason(Reason::MissingToken);
                 self.record_best_effort(record).await;
                 Err(ApiError::Unauthenticated("a bearer token is required".into()))
             }
@@ -76,7 +81,7 @@ impl Vault {
         &self,
         caller: &Caller,
         p: &Principal,
-        act: &str,
+        act: AuditAction,
         seller: Option<&str>,
         denial: Denial,
     ) -> ApiError {
@@ -96,7 +101,7 @@ impl Vault {
     pub(super) async fn authorize_scope<'c>(
         &self,
         caller: &'c Caller,
-        act: &str,
+        act: AuditAction,
         scope: Scope,
     ) -> Result<&'c Principal, ApiError> {
         let p = self.authenticate(caller, act).await?;
@@ -111,7 +116,7 @@ impl Vault {
     pub(super) async fn authorize_seller_act<'c>(
         &self,
         caller: &'c Caller,
-        act: &str,
+        act: AuditAction,
         scope: Option<Scope>,
         raw: RawLogin<'_>,
     ) -> Result<SellerAct<'c>, ApiError> {
@@ -131,7 +136,7 @@ impl Vault {
         &self,
         caller: &Caller,
         p: &Principal,
-        act: &str,
+        act: AuditAction,
         seller_login: Option<&str>,
     ) -> Result<(), ApiError> {
         if let Some(login) = seller_login {
@@ -144,8 +149,9 @@ impl Vault {
     }
 
     /// Records a refused token (called by the HTTP layer, which never gets as far as a principal).
-    pub async fn record_authentication_failure(&self, request_id: &str, reason: &str) {
-        let record = AuditRecord::new("anonymous", action::AUTHENTICATE, Outcome::Denied, request_id).reason(reason);
+    pub async fn record_authentication_failure(&self, request_id: &str, reason: Reason) {
+        let record =
+            AuditRecord::new("anonymous", AuditAction::Authenticate, Outcome::Denied, request_id).reason(reason);
         self.record_best_effort(record).await;
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use cdvault_domain::audit::action;
+use cdvault_domain::audit::AuditAction;
 use cdvault_domain::credential::CredentialChange;
 use cdvault_domain::policy::SellerReach;
 use cdvault_storage::{Database, credential_changes};
@@ -46,7 +46,7 @@ impl Vault {
         seller_login: Option<String>,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = CredentialChange> + Send + 'static, ApiError> {
-        let act = action::CREDENTIAL_CHANGES;
+        let act = AuditAction::CredentialChanges;
         let p = self.authenticate(caller, act).await?;
         self.authorize_seller_filter(caller, p, act, seller_login.as_deref()).await?;
         let mut pokes = self.broker.pokes().subscribe();

@@ -1,11 +1,11 @@
 //! Storing credentials: new versions of a Marketplace API password or Octopia client credentials (checked with the
 //! marketplace first when asked), restoring a kept version, and reading the versions' metadata.
 
-use cdvault_domain::ValidationError;
-use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::credential::{ApiPassword, CredentialKind, CredentialMeta, OctopiaCredential, SecretSlot};
 use cdvault_domain::policy::Scope;
 use cdvault_domain::seller::SellerAccount;
+use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::StorageError;
 use cdvault_storage::credentials::{self, NewCredential};
 use secrecy::SecretString;
@@ -54,7 +54,7 @@ impl Vault {
         &self,
         caller: &Caller,
         authorized: &SellerAct<'_>,
-        act: &str,
+        act: AuditAction,
         new: NewCredential,
         secret: &[u8],
     ) -> Result<CredentialMeta, ApiError> {
@@ -95,7 +95,7 @@ impl Vault {
         password: SecretString,
         verify: bool,
     ) -> Result<StoredApiCredential, ApiError> {
-        let act = action::CREDENTIAL_STORE;
+        let act = AuditAction::CredentialStore;
         let authorized = self
             .authorize_seller_act(caller, act, Some(Scope::CredentialsWrite), RawLogin::seller_login(seller_login))
             .await?;
@@ -118,7 +118,7 @@ impl Vault {
         caller: &Caller,
         input: NewOctopiaCredential<'_>,
     ) -> Result<CredentialMeta, ApiError> {
-        let act = action::CREDENTIAL_STORE;
+        let act = AuditAction::CredentialStore;
         let NewOctopiaCredential { seller_login, client_id, client_secret, seller_id, verify } = input;
         let authorized = self
             .authorize_seller_act(caller, act, Some(Scope::CredentialsWrite), RawLogin::seller_login(seller_login))
@@ -149,13 +149,13 @@ impl Vault {
         kind: CredentialKind,
         version: i32,
     ) -> Result<CredentialMeta, ApiError> {
-        let act = action::CREDENTIAL_RESTORE;
+        let act = AuditAction::CredentialRestore;
         let authorized = self
             .authorize_seller_act(caller, act, Some(Scope::CredentialsWrite), RawLogin::seller_login(seller_login))
             .await?;
         let login = &authorized.login;
         if version < 1 {
-            return Err(ValidationError::new("version", "OUT_OF_RANGE", "versions start at 1").into());
+            return Err(ValidationError::new("version", Reason::OutOfRange, "versions start at 1").into());
         }
         let seller = self.existing_seller(login).await?;
         let old = credentials::get_version(&self.db, seller.id, kind, version).await?.ok_or_else(|| {

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::policy::{Denial, Principal, Scope};
 use cdvault_domain::seller::{SellerLogin, SellerStatus};
@@ -64,7 +65,7 @@ impl Vault {
         p: &Principal,
         login: &SellerLogin,
         kind: CredentialKind,
-        act: &str,
+        act: AuditAction,
     ) -> Result<Arc<IssueMaterial>, ApiError> {
         if let Some(material) = self.cache.get(login.as_str(), kind) {
             return Ok(material);
@@ -89,7 +90,7 @@ impl Vault {
         purpose: &str,
         kind: CredentialKind,
     ) -> Result<Issued, ApiError> {
-        let act = action::CREDENTIAL_ISSUE;
+        let act = AuditAction::CredentialIssue;
         let SellerAct { principal: p, login } = self
             .authorize_seller_act(caller, act, Some(Scope::CredentialsRead), RawLogin::seller_login(seller_login))
             .await?;
@@ -117,7 +118,7 @@ impl Vault {
                 }
                 Err(e) => {
                     self.cache.forget(login.as_str());
-                    self.record_best_effort(base(Outcome::Failed).reason("DECRYPT_FAILED")).await;
+                    self.record_best_effort(base(Outcome::Failed).reason(Reason::DecryptFailed)).await;
                     return Err(e);
                 }
             };

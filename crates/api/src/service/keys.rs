@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cdvault_domain::audit::{AuditRecord, Outcome, action};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
 use cdvault_domain::policy::Scope;
 use cdvault_storage::keyring::{self, KeyCensus, RetireError};
 use cdvault_storage::rewrap::{self, JobFailure, RotationJob, StartError};
@@ -57,14 +58,14 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 impl Vault {
     /// Every keyring version with its census (ciphertexts per sealed table). Needs `keys:admin`.
     pub async fn encryption_keys(&self, caller: &Caller) -> Result<Vec<KeyCensus>, ApiError> {
-        self.authorize_scope(caller, action::KEYS_READ, Scope::KeysAdmin).await?;
+        self.authorize_scope(caller, AuditAction::KeysRead, Scope::KeysAdmin).await?;
         Ok(keyring::census(&self.db).await?)
     }
 
     /// Makes a new keyring version `ACTIVE` and starts the job that rewraps every ciphertext to it. Needs
     /// `keys:admin`. `CONFLICT` while a job runs.
     pub async fn rotate_encryption_key(&self, caller: &Caller) -> Result<RotationJob, ApiError> {
-        let act = action::KEYS_ROTATE;
+        let act = AuditAction::KeysRotate;
         let p = self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
         match rewrap::start(&self.db, self.keys.root(), &p.subject).await {
             Ok(job) => {
@@ -78,7 +79,7 @@ impl Vault {
                 Ok(job)
             }
             Err(StartError::AlreadyRunning(id)) => {
-                let record = caller.audit_record(&p.subject, act, Outcome::Failed).reason("JOB_RUNNING");
+                let record = caller.audit_record(&p.subject, act, Outcome::Failed).reason(Reason::JobRunning);
                 self.record_best_effort(record).await;
                 Err(ApiError::Conflict(format!("rotation job {id} is still running: wait for it to finish")))
             }
@@ -88,10 +89,10 @@ impl Vault {
 
     /// A rotation job and the rows it could not rewrap. Needs `keys:admin`.
     pub async fn rotation_job(&self, caller: &Caller, id: &str) -> Result<Option<RotationJobReport>, ApiError> {
-        let act = action::KEYS_READ;
+        let act = AuditAction::KeysRead;
         self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
         let id = Uuid::parse_str(id)
-            .map_err(|_| cdvault_domain::ValidationError::new("id", "INVALID_ID", "not a rotation job id"))?;
+            .map_err(|_| cdvault_domain::ValidationError::new("id", Reason::InvalidId, "not a rotation job id"))?;
         let Some(job) = rewrap::get(&self.db, id).await? else { return Ok(None) };
         let failures = rewrap::failures(&self.db, id).await?;
         Ok(Some(RotationJobReport { job, failures }))
@@ -135,9 +136,9 @@ impl Vault {
     /// `keys:admin`. `CONFLICT` (with the count) while ciphertexts use it or a job runs, and for the active or an
     /// already retired version; `NOT_FOUND` for a version that never existed.
     pub async fn retire_encryption_key(&self, caller: &Caller, version: i32) -> Result<KeyCensus, ApiError> {
-        let act = action::KEYS_RETIRE;
+        let act = AuditAction::KeysRetire;
         let p = self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
-        let refused = |reason: &str| {
+        let refused = |reason: Reason| {
             caller.audit_record(&p.subject, act, Outcome::Failed).reason(reason).detail(format!("version={version}"))
         };
         match keyring::retire(&self.db, version).await {
@@ -146,10 +147,10 @@ impl Vault {
             Err(RetireError::Storage(e)) => return Err(e.into()),
             Err(e) => {
                 let reason = match e {
-                    RetireError::InUse { .. } => "KEY_IN_USE",
-                    RetireError::JobRunning(_) => "JOB_RUNNING",
-                    RetireError::Active(_) => "KEY_ACTIVE",
-                    _ => "ALREADY_RETIRED",
+                    RetireError::InUse { .. } => Reason::KeyInUse,
+                    RetireError::JobRunning(_) => Reason::JobRunning,
+                    RetireError::Active(_) => Reason::KeyActive,
+                    _ => Reason::AlreadyRetired,
                 };
                 self.record_best_effort(refused(reason)).await;
                 return Err(ApiError::Conflict(e.to_string()));
@@ -220,10 +221,10 @@ impl Vault {
         let job = rewrap::get(&self.db, job.id).await?.unwrap_or(job);
         let failed = job.failed;
         let (result, reason) =
-            if failed > 0 { (Outcome::Failed, Some("ROWS_FAILED")) } else { (Outcome::Success, None) };
+            if failed > 0 { (Outcome::Failed, Some(Reason::RowsFailed)) } else { (Outcome::Success, None) };
         let detail = format!("job={} to_version={} rewrapped={} failed={failed}", job.id, job.to_version, job.done);
         let mut record =
-            AuditRecord::new("cdvault", action::KEYS_REWRAP, result, &format!("rewrap-{}", job.id)).detail(detail);
+            AuditRecord::new("cdvault", AuditAction::KeysRewrap, result, &format!("rewrap-{}", job.id)).detail(detail);
         if let Some(reason) = reason {
             record = record.reason(reason);
         }

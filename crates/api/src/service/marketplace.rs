@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use cdvault_cdiscount::{AccessToken, MarketplaceError};
+use cdvault_domain::Reason;
 use cdvault_domain::clock::Clock;
 use cdvault_domain::credential::{CredentialKind, StoredCredential, Verification, VerificationOutcome};
 use cdvault_domain::seller::SellerLogin;
@@ -53,5 +54,5 @@ pub(super) fn verification_of(
 /// The reason a stored version was rejected by the marketplace, if it was.
 pub(super) fn rejection(stored: &StoredCredential) -> Option<&'static str> {
     let verification = stored.meta.verification.as_ref()?;
-    (verification.outcome == VerificationOutcome::Rejected).then_some("REJECTED_EARLIER")
+    (verification.outcome == VerificationOutcome::Rejected).then_some(Reason::RejectedEarlier.as_str())
 }

@@ -6,8 +6,8 @@ mod review;
 
 use std::sync::Arc;
 
-use cdvault_domain::ValidationError;
 use cdvault_domain::payout::{KycDocument, PayoutStatus};
+use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::payouts::PayoutRequest;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -16,7 +16,7 @@ use super::vault::Vault;
 
 /// A request id as the caller typed it.
 fn request_id(raw: &str) -> Result<Uuid, ValidationError> {
-    Uuid::parse_str(raw).map_err(|_| ValidationError::new("id", "INVALID_ID", "not a payout change request id"))
+    Uuid::parse_str(raw).map_err(|_| ValidationError::new("id", Reason::InvalidId, "not a payout change request id"))
 }
 
 /// New bank details for a seller, as the caller typed them.

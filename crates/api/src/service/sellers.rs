@@ -1,6 +1,7 @@
 //! Seller accounts: registering, (de)activating and reading them, and the lookup other use cases start from.
 
-use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::policy::{Principal, Scope};
 use cdvault_domain::seller::{SellerAccount, SellerLogin, SellerStatus};
 use cdvault_domain::text::DisplayName;
@@ -26,7 +27,7 @@ impl Vault {
         login: &str,
         display_name: &str,
     ) -> Result<SellerAccount, ApiError> {
-        let act = action::SELLER_REGISTER;
+        let act = AuditAction::SellerRegister;
         let SellerAct { principal: p, login } =
             self.authorize_seller_act(caller, act, Some(Scope::CredentialsWrite), RawLogin::login(login)).await?;
         let display_name = DisplayName::parse("displayName", display_name)?;
@@ -46,7 +47,7 @@ impl Vault {
                 let record = caller
                     .audit_record(&p.subject, act, Outcome::Failed)
                     .seller(account.login.as_str())
-                    .reason("LOGIN_TAKEN");
+                    .reason(Reason::LoginTaken);
                 self.record_best_effort(record).await;
                 Err(ApiError::Conflict(format!("a seller with login '{}' is already registered", account.login)))
             }
@@ -61,8 +62,8 @@ impl Vault {
         status: SellerStatus,
     ) -> Result<SellerAccount, ApiError> {
         let act = match status {
-            SellerStatus::Active => action::SELLER_REACTIVATE,
-            SellerStatus::Inactive => action::SELLER_DEACTIVATE,
+            SellerStatus::Active => AuditAction::SellerReactivate,
+            SellerStatus::Inactive => AuditAction::SellerDeactivate,
         };
         let SellerAct { principal: p, login } =
             self.authorize_seller_act(caller, act, Some(Scope::CredentialsWrite), RawLogin::login(login)).await?;
@@ -79,13 +80,13 @@ impl Vault {
 
     /// The caller's own principal (the `viewer` query).
     pub async fn viewer(&self, caller: &Caller) -> Result<Principal, ApiError> {
-        self.authenticate(caller, "viewer").await.cloned()
+        self.authenticate(caller, AuditAction::Viewer).await.cloned()
     }
 
     /// One seller, if it exists and the caller reaches it.
     pub async fn seller(&self, caller: &Caller, login: &str) -> Result<Option<SellerAccount>, ApiError> {
         let SellerAct { login, .. } =
-            self.authorize_seller_act(caller, action::SELLER_READ, None, RawLogin::login(login)).await?;
+            self.authorize_seller_act(caller, AuditAction::SellerRead, None, RawLogin::login(login)).await?;
         Ok(sellers::find_by_login(&self.db, login.as_str()).await?)
     }
 
@@ -96,7 +97,7 @@ impl Vault {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<SellerAccount>, ApiError> {
-        let p = self.authenticate(caller, action::SELLER_READ).await?;
+        let p = self.authenticate(caller, AuditAction::SellerRead).await?;
         Ok(sellers::list(&self.db, &p.sellers, after, limit).await?)
     }
 }

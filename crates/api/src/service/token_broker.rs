@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdvault_cdiscount::MarketplaceError;
-use cdvault_domain::audit::{AuditRecord, Outcome, action};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
 use cdvault_domain::credential::{CredentialKind, StoredCredential};
 use cdvault_domain::seller::SellerLogin;
 use cdvault_domain::token::{Freshness, TokenTimes};
@@ -267,7 +268,7 @@ impl TokenBroker {
                 return result;
             }
             if started.elapsed() > WAIT_LIMIT {
-                return Err(FetchFailure::Unavailable("TOKEN_FETCH_PENDING"));
+                return Err(FetchFailure::Unavailable(Reason::TokenFetchPending.as_str()));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -301,9 +302,10 @@ impl TokenBroker {
                 let verification = verification_of(&Err(MarketplaceError::Rejected { reason }), self.now());
                 let detail =
                     format!("kind={} version={} reason={reason}", stored.meta.kind.as_str(), stored.meta.version);
-                let record = AuditRecord::new("cdvault", action::CREDENTIAL_REJECTED, Outcome::Success, "token-broker")
-                    .seller(login.as_str())
-                    .detail(detail);
+                let record =
+                    AuditRecord::new("cdvault", AuditAction::CredentialRejected, Outcome::Success, "token-broker")
+                        .seller(login.as_str())
+                        .detail(detail);
                 match credentials::record_verification(&self.db, &stored.meta, login.as_str(), &verification, record)
                     .await
                 {

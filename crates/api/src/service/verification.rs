@@ -2,11 +2,11 @@
 //! stored version (the answer is recorded on it).
 
 use cdvault_cdiscount::MarketplaceError;
-use cdvault_domain::ValidationError;
-use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::credential::{CredentialKind, StoredCredential, Verification};
 use cdvault_domain::policy::Scope;
 use cdvault_domain::seller::{SellerAccount, SellerLogin};
+use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::{StorageError, credentials};
 use secrecy::SecretString;
 
@@ -71,9 +71,9 @@ impl Vault {
             CredentialKind::Octopia => client.octopia_token(client_id.unwrap_or_default(), secret).await,
         };
         let verification = verification_of(&answer, self.marketplace.clock.now());
-        let failed = |reason: &str, upstream_reason: &str| {
+        let failed = |reason: Reason, upstream_reason: &str| {
             caller
-                .audit_record(&principal.subject, action::CREDENTIAL_STORE, Outcome::Failed)
+                .audit_record(&principal.subject, AuditAction::CredentialStore, Outcome::Failed)
                 .seller(login.as_str())
                 .reason(reason)
                 .detail(format!("kind={} marketplace={upstream_reason}", kind.as_str()))
@@ -81,17 +81,17 @@ impl Vault {
         match answer {
             Ok(_) => Ok(verification),
             Err(MarketplaceError::Rejected { reason }) => {
-                self.record_best_effort(failed("MARKETPLACE_REJECTED", reason)).await;
+                self.record_best_effort(failed(Reason::MarketplaceRejected, reason)).await;
                 Err(ValidationError::new(
                     field,
-                    "MARKETPLACE_REJECTED",
+                    Reason::MarketplaceRejected,
                     format!("Cdiscount rejected this credential ({reason}); it was not stored"),
                 )
                 .into())
             }
             Err(MarketplaceError::Unavailable { reason, detail }) => {
                 tracing::warn!(seller = %login, reason, detail = %detail, "could not verify a credential");
-                self.record_best_effort(failed("UPSTREAM_UNAVAILABLE", reason)).await;
+                self.record_best_effort(failed(Reason::UpstreamUnavailable, reason)).await;
                 Err(ApiError::upstream(reason))
             }
         }
@@ -104,7 +104,7 @@ impl Vault {
         seller_login: &str,
         kind: Option<CredentialKind>,
     ) -> Result<VerificationReport, ApiError> {
-        let act = action::CREDENTIAL_VERIFY;
+        let act = AuditAction::CredentialVerify;
         let SellerAct { principal: p, login } = self
             .authorize_seller_act(caller, act, Some(Scope::CredentialsWrite), RawLogin::seller_login(seller_login))
             .await?;

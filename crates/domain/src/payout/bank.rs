@@ -5,8 +5,8 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::ValidationError;
 use crate::text::bounded_text;
+use crate::{Reason, ValidationError};
 
 /// The longest IBAN ISO 13616 allows.
 const MAX_IBAN_LEN: usize = 34;
@@ -90,14 +90,14 @@ impl Iban {
             if !c.is_ascii_alphanumeric() {
                 return Err(ValidationError::new(
                     field,
-                    "INVALID_CHARACTERS",
+                    Reason::InvalidCharacters,
                     "an IBAN has only letters, digits and spaces",
                 ));
             }
             normalized.push(c.to_ascii_uppercase());
         }
         if normalized.is_empty() {
-            return Err(ValidationError::new(field, "EMPTY", "the IBAN must not be empty"));
+            return Err(ValidationError::new(field, Reason::Empty, "the IBAN must not be empty"));
         }
         let bytes = normalized.as_bytes();
         let shaped = bytes.len() >= 4
@@ -106,7 +106,7 @@ impl Iban {
         if !shaped {
             return Err(ValidationError::new(
                 field,
-                "INVALID_FORMAT",
+                Reason::InvalidFormat,
                 "an IBAN starts with a two-letter country code and two check digits",
             ));
         }
@@ -119,14 +119,14 @@ impl Iban {
         {
             return Err(ValidationError::new(
                 field,
-                "WRONG_LENGTH",
+                Reason::WrongLength,
                 format!("{} {country} IBAN has {expected} characters; this one has {len}", article(country)),
             ));
         }
         if len > MAX_IBAN_LEN {
             return Err(ValidationError::new(
                 field,
-                "WRONG_LENGTH",
+                Reason::WrongLength,
                 format!("an IBAN has at most {MAX_IBAN_LEN} characters; this one has {len}"),
             ));
         }
@@ -136,21 +136,21 @@ impl Iban {
             Err(iban::ParseIbanError::InvalidBaseIban { source: iban::ParseBaseIbanError::InvalidChecksum }) => {
                 Err(ValidationError::new(
                     field,
-                    "BAD_CHECKSUM",
+                    Reason::BadChecksum,
                     "the IBAN's check digits do not match: there is a typo somewhere",
                 ))
             }
             Err(iban::ParseIbanError::InvalidBaseIban { source: iban::ParseBaseIbanError::InvalidFormat }) => {
-                Err(ValidationError::new(field, "INVALID_FORMAT", "this does not have the structure of an IBAN"))
+                Err(ValidationError::new(field, Reason::InvalidFormat, "this does not have the structure of an IBAN"))
             }
             Err(iban::ParseIbanError::UnknownCountry(_)) => Err(ValidationError::new(
                 field,
-                "UNKNOWN_COUNTRY",
+                Reason::UnknownCountry,
                 format!("'{country}' is not a country that issues IBANs"),
             )),
             Err(iban::ParseIbanError::InvalidBban(_)) => Err(ValidationError::new(
                 field,
-                "INVALID_FORMAT",
+                Reason::InvalidFormat,
                 format!("the account number does not follow the format of {} {country} IBAN", article(country)),
             )),
         }
@@ -194,13 +194,13 @@ impl Bic {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
         let value = raw.trim();
         if value.is_empty() {
-            return Err(ValidationError::new(field, "EMPTY", "the BIC must not be empty"));
+            return Err(ValidationError::new(field, Reason::Empty, "the BIC must not be empty"));
         }
         let len = value.chars().count();
         if len != 8 && len != 11 {
             return Err(ValidationError::new(
                 field,
-                "WRONG_LENGTH",
+                Reason::WrongLength,
                 format!("a BIC has 8 or 11 characters; this one has {len}"),
             ));
         }
@@ -213,7 +213,7 @@ impl Bic {
         if !shaped {
             return Err(ValidationError::new(
                 field,
-                "INVALID_FORMAT",
+                Reason::InvalidFormat,
                 "a BIC is 4 letters (bank), 2 letters (country), 2 letters or digits (location) and optionally 3 \
                  letters or digits (branch)",
             ));
@@ -285,7 +285,7 @@ mod tests {
     fn iban_reason(raw: &str) -> &'static str {
         match Iban::parse("iban", raw) {
             Ok(_) => "OK",
-            Err(e) => e.reason,
+            Err(e) => e.reason.as_str(),
         }
     }
 
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn a_french_iban_missing_a_digit_names_the_expected_length() {
         let err = Iban::parse("iban", "FR763000600001123456789018").unwrap_err();
-        assert_eq!((err.field, err.reason), ("iban", "WRONG_LENGTH"));
+        assert_eq!((err.field, err.reason.as_str()), ("iban", "WRONG_LENGTH"));
         assert!(err.message.contains("an FR IBAN has 27 characters"), "{}", err.message);
         let err = Iban::parse("iban", "DE8937040044053201300").unwrap_err();
         assert!(err.message.contains("a DE IBAN has 22 characters"), "{}", err.message);
@@ -336,7 +336,7 @@ mod tests {
     fn an_iban_of_a_country_without_ibans_is_refused() {
         // Its check digits are right, so only the country is wrong.
         let err = Iban::parse("iban", "XX97123456789012345678").unwrap_err();
-        assert_eq!(err.reason, "UNKNOWN_COUNTRY");
+        assert_eq!(err.reason.as_str(), "UNKNOWN_COUNTRY");
         assert!(err.message.contains("XX"), "{}", err.message);
     }
 
@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_bic_of_the_wrong_length_or_shape_is_refused() {
-        let reason = |raw| Bic::parse("bic", raw).unwrap_err().reason;
+        let reason = |raw| Bic::parse("bic", raw).unwrap_err().reason.as_str();
         assert_eq!(reason(""), "EMPTY");
         assert_eq!(reason("BNPAFRP"), "WRONG_LENGTH");
         assert_eq!(reason("BNPAFRPPXX"), "WRONG_LENGTH");
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn an_account_holder_is_bounded_by_the_sepa_limit() {
-        let reason = |raw: &str| AccountHolder::parse("accountHolder", raw).unwrap_err().reason;
+        let reason = |raw: &str| AccountHolder::parse("accountHolder", raw).unwrap_err().reason.as_str();
         assert_eq!(AccountHolder::parse("accountHolder", " Best Shop ").unwrap().expose(), "Best Shop");
         assert_eq!(reason(" "), "EMPTY");
         assert_eq!(reason(&"é".repeat(71)), "TOO_LONG");

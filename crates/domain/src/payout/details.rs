@@ -6,8 +6,8 @@ use zeroize::Zeroizing;
 use uuid::Uuid;
 
 use super::bank::{AccountHolder, Bic, Iban, iban_country_for_bic};
-use crate::ValidationError;
 use crate::crypto::{CryptoError, Keyring, Place, Sealed, push_part};
+use crate::{Reason, ValidationError};
 
 /// Where sealed payout details live: a request row or an account row, and the seller it belongs to. All of it is
 /// bound into the ciphertext, so details moved to another row or re-pointed at another seller fail to open.
@@ -75,7 +75,7 @@ impl PayoutDetails {
         if iban_country_for_bic(bic.country()) != iban.country() {
             return Err(ValidationError::new(
                 "bic",
-                "COUNTRY_MISMATCH",
+                Reason::CountryMismatch,
                 format!(
                     "the BIC is of a bank in {} but the IBAN is of an account in {}",
                     bic.country(),
@@ -179,10 +179,10 @@ mod tests {
     #[test]
     fn a_bic_of_another_country_than_the_iban_is_refused() {
         let err = PayoutDetails::parse("FR7630006000011234567890189", "COBADEFFXXX", "Best Shop").unwrap_err();
-        assert_eq!((err.field, err.reason), ("bic", "COUNTRY_MISMATCH"));
+        assert_eq!((err.field, err.reason.as_str()), ("bic", "COUNTRY_MISMATCH"));
         assert!(err.message.contains("DE") && err.message.contains("FR"), "{}", err.message);
         let err = PayoutDetails::parse("GB29NWBK60161331926819", "BNPARERX", "Best Shop").unwrap_err();
-        assert_eq!(err.reason, "COUNTRY_MISMATCH");
+        assert_eq!(err.reason.as_str(), "COUNTRY_MISMATCH");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The append-only, hash-chained audit trail: appending under the locked head, listing, verifying.
 
-use cdvault_domain::audit::{AuditRecord, ChainVerifier, ChainedEvent, Outcome, link};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, AuditRecord, ChainVerifier, ChainedEvent, Outcome, link};
 use cdvault_domain::policy::SellerReach;
 use std::collections::HashSet;
 
@@ -84,11 +85,11 @@ pub(super) async fn append_after(
         id: Set(e.record.id),
         occurred_at: Set(e.record.occurred_at),
         subject: Set(e.record.subject.clone()),
-        action: Set(e.record.action.clone()),
+        action: Set(e.record.action.as_str().to_owned()),
         seller_login: Set(e.record.seller_login.clone()),
         purpose: Set(e.record.purpose.clone()),
         outcome: Set(e.record.outcome.as_str().to_owned()),
-        reason: Set(e.record.reason.clone()),
+        reason: Set(e.record.reason.map(|r| r.as_str().to_owned())),
         detail: Set(e.record.detail.clone()),
         request_id: Set(e.record.request_id.clone()),
         prev_hash: Set(e.prev_hash.to_vec()),
@@ -108,6 +109,10 @@ pub(super) async fn append_after(
 fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
     let outcome = Outcome::parse(&row.outcome)
         .ok_or_else(|| StorageError::Corrupt(format!("audit event seq {}: outcome", row.seq)))?;
+    let action: AuditAction =
+        row.action.parse().map_err(|_| StorageError::Corrupt(format!("audit event seq {}: action", row.seq)))?;
+    let reason: Option<Reason> = (row.reason.as_deref().map(str::parse).transpose())
+        .map_err(|_| StorageError::Corrupt(format!("audit event seq {}: reason", row.seq)))?;
     Ok(ChainedEvent {
         seq: row.seq,
         prev_hash: hash32(row.prev_hash, "prev_hash")?,
@@ -116,11 +121,11 @@ fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
             id: row.id,
             occurred_at: row.occurred_at,
             subject: row.subject,
-            action: row.action,
+            action,
             seller_login: row.seller_login,
             purpose: row.purpose,
             outcome,
-            reason: row.reason,
+            reason,
             detail: row.detail,
             request_id: row.request_id,
         },
@@ -132,7 +137,7 @@ fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
 pub struct AuditFilter {
     pub seller_login: Option<String>,
     pub subject: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     /// The caller's reach: a token limited to some sellers sees only their events.
     pub reach: SellerReach,
 }
@@ -154,7 +159,7 @@ pub async fn list(
     if let Some(subject) = &filter.subject {
         query = query.filter(audit_event::Column::Subject.eq(subject.as_str()));
     }
-    if let Some(action) = &filter.action {
+    if let Some(action) = filter.action {
         query = query.filter(audit_event::Column::Action.eq(action.as_str()));
     }
     if let SellerReach::Only(logins) = &filter.reach {

@@ -170,7 +170,7 @@ async fn record_failures(
         match resealed {
             Ok(new) => rewrites.push(Rewrite { table, id: row.id, old: row.sealed, new }),
             Err(e) => {
-                tracing::warn!(table = table.name(), row = %row.id, reason = e.reason(), "a ciphertext could not be rewrapped");
+                tracing::warn!(table = table.name(), row = %row.id, reason = e.reason().as_str(), "a ciphertext could not be rewrapped");
                 let insert = statement(
                     tx.get_database_backend(),
                     "INSERT INTO rotation_job_failures (job_id, table_name, row_id, reason, occurred_at) \
@@ -179,7 +179,7 @@ async fn record_failures(
                         job.id.into(),
                         table.name().into(),
                         row.id.into(),
-                        e.reason().into(),
+                        e.reason().as_str().into(),
                         OffsetDateTime::now_utc().into(),
                     ],
                 );

@@ -1,6 +1,7 @@
 //! The life of a rewrap job: started with its rotation, read back with its failures, claimed by a worker (a lease
 //! on SQLite), finished by the batch that leaves nothing, and the per-worker tally of its batches.
 
+use cdvault_domain::Reason;
 use cdvault_domain::crypto::RootKey;
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use time::OffsetDateTime;
@@ -53,7 +54,7 @@ pub struct RotationJob {
 pub struct JobFailure {
     pub table: SealedTable,
     pub row_id: Uuid,
-    pub reason: String,
+    pub reason: Reason,
 }
 
 /// The job already running, when another is asked for.
@@ -152,6 +153,11 @@ pub async fn get(db: &Database, id: Uuid) -> Result<Option<RotationJob>, Storage
     row.map(|r| to_job(&r)).transpose()
 }
 
+/// A failure's stored reason, one the rewrap batches write.
+fn reason(raw: String) -> Result<Reason, StorageError> {
+    raw.parse().map_err(|_| StorageError::Corrupt(format!("rotation job failure: reason '{raw}'")))
+}
+
 /// The rows a job could not rewrap.
 pub async fn failures(db: &Database, id: Uuid) -> Result<Vec<JobFailure>, StorageError> {
     let sql =
@@ -164,7 +170,7 @@ pub async fn failures(db: &Database, id: Uuid) -> Result<Vec<JobFailure>, Storag
                 table: SealedTable::parse(&table)
                     .ok_or_else(|| StorageError::Corrupt(format!("rotation job failure: table '{table}'")))?,
                 row_id: r.try_get("", "row_id")?,
-                reason: r.try_get("", "reason")?,
+                reason: reason(r.try_get("", "reason")?)?,
             })
         })
         .collect()

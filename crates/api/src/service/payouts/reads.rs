@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::Reason;
+use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::crypto::{Keyring, Sealed};
 use cdvault_domain::payout::{PayoutDetails, PayoutSlot};
 use cdvault_domain::policy::{Denial, Principal, Scope, SellerReach};
@@ -49,7 +50,7 @@ impl Vault {
         seller_login: Option<String>,
     ) -> Result<impl Stream<Item = PayoutRequest> + Send + 'static, ApiError> {
         let p = self.kyc_reader(caller, seller_login.as_deref()).await?;
-        self.authorize_seller_filter(caller, p, action::PAYOUT_READ, seller_login.as_deref()).await?;
+        self.authorize_seller_filter(caller, p, AuditAction::PayoutRead, seller_login.as_deref()).await?;
         let follower = Follower {
             changes: self.payout_changes.subscribe(),
             reach: p.sellers.clone(),
@@ -72,7 +73,7 @@ impl Vault {
 
     /// Reading requests needs one of the KYC scopes: submitters follow their requests, reviewers work on them.
     async fn kyc_reader<'c>(&self, caller: &'c Caller, seller: Option<&str>) -> Result<&'c Principal, ApiError> {
-        let act = action::PAYOUT_READ;
+        let act = AuditAction::PayoutRead;
         let p = self.authenticate(caller, act).await?;
         if !p.has_scope(Scope::KycReview) && !p.has_scope(Scope::KycSubmit) {
             return Err(self.record_denial(caller, p, act, seller, Denial::MissingScope(Scope::KycReview)).await);
@@ -87,7 +88,7 @@ impl Vault {
         let Some(request) = payouts::get(&self.db, id).await? else { return Ok(None) };
         if !p.sellers.includes(&request.seller_login) {
             // Like an unknown id: a token must not learn which requests exist beyond its reach.
-            self.record_denial(caller, p, action::PAYOUT_READ, None, Denial::SellerNotAllowed).await;
+            self.record_denial(caller, p, AuditAction::PayoutRead, None, Denial::SellerNotAllowed).await;
             return Ok(None);
         }
         Ok(Some(request))
@@ -102,7 +103,7 @@ impl Vault {
         limit: u64,
     ) -> Result<Vec<PayoutRequest>, ApiError> {
         let p = self.kyc_reader(caller, query.seller_login.as_deref()).await?;
-        self.authorize_seller_filter(caller, p, action::PAYOUT_READ, query.seller_login.as_deref()).await?;
+        self.authorize_seller_filter(caller, p, AuditAction::PayoutRead, query.seller_login.as_deref()).await?;
         let filter = RequestFilter { status: query.status, seller_login: query.seller_login, reach: p.sellers.clone() };
         Ok(payouts::list(&self.db, &filter, before, limit).await?)
     }
@@ -139,7 +140,7 @@ impl Vault {
         id: &str,
         purpose: &str,
     ) -> Result<PayoutDetails, ApiError> {
-        let act = action::PAYOUT_REVEAL;
+        let act = AuditAction::PayoutReveal;
         let p = self.authorize_scope(caller, act, Scope::KycReview).await?;
         let id = request_id(id)?;
         let purpose = Purpose::parse("purpose", purpose)?;
@@ -158,7 +159,7 @@ impl Vault {
                 let record = caller
                     .audit_record(&p.subject, act, Outcome::Failed)
                     .seller(&request.seller_login)
-                    .reason("DECRYPT_FAILED")
+                    .reason(Reason::DecryptFailed)
                     .detail(format!("request={id}"));
                 self.record_best_effort(record).await;
                 return Err(e);
@@ -180,7 +181,7 @@ impl Vault {
         seller_login: &str,
         purpose: &str,
     ) -> Result<PayoutDetails, ApiError> {
-        let act = action::PAYOUT_REVEAL;
+        let act = AuditAction::PayoutReveal;
         let SellerAct { principal: p, login } = self
             .authorize_seller_act(caller, act, Some(Scope::KycReview), RawLogin::seller_login(seller_login))
             .await?;

@@ -1,10 +1,10 @@
 //! Submitting a payout change and moving it through the review workflow (four-eyes, only the submitter cancels).
 
-use cdvault_domain::ValidationError;
-use cdvault_domain::audit::{Outcome, action};
+use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::crypto::CryptoError;
 use cdvault_domain::payout::{MoveRequest, PayoutDetails, PayoutMove, PayoutSlot, Review, WorkflowError, decide};
 use cdvault_domain::policy::{Denial, Scope};
+use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::StorageError;
 use cdvault_storage::payouts::{self, Moved, NewPayoutRequest, PayoutRequest, Step, SubmitError};
 use uuid::Uuid;
@@ -21,10 +21,10 @@ const MAX_NOTE_CHARS: usize = 1000;
 fn note(field: &'static str, raw: Option<&str>) -> Result<Option<String>, ValidationError> {
     let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
     if raw.chars().count() > MAX_NOTE_CHARS {
-        return Err(ValidationError::new(field, "TOO_LONG", format!("at most {MAX_NOTE_CHARS} characters")));
+        return Err(ValidationError::new(field, Reason::TooLong, format!("at most {MAX_NOTE_CHARS} characters")));
     }
     if raw.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ValidationError::new(field, "CONTROL_CHARACTER", "control characters are not allowed"));
+        return Err(ValidationError::new(field, Reason::ControlCharacter, "control characters are not allowed"));
     }
     Ok(Some(raw.to_owned()))
 }
@@ -42,7 +42,7 @@ impl Vault {
         caller: &Caller,
         input: NewPayoutChange<'_>,
     ) -> Result<PayoutRequest, ApiError> {
-        let act = action::PAYOUT_SUBMIT;
+        let act = AuditAction::PayoutSubmit;
         let SellerAct { principal: p, login } = self
             .authorize_seller_act(caller, act, Some(Scope::KycSubmit), RawLogin::seller_login(input.seller_login))
             .await?;
@@ -74,8 +74,10 @@ impl Vault {
                 Ok(request)
             }
             Err(SubmitError::AlreadyOpen(open)) => {
-                let record =
-                    caller.audit_record(&p.subject, act, Outcome::Failed).seller(login.as_str()).reason("ALREADY_OPEN");
+                let record = caller
+                    .audit_record(&p.subject, act, Outcome::Failed)
+                    .seller(login.as_str())
+                    .reason(Reason::AlreadyOpen);
                 self.record_best_effort(record).await;
                 let which = open.map(|id| format!(" ({id})")).unwrap_or_default();
                 Err(ApiError::Conflict(format!(
@@ -98,12 +100,12 @@ impl Vault {
         mv: PayoutMove,
         input: MoveInput<'_>,
     ) -> Result<PayoutRequest, ApiError> {
-        let act = format!("{}{}", action::PAYOUT_PREFIX, mv.as_str());
-        let p = self.authorize_scope(caller, &act, mv.scope()).await?;
+        let act = AuditAction::payout(mv);
+        let p = self.authorize_scope(caller, act, mv.scope()).await?;
         let id = request_id(input.id)?;
         let note = match mv {
             PayoutMove::Reject => Some(note("reason", input.note)?.ok_or_else(|| {
-                ValidationError::new("reason", "EMPTY", "a rejection needs a reason (the seller is told)")
+                ValidationError::new("reason", Reason::Empty, "a rejection needs a reason (the seller is told)")
             })?),
             _ => note("note", input.note)?,
         };
@@ -114,7 +116,9 @@ impl Vault {
             }
         }
         if mv == PayoutMove::RequestDocuments && documents.is_empty() {
-            return Err(ValidationError::new("documents", "EMPTY", "name at least one document to request").into());
+            return Err(
+                ValidationError::new("documents", Reason::Empty, "name at least one document to request").into()
+            );
         }
 
         let actor = p.subject.clone();
@@ -128,7 +132,7 @@ impl Vault {
             Ok(Step { to, actor: actor.clone(), note: note.clone(), documents: documents.clone() })
         };
         let event = |r: &PayoutRequest, step: &Step| {
-            caller.audit_record(&p.subject, &act, Outcome::Success).seller(&r.seller_login).detail(format!(
+            caller.audit_record(&p.subject, act, Outcome::Success).seller(&r.seller_login).detail(format!(
                 "request={} from={} to={} version={}",
                 r.id,
                 r.status.as_str(),
@@ -171,28 +175,28 @@ impl Vault {
             }
             Err(e) => return Err(e.into()),
         };
-        let failed = |reason: &str| {
-            caller.audit_record(&p.subject, &act, Outcome::Failed).reason(reason).detail(format!("request={id}"))
+        let failed = |reason: Reason| {
+            caller.audit_record(&p.subject, act, Outcome::Failed).reason(reason).detail(format!("request={id}"))
         };
         match refusal {
             // Like an unknown id: a token must not learn which requests exist beyond its reach.
             Refusal::OutOfReach => {
-                self.record_denial(caller, p, &act, None, Denial::SellerNotAllowed).await;
+                self.record_denial(caller, p, act, None, Denial::SellerNotAllowed).await;
                 Err(ApiError::NotFound(format!("payout change request {id}")))
             }
             Refusal::Workflow(WorkflowError::SubmitterCannotReview) => {
-                Err(self.record_denial(caller, p, &act, None, Denial::SubmitterCannotReview).await)
+                Err(self.record_denial(caller, p, act, None, Denial::SubmitterCannotReview).await)
             }
             Refusal::Workflow(WorkflowError::OnlySubmitterCancels) => {
-                Err(self.record_denial(caller, p, &act, None, Denial::NotSubmitter).await)
+                Err(self.record_denial(caller, p, act, None, Denial::NotSubmitter).await)
             }
             Refusal::Workflow(e @ WorkflowError::Stale { .. }) => {
-                self.record_best_effort(failed("STALE_VERSION")).await;
+                self.record_best_effort(failed(Reason::StaleVersion)).await;
                 Err(ApiError::Conflict(e.to_string()))
             }
             Refusal::Workflow(e @ WorkflowError::Illegal { .. }) => {
-                self.record_best_effort(failed("INVALID_TRANSITION")).await;
-                Err(ValidationError::new("id", "INVALID_TRANSITION", e.to_string()).into())
+                self.record_best_effort(failed(Reason::InvalidTransition)).await;
+                Err(ValidationError::new("id", Reason::InvalidTransition, e.to_string()).into())
             }
         }
     }
