@@ -49,6 +49,23 @@ async fn audit_verify_names_a_deleted_row(engine: Engine) {
 }
 on_both_engines!(audit_verify_names_a_deleted_row);
 
+async fn audit_verify_names_a_row_edited_to_an_action_or_reason_the_vault_never_writes(engine: Engine) {
+    let app = app_with_seven_audit_events(engine).await;
+    let conn = app.db.raw().await;
+    let edit = "UPDATE audit_events SET action = ? WHERE seq = ?";
+    conn.execute_raw(app.db.statement(edit, vec!["credential.erase".into(), 4i64.into()])).await.unwrap();
+    let broken = verify_app(&app).await.unwrap_err().to_string();
+    assert!(broken.contains("seq 4") && broken.contains("edited"), "{broken}");
+
+    let app = app_with_seven_audit_events(engine).await;
+    let conn = app.db.raw().await;
+    let edit = "UPDATE audit_events SET reason = ? WHERE seq = ?";
+    conn.execute_raw(app.db.statement(edit, vec!["NOT_A_REASON".into(), 6i64.into()])).await.unwrap();
+    let broken = verify_app(&app).await.unwrap_err().to_string();
+    assert!(broken.contains("seq 6") && broken.contains("edited"), "{broken}");
+}
+on_both_engines!(audit_verify_names_a_row_edited_to_an_action_or_reason_the_vault_never_writes);
+
 async fn audit_verify_notices_the_newest_rows_deleted(engine: Engine) {
     let app = app_with_seven_audit_events(engine).await;
     let conn = app.db.raw().await;

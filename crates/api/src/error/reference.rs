@@ -69,7 +69,7 @@ mod tests {
     fn the_reference_fills_in_every_placeholder() {
         let reference = reference_markdown();
         assert!(!reference.contains("{max_"), "{reference}");
-        assert!(reference.contains("nested deeper than 10."));
+        assert!(reference.contains(&format!("nested deeper than {}.", crate::graphql::MAX_DEPTH)));
     }
 
     #[test]

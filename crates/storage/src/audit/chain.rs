@@ -1,7 +1,7 @@
 //! The append-only, hash-chained audit trail: appending under the locked head, listing, verifying.
 
 use cdvault_domain::Reason;
-use cdvault_domain::audit::{AuditAction, AuditRecord, ChainVerifier, ChainedEvent, Outcome, link};
+use cdvault_domain::audit::{AuditAction, AuditRecord, ChainBreak, ChainVerifier, ChainedEvent, Outcome, link};
 use cdvault_domain::policy::SellerReach;
 use std::collections::HashSet;
 
@@ -194,7 +194,13 @@ pub async fn verify(db: &Database) -> Result<u64, StorageError> {
             .await?;
         let Some(last) = page.last().map(|r| r.seq) else { break };
         for row in page {
-            verifier.check(&to_domain(row)?)?;
+            let seq = row.seq;
+            // A row whose action, reason, outcome or hash is not one the code writes was edited by hand.
+            let event = to_domain(row).map_err(|e| match e {
+                StorageError::Corrupt(_) => StorageError::ChainBroken(ChainBreak::HashMismatch { seq }),
+                other => other,
+            })?;
+            verifier.check(&event)?;
         }
         after = last;
     }
