@@ -50,19 +50,13 @@ async fn audit_verify_names_a_deleted_row(engine: Engine) {
 on_both_engines!(audit_verify_names_a_deleted_row);
 
 async fn audit_verify_names_a_row_edited_to_an_action_or_reason_the_vault_never_writes(engine: Engine) {
-    let app = app_with_seven_audit_events(engine).await;
-    let conn = app.db.raw().await;
-    let edit = "UPDATE audit_events SET action = ? WHERE seq = ?";
-    conn.execute_raw(app.db.statement(edit, vec!["credential.erase".into(), 4i64.into()])).await.unwrap();
-    let broken = verify_app(&app).await.unwrap_err().to_string();
-    assert!(broken.contains("seq 4") && broken.contains("edited"), "{broken}");
-
-    let app = app_with_seven_audit_events(engine).await;
-    let conn = app.db.raw().await;
-    let edit = "UPDATE audit_events SET reason = ? WHERE seq = ?";
-    conn.execute_raw(app.db.statement(edit, vec!["NOT_A_REASON".into(), 6i64.into()])).await.unwrap();
-    let broken = verify_app(&app).await.unwrap_err().to_string();
-    assert!(broken.contains("seq 6") && broken.contains("edited"), "{broken}");
+    for (column, value, seq) in [("action", "credential.erase", 4i64), ("reason", "NOT_A_REASON", 6)] {
+        let app = app_with_seven_audit_events(engine).await;
+        let edit = format!("UPDATE audit_events SET {column} = ? WHERE seq = ?");
+        app.db.raw().await.execute_raw(app.db.statement(&edit, vec![value.into(), seq.into()])).await.unwrap();
+        let broken = verify_app(&app).await.unwrap_err().to_string();
+        assert!(broken.contains(&format!("seq {seq}")) && broken.contains("edited"), "{column}: {broken}");
+    }
 }
 on_both_engines!(audit_verify_names_a_row_edited_to_an_action_or_reason_the_vault_never_writes);
 
