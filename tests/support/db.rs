@@ -53,30 +53,13 @@ impl TestDb {
         sea_orm::Database::connect(self.url.as_str()).await.unwrap()
     }
 
-    /// `?` placeholders turned into `$n` on PostgreSQL.
-    pub fn sql(&self, sql: &str) -> String {
-        if self.engine == Engine::Sqlite {
-            return sql.to_owned();
-        }
-        let mut out = String::new();
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-
+    /// A statement with `?` placeholders for this test's engine (`cdvault_storage::statement`).
     pub fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
         let backend = match self.engine {
             Engine::Sqlite => sea_orm::DbBackend::Sqlite,
             Engine::Postgres => sea_orm::DbBackend::Postgres,
         };
-        Statement::from_sql_and_values(backend, self.sql(sql), values)
+        cdvault_storage::statement(backend, sql, values)
     }
 }
 

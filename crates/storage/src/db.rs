@@ -135,8 +135,9 @@ impl Database {
     }
 }
 
-/// `?` placeholders turned into `$n` on PostgreSQL.
-pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+/// A statement written with `?` placeholders, turned into `$n` on PostgreSQL (also used by the end-to-end tests to
+/// plant and edit rows).
+pub fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     if backend != DbBackend::Postgres {
         return Statement::from_sql_and_values(backend, sql, values);
     }

@@ -17,5 +17,5 @@ pub mod sealed;
 pub mod sellers;
 pub mod tokens;
 
-pub use db::Database;
+pub use db::{Database, statement};
 pub use error::StorageError;
