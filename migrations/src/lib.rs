@@ -8,6 +8,7 @@ mod m20261123_000002_payouts;
 mod m20261123_000003_marketplace;
 mod m20261123_000004_one_active_key;
 mod m20261123_000005_rotation_jobs;
+mod m20261127_000006_audit_v2;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_marketplace::Migration),
             Box::new(m20261123_000004_one_active_key::Migration),
             Box::new(m20261123_000005_rotation_jobs::Migration),
+            Box::new(m20261127_000006_audit_v2::Migration),
         ]
     }
 }

@@ -1,4 +1,3 @@
-use cdvault_storage::Database;
 use cdvault_storage::StorageError;
 use cdvault_storage::audit::verify;
 use cdvault_tests::operations::CREDENTIAL_VERSIONS;
@@ -21,8 +20,7 @@ async fn app_with_seven_audit_events(engine: Engine) -> TestApp {
 }
 
 async fn verify_app(app: &TestApp) -> Result<u64, StorageError> {
-    let db = Database::connect(&app.db.url).await.unwrap();
-    verify(&db).await
+    verify(&app.keyed_db().await, &[]).await.map(|verified| verified.checked)
 }
 
 async fn audit_verify_passes_on_a_healthy_chain_and_names_an_edited_row(engine: Engine) {
@@ -203,13 +201,13 @@ async fn when_audit_writes_start_failing_mid_run_no_issue_succeeds_without_its_e
     let conn = app.db.raw().await;
     let rows = conn
         .query_all_raw(app.db.statement(
-            "SELECT request_id FROM audit_events WHERE action = 'credential.issue' AND outcome = 'SUCCESS'",
+            "SELECT caller_request_id FROM audit_events WHERE action = 'credential.issue' AND outcome = 'SUCCESS'",
             vec![],
         ))
         .await
         .unwrap();
     let audited: std::collections::HashSet<String> =
-        rows.iter().map(|r| r.try_get("", "request_id").unwrap()).collect();
+        rows.iter().map(|r| r.try_get("", "caller_request_id").unwrap()).collect();
     for id in &succeeded {
         assert!(audited.contains(*id), "{id} got a credential without its audit event");
     }

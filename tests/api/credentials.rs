@@ -45,7 +45,8 @@ async fn restoring_a_kept_version_makes_a_new_version_with_its_secret(engine: En
     assert_eq!(app.graphql(Some(&admin), restore, json!({ "v": 0 })).await.error()["field"], "version");
     let events = app.audit(json!({ "action": "credential.restore" })).await;
     assert_eq!(events.len(), 1);
-    assert!(events[0]["detail"].as_str().unwrap().contains("restored_from=1"));
+    assert_eq!(events[0]["details"]["restoredFrom"], 1);
+    assert_eq!(events[0]["details"]["version"], 3);
 }
 on_both_engines!(restoring_a_kept_version_makes_a_new_version_with_its_secret);
 

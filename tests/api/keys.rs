@@ -108,9 +108,9 @@ async fn a_rotation_made_elsewhere_moves_new_writes_to_the_new_version_and_old_s
     let request = submitted.data()["submitPayoutChange"]["id"].clone();
 
     // The rotation happens outside both servers (as the CLI or another replica would do it).
-    let db = cdvault_storage::Database::connect(&app.db.url).await.unwrap();
+    let db = app.keyed_db().await;
     let root = cdvault_domain::crypto::RootKey::from_base64(&app.options.root_key).unwrap();
-    assert_eq!(cdvault_storage::keyring::rotate(&db, &root).await.unwrap(), 2);
+    assert_eq!(cdvault_storage::keyring::rotate(&db, &root, rotated_elsewhere).await.unwrap(), 2);
     db.close().await.unwrap();
 
     // Old secrets still open; a new write is sealed under version 2 although the server still had version 1 active.
@@ -145,8 +145,8 @@ on_both_engines!(a_rotation_made_elsewhere_moves_new_writes_to_the_new_version_a
 async fn concurrent_rotations_each_make_a_version_and_leave_exactly_one_active(engine: Engine) {
     let app = cdvault_tests::spawn_app(engine).await;
     let root = cdvault_domain::crypto::RootKey::from_base64(&app.options.root_key).unwrap();
-    let db = cdvault_storage::Database::connect(&app.db.url).await.unwrap();
-    let rotations = (0..4).map(|_| cdvault_storage::keyring::rotate(&db, &root));
+    let db = app.keyed_db().await;
+    let rotations = (0..4).map(|_| cdvault_storage::keyring::rotate(&db, &root, rotated_elsewhere));
     let mut made: Vec<i32> = futures::future::join_all(rotations).await.into_iter().map(Result::unwrap).collect();
     made.sort_unstable();
     assert_eq!(made, vec![2, 3, 4, 5]);
@@ -420,9 +420,9 @@ async fn two_replicas_share_one_rewrap_job_on_disjoint_batches(engine: Engine) {
         futures::future::join_all(writes).await;
     }
     // Started as the CLI does: no rotation on `first` wakes its worker, which takes the job on its next idle look.
-    let db = cdvault_storage::Database::connect(&first.db.url).await.unwrap();
+    let db = first.keyed_db().await;
     let root = cdvault_domain::crypto::RootKey::from_base64(&first.options.root_key).unwrap();
-    let job = cdvault_storage::rewrap::start(&db, &root, "security-team").await.unwrap();
+    let job = cdvault_storage::rewrap::start(&db, &root, "security-team", |_| rotated_elsewhere(0)).await.unwrap();
     assert_eq!((job.to_version, job.total), (2, 200));
     eventually("the first replica did its one batch", std::time::Duration::from_secs(60), || async {
         cdvault_storage::rewrap::get(&db, job.id).await.unwrap().is_some_and(|job| job.done >= 4)
@@ -455,8 +455,8 @@ on_both_engines!(two_replicas_share_one_rewrap_job_on_disjoint_batches);
 async fn racing_rotation_starts_make_one_job_that_targets_the_active_version(engine: Engine) {
     let app = cdvault_tests::spawn_app(engine).await;
     let root = cdvault_domain::crypto::RootKey::from_base64(&app.options.root_key).unwrap();
-    let db = cdvault_storage::Database::connect(&app.db.url).await.unwrap();
-    let starts = (0..4).map(|_| cdvault_storage::rewrap::start(&db, &root, "race"));
+    let db = app.keyed_db().await;
+    let starts = (0..4).map(|_| cdvault_storage::rewrap::start(&db, &root, "race", |_| rotated_elsewhere(0)));
     let results = futures::future::join_all(starts).await;
     let jobs: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(jobs.len(), 1, "{results:?}");
@@ -472,3 +472,10 @@ async fn racing_rotation_starts_make_one_job_that_targets_the_active_version(eng
     db.close().await.unwrap();
 }
 on_both_engines!(racing_rotation_starts_make_one_job_that_targets_the_active_version);
+
+/// The audit event of a rotation made outside the servers (as the CLI records its own).
+fn rotated_elsewhere(version: i32) -> cdvault_domain::audit::AuditRecord {
+    use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
+    AuditRecord::new("cli:test", AuditAction::KeysRotate, Outcome::Success, "test")
+        .details(serde_json::json!({ "toVersion": version }))
+}

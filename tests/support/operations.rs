@@ -17,7 +17,7 @@ pub const ISSUE_API_CREDENTIAL: &str = "mutation($login: String!) { issueApiCred
 pub const ISSUE_OCTOPIA_CREDENTIAL: &str = "mutation($login: String!) { issueOctopiaCredential(sellerLogin: $login, purpose: \"catalogue sync\") { clientId clientSecret sellerId version } }";
 
 /// The newest 100 audit events, filtered by `$seller`, `$action` and `$subject`.
-pub const AUDIT_EVENTS: &str = "query($seller: String, $action: String, $subject: String) { auditEvents(first: 100, sellerLogin: $seller, action: $action, subject: $subject) { edges { node { seq subject action sellerLogin purpose outcome reason detail requestId } } } }";
+pub const AUDIT_EVENTS: &str = "query($seller: String, $action: String, $subject: String) { auditEvents(first: 100, sellerLogin: $seller, action: $action, subject: $subject) { edges { node { seq subject action sellerLogin purpose outcome reason detail details issuer requestId callerRequestId recordVersion } } } }";
 
 /// Who the token is.
 pub const VIEWER: &str = "{ viewer { subject } }";

@@ -64,6 +64,8 @@ pub enum AuthError {
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    /// Already checked against the configured issuer; kept for the audit trail.
+    iss: String,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
@@ -166,8 +168,13 @@ impl JwtVerifier {
                 "the subject must have 1 to {MAX_SUBJECT_CHARS} printable characters"
             )));
         }
-        let expires = claims.exp.filter(|e| e.is_finite() && *e > 0.0).map(|e| UNIX_EPOCH + Duration::from_secs_f64(e));
-        Ok((Principal::from_claims(claims.sub, claims.scope.as_deref(), claims.sellers), expires))
+        // An `exp` too far ahead for the clock type is no deadline at all (never a panic).
+        let expires = claims
+            .exp
+            .filter(|e| e.is_finite() && *e > 0.0)
+            .and_then(|e| Duration::try_from_secs_f64(e).ok())
+            .and_then(|d| UNIX_EPOCH.checked_add(d));
+        Ok((Principal::from_claims(claims.iss, claims.sub, claims.scope.as_deref(), claims.sellers), expires))
     }
 }
 

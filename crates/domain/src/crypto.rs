@@ -27,6 +27,8 @@ pub enum CryptoError {
     NoActiveKey,
     #[error("a ciphertext failed authentication (tampered, or copied from another place)")]
     Decrypt,
+    #[error("the audit MAC key cannot be opened with this root key (wrong root key, or a tampered key row)")]
+    AuditKeyUnwrap,
     #[error("encryption failed")]
     Encrypt,
 }
@@ -125,6 +127,19 @@ impl RootKey {
             .encrypt(&fresh, Payload { msg: raw.as_slice(), aad: &aad })
             .map_err(|_| CryptoError::Encrypt)?;
         Ok(WrappedKey { version: wrapped.version, nonce: fresh.to_vec(), ciphertext })
+    }
+
+    /// Seals a secret of our own (not a data key, e.g. the audit MAC key) under the root key, bound to `aad`.
+    pub(crate) fn wrap_secret(&self, raw: &[u8], aad: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+        let nonce = Nonce::generate();
+        let ciphertext = self.cipher.encrypt(&nonce, Payload { msg: raw, aad }).map_err(|_| CryptoError::Encrypt)?;
+        Ok((nonce.to_vec(), ciphertext))
+    }
+
+    /// Opens what [`wrap_secret`](Self::wrap_secret) sealed; `None` when this root key or `aad` does not fit.
+    pub(crate) fn unwrap_secret(&self, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let nonce = Nonce::try_from(nonce).ok()?;
+        self.cipher.decrypt(&nonce, Payload { msg: ciphertext, aad }).ok().map(Zeroizing::new)
     }
 
     fn wrap_aad(version: i32) -> Vec<u8> {

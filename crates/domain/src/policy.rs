@@ -77,6 +77,8 @@ impl SellerReach {
 /// An authenticated caller, from a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// Who vouches for the subject: the token's `iss`.
+    pub issuer: String,
     pub subject: String,
     /// Scopes cdvault knows; unknown ones in the token are kept in `other_scopes` for display only.
     pub scopes: BTreeSet<Scope>,
@@ -119,7 +121,12 @@ impl Denial {
 }
 
 impl Principal {
-    pub fn from_claims(subject: String, scope_claim: Option<&str>, sellers: Option<Vec<String>>) -> Self {
+    pub fn from_claims(
+        issuer: String,
+        subject: String,
+        scope_claim: Option<&str>,
+        sellers: Option<Vec<String>>,
+    ) -> Self {
         let mut scopes = BTreeSet::new();
         let mut other_scopes = Vec::new();
         for raw in scope_claim.unwrap_or_default().split_ascii_whitespace() {
@@ -130,7 +137,7 @@ impl Principal {
                 None => other_scopes.push(raw.to_owned()),
             }
         }
-        Self { subject, scopes, other_scopes, sellers: SellerReach::from_claim(sellers) }
+        Self { issuer, subject, scopes, other_scopes, sellers: SellerReach::from_claim(sellers) }
     }
 
     pub fn has_scope(&self, scope: Scope) -> bool {
@@ -158,7 +165,12 @@ mod tests {
     use super::*;
 
     fn principal(scope: &str, sellers: Option<Vec<&str>>) -> Principal {
-        Principal::from_claims("tool".into(), Some(scope), sellers.map(|s| s.into_iter().map(str::to_owned).collect()))
+        Principal::from_claims(
+            "https://issuer.test".into(),
+            "tool".into(),
+            Some(scope),
+            sellers.map(|s| s.into_iter().map(str::to_owned).collect()),
+        )
     }
 
     #[test]

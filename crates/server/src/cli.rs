@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cdvault_api::auth::{TokenRequest, mint_hs256};
-use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
 use cdvault_storage::Database;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::config::{ServeConfig, Settings};
+
+mod acts;
 use crate::startup::{Application, shutdown_signal};
 
 /// cdvault: a credential vault for Cdiscount / Octopia marketplace sellers, served over GraphQL.
@@ -60,8 +61,8 @@ pub enum KeysCommand {
     /// Makes a new keyring version active and starts the rewrap job; the running servers' workers do the rewrap.
     /// Needs the root key. Exit status 1 when a job is already running.
     Rotate,
-    /// Retires a DECRYPT_ONLY version once no ciphertext uses it (its material is destroyed). Exit status 1 when
-    /// refused.
+    /// Retires a DECRYPT_ONLY version once no ciphertext uses it (its material is destroyed). Needs the root key
+    /// (the act commits with its keyed audit event). Exit status 1 when refused.
     Retire {
         /// The keyring version to retire.
         version: i32,
@@ -93,8 +94,14 @@ pub struct TokenArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walks the hash chain and names the first broken link. Exit status 1 when broken.
-    Verify,
+    /// Walks the chain (SHA-256 links before audit record v2, keyed links since), compares it with the head and
+    /// with the checkpoints given, and names the first problem. Needs the root key. Exit status 1 when broken.
+    Verify {
+        /// Checkpoint files (JSON lines, one file per replica; other lines are skipped), e.g. the log a collector
+        /// shipped off the host. Without them a deleted tail with the head moved back cannot be seen.
+        #[arg(long, num_args = 1..)]
+        checkpoints: Vec<PathBuf>,
+    },
 }
 
 /// Parses `30s`, `15m`, `24h`, `7d`.
@@ -186,95 +193,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Keys { command: KeysCommand::Rotate } => {
-            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
-            let root = settings.root_key()?;
-            let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
-            match cdvault_storage::rewrap::start(&db, &root, &who).await {
-                Ok(job) => {
-                    let detail = format!("job={} to_version={} total={} via=cli", job.id, job.to_version, job.total);
-                    cli_audit(&db, &who, AuditAction::KeysRotate, Outcome::Success, detail).await?;
-                    println!(
-                        "rotation job {} started: version {} is active, {} ciphertexts to rewrap",
-                        job.id, job.to_version, job.total
-                    );
-                    println!("the running servers rewrap in the background; follow it with `cdvault keys status`");
-                    Ok(0)
-                }
-                Err(cdvault_storage::rewrap::StartError::AlreadyRunning(id)) => {
-                    println!("refused: rotation job {id} is still running");
-                    Ok(1)
-                }
-                Err(e) => Err(e).context("cannot start the rotation"),
-            }
-        }
+        Command::Keys { command: KeysCommand::Rotate } => acts::rotate(&settings).await,
         Command::Keys { command: KeysCommand::RotateRoot { new_root_key_file } } => {
-            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
-            let old = settings.root_key()?;
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(&new_root_key_file)
-                    .with_context(|| format!("cannot read {}", new_root_key_file.display()))?,
-            );
-            let new = cdvault_domain::crypto::RootKey::from_base64(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", new_root_key_file.display()))?;
-            let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
-            match cdvault_storage::keyring::rotate_root(&db, &old, &new).await {
-                Ok(count) => {
-                    let detail = format!("versions={count} via=cli");
-                    cli_audit(&db, &who, AuditAction::KeysRotateRoot, Outcome::Success, detail).await?;
-                    println!(
-                        "root key rotated: {count} keyring versions re-wrapped; start the servers with the new key"
-                    );
-                    Ok(0)
-                }
-                Err(cdvault_storage::keyring::RootRotationError::Storage(e)) => {
-                    Err(e).context("cannot rotate the root key")
-                }
-                Err(refused) => {
-                    println!("refused: {refused}");
-                    Ok(1)
-                }
-            }
+            acts::rotate_root(&settings, &new_root_key_file).await
         }
-        Command::Keys { command: KeysCommand::Retire { version } } => {
-            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
-            let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
-            match cdvault_storage::keyring::retire(&db, version).await {
-                Ok(()) => {
-                    let detail = format!("version={version} material=destroyed via=cli");
-                    cli_audit(&db, &who, AuditAction::KeysRetire, Outcome::Success, detail).await?;
-                    println!("keyring version {version} retired: its material is destroyed");
-                    Ok(0)
-                }
-                Err(cdvault_storage::keyring::RetireError::Storage(e)) => Err(e).context("cannot retire the version"),
-                Err(refused) => {
-                    println!("refused: {refused}");
-                    Ok(1)
-                }
-            }
-        }
-        Command::Audit { command: AuditCommand::Verify } => {
-            let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
-            match cdvault_storage::audit::verify(&db).await {
-                Ok(count) => {
-                    println!("audit chain OK: {count} events verified");
-                    Ok(0)
-                }
-                Err(cdvault_storage::StorageError::ChainBroken(link)) => {
-                    println!("audit chain BROKEN: {link}");
-                    Ok(1)
-                }
-                Err(e) => Err(e).context("cannot read the audit trail"),
-            }
-        }
+        Command::Keys { command: KeysCommand::Retire { version } } => acts::retire(&settings, version).await,
+        Command::Audit { command: AuditCommand::Verify { checkpoints } } => acts::verify(&settings, checkpoints).await,
     }
-}
-
-/// Records an operator's act from the command line in the audit trail (fail closed: an error stops the command).
-async fn cli_audit(db: &Database, who: &str, act: AuditAction, outcome: Outcome, detail: String) -> anyhow::Result<()> {
-    let request_id = format!("cli-{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
-    let record = AuditRecord::new(who, act, outcome, &request_id).detail(detail);
-    cdvault_storage::audit::append_now(db, record).await.context("cannot record the audit event")
 }
 
 #[cfg(test)]

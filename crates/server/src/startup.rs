@@ -30,9 +30,15 @@ impl Application {
         let verifier = JwtVerifier::new(&config.jwt).context("the JWT settings cannot be used")?;
         let database = Database::connect(&config.database_url).await.context("cannot open the database")?;
         database.migrate().await.context("cannot migrate the database")?;
-        let keys = keyring::KeyringHandle::open(database.clone(), config.root_key)
+        // The keyring first: a wrong root key is named as such before anything is made with it.
+        let keyring = keyring::load_or_init(&database, &config.root_key)
             .await
             .context("cannot open the keyring (is CDVAULT_ROOT_KEY the key this database was created with?)")?;
+        let audit_key = cdvault_storage::audit::open_key(&database, &config.root_key)
+            .await
+            .context("cannot open the audit MAC key (is CDVAULT_ROOT_KEY the key this database was created with?)")?;
+        let database = database.with_audit_key(audit_key.clone());
+        let keys = keyring::KeyringHandle::fixed(database.clone(), config.root_key, keyring);
         let keyring = keys.current();
         tracing::info!(
             active_key_version = keyring.active_version(),
@@ -40,7 +46,7 @@ impl Application {
             "keyring opened"
         );
         let (audit, audit_writer) =
-            AuditSink::start(&config.database_url).await.context("cannot start the audit writer")?;
+            AuditSink::start(&config.database_url, audit_key).await.context("cannot start the audit writer")?;
         let client = cdvault_cdiscount::Client::new(cdvault_cdiscount::ClientConfig::new(config.marketplace.clone()))
             .context("cannot build the marketplace client")?;
         tracing::info!(sts = %config.marketplace.sts, octopia = %config.marketplace.octopia_auth, "marketplace endpoints");

@@ -149,7 +149,7 @@ pub async fn store(
     crate::tokens::drop_in(&tx, seller_id, kind).await?;
 
     let stored = to_domain(model)?;
-    audit::append_in(&tx, vec![event(&stored.meta)]).await?;
+    audit::append_in(&tx, db.audit_key()?, vec![event(&stored.meta)]).await?;
     let change = credential_changes::insert_in(
         &tx,
         NewChange {
@@ -199,7 +199,7 @@ pub async fn record_verification(
             return Err(StorageError::NotFound);
         }
     }
-    audit::append_in(&tx, vec![event]).await?;
+    audit::append_in(&tx, db.audit_key()?, vec![event]).await?;
     let mut change = None;
     if verification.outcome == VerificationOutcome::Rejected {
         let newest = latest_version_in(&tx, meta.seller_id, meta.kind).await? == Some(meta.version);

@@ -8,6 +8,10 @@ use sea_orm::{
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
+use std::sync::Arc;
+
+use cdvault_domain::audit::AuditKey;
+
 use crate::StorageError;
 
 /// Which engine a [`Database`] runs on.
@@ -17,11 +21,13 @@ enum Backend {
     Postgres,
 }
 
-/// A pool of connections to the vault's database.
+/// A pool of connections to the vault's database, and the audit MAC key that links the events it appends (a
+/// handle without the key can read, but refuses to append audit events).
 #[derive(Debug, Clone)]
 pub struct Database {
     conn: DatabaseConnection,
     backend: Backend,
+    audit_key: Option<Arc<AuditKey>>,
 }
 
 /// Key of the PostgreSQL advisory lock held while migrating ("cdvault" in ASCII).
@@ -82,7 +88,18 @@ impl Database {
             }
         }
         let conn = sea_orm::Database::connect(opts).await?;
-        Ok(Self { conn, backend })
+        Ok(Self { conn, backend, audit_key: None })
+    }
+
+    /// This handle, appending audit events linked with `key` (from [`audit::open_key`](crate::audit::open_key)).
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit_key = Some(Arc::new(key));
+        self
+    }
+
+    /// The audit MAC key, for appends and verification.
+    pub fn audit_key(&self) -> Result<&AuditKey, StorageError> {
+        self.audit_key.as_deref().ok_or(StorageError::NoAuditKey)
     }
 
     /// Whether this is PostgreSQL (replicas can share it), rather than the embedded SQLite.

@@ -21,6 +21,10 @@ pub enum StorageError {
     /// keyring and write again.
     #[error("keyring version {0} is no longer active")]
     KeyNotActive(i32),
+    /// An audit event was to be appended or verified through a handle that has no audit MAC key (a programming
+    /// error: open it with the root key first).
+    #[error("the audit MAC key is not loaded (it needs the root key)")]
+    NoAuditKey,
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,

@@ -1,5 +1,6 @@
 //! The keyring: data keys wrapped by the root key.
 
+use cdvault_domain::audit::AuditRecord;
 use cdvault_domain::crypto::{CryptoError, KeyState, Keyring, RootKey, WrappedKey};
 use std::sync::Arc;
 
@@ -103,8 +104,9 @@ pub enum RetireError {
 /// Retires a `DECRYPT_ONLY` version: its wrapped material is overwritten and it can never open anything again.
 /// Refused while any ciphertext uses it (counted again inside this transaction, so a lagging writer cannot slip
 /// one in) or while a rotation job runs. On SQLite the deleted bytes are overwritten (`secure_delete`) and the WAL
-/// is checkpointed, so the material does not linger in it.
-pub async fn retire(db: &Database, version: i32) -> Result<(), RetireError> {
+/// is checkpointed, so the material does not linger in it. The audit `event` is appended in the same transaction:
+/// if it cannot be, the version is not retired.
+pub async fn retire(db: &Database, version: i32, event: AuditRecord) -> Result<(), RetireError> {
     let tx = db.begin_write().await?;
     let backend = tx.get_database_backend();
     if backend == DbBackend::Postgres {
@@ -149,6 +151,7 @@ pub async fn retire(db: &Database, version: i32) -> Result<(), RetireError> {
         vec![Vec::<u8>::new().into(), Vec::<u8>::new().into(), version.into()],
     );
     tx.execute_raw(destroy).await.map_err(StorageError::from)?;
+    crate::audit::append_in(&tx, db.audit_key()?, vec![event]).await?;
     tx.commit().await.map_err(StorageError::from)?;
     if backend == DbBackend::Sqlite {
         db.conn().execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.map_err(StorageError::from)?;
@@ -175,12 +178,19 @@ const ROTATION_LOCK: i64 = 0x0063_6476_6b65_7973;
 
 /// Makes a new keyring version `ACTIVE` and demotes the active one to `DECRYPT_ONLY`, in one transaction. Returns
 /// the new version. Old ciphertexts stay readable; new writes on every replica move to the new version (each write
-/// checks its version in its transaction, and a replica reloads when it meets a version it does not know).
-pub async fn rotate(db: &Database, root: &RootKey) -> Result<i32, StorageError> {
+/// checks its version in its transaction, and a replica reloads when it meets a version it does not know). The
+/// audit event `event(new version)` is appended in the same transaction. (Servers and the CLI rotate with a rewrap
+/// job: [`rewrap::start`](crate::rewrap::start).)
+pub async fn rotate(
+    db: &Database,
+    root: &RootKey,
+    event: impl FnOnce(i32) -> AuditRecord,
+) -> Result<i32, StorageError> {
     // A wrong root key would make a version that no server can open: it must open every version kept.
     load_or_init(db, root).await?;
     let tx = db.begin_write().await?;
     let version = rotate_in(&tx, root).await?;
+    crate::audit::append_in(&tx, db.audit_key()?, vec![event(version)]).await?;
     tx.commit().await?;
     Ok(version)
 }
@@ -333,10 +343,15 @@ pub enum RootRotationError {
     Storage(#[from] StorageError),
 }
 
-/// Re-wraps every kept keyring version from `old` to `new`, in one transaction: afterwards only `new` opens the
-/// vault. Ciphertexts are untouched (the data keys do not change). Run with the servers stopped; refused while a
-/// rotation job runs. Returns how many versions were re-wrapped.
-pub async fn rotate_root(db: &Database, old: &RootKey, new: &RootKey) -> Result<usize, RootRotationError> {
+/// Re-wraps every kept keyring version and the audit MAC key from `old` to `new`, in one transaction with its audit
+/// `event`: afterwards only `new` opens the vault. Ciphertexts are untouched (the data keys do not change). Run with
+/// the servers stopped; refused while a rotation job runs. Returns how many keyring versions were re-wrapped.
+pub async fn rotate_root(
+    db: &Database,
+    old: &RootKey,
+    new: &RootKey,
+    event: impl FnOnce(usize) -> AuditRecord,
+) -> Result<usize, RootRotationError> {
     let tx = db.begin_write().await?;
     let backend = tx.get_database_backend();
     if backend == DbBackend::Postgres {
@@ -360,6 +375,8 @@ pub async fn rotate_root(db: &Database, old: &RootKey, new: &RootKey) -> Result<
         tx.execute_raw(update).await.map_err(StorageError::from)?;
         count += 1;
     }
+    crate::audit::rewrap_key_in(&tx, old, new).await?;
+    crate::audit::append_in(&tx, db.audit_key()?, vec![event(count)]).await?;
     tx.commit().await.map_err(StorageError::from)?;
     Ok(count)
 }

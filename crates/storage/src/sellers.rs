@@ -48,7 +48,7 @@ pub async fn insert(db: &Database, account: &SellerAccount, event: AuditRecord) 
         Err(e) => return Err(e),
         Ok(_) => {}
     }
-    audit::append_in(&tx, vec![event]).await?;
+    audit::append_in(&tx, db.audit_key()?, vec![event]).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -95,7 +95,7 @@ pub async fn set_status(
         return Err(StorageError::NotFound);
     }
     let row = Sellers::find().filter(seller::Column::Login.eq(login)).one(&tx).await?.ok_or(StorageError::NotFound)?;
-    audit::append_in(&tx, vec![event]).await?;
+    audit::append_in(&tx, db.audit_key()?, vec![event]).await?;
     tx.commit().await?;
     to_domain(row)
 }

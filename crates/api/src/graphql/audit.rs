@@ -49,6 +49,12 @@ impl AuditEventGql {
         &self.0.record.subject
     }
 
+    /// The issuer (`iss`) of the token that acted, beside its subject; null for anonymous callers, the vault's own
+    /// acts, and events recorded before audit record v2.
+    async fn issuer(&self) -> Option<&str> {
+        self.0.record.issuer.as_deref()
+    }
+
     /// What was done, e.g. `credential.issue`, `credential.store`, `seller.register`, `authenticate`.
     async fn action(&self) -> &str {
         self.0.record.action.as_str()
@@ -74,24 +80,40 @@ impl AuditEventGql {
         self.0.record.reason.map(|r| r.as_str())
     }
 
-    /// Non-secret detail, e.g. `kind=MARKETPLACE_API version=3`.
+    /// Non-secret detail as text: the JSON of `details`, or free text (`kind=MARKETPLACE_API version=3`) in
+    /// events recorded before audit record v2.
     async fn detail(&self) -> Option<&str> {
         self.0.record.detail.as_deref()
     }
 
-    /// The id of the HTTP request (also in the `x-request-id` response header and the logs).
+    /// Non-secret detail as a JSON object, e.g. `{"kind": "MARKETPLACE_API", "version": 3}`; null when there is
+    /// none or for the free text of events recorded before audit record v2.
+    async fn details(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.0.record.details_json().map(async_graphql::Json)
+    }
+
+    /// Our id of the HTTP request (also in the `x-request-id` response header and the logs), or of the job or
+    /// command that acted.
     async fn request_id(&self) -> &str {
         &self.0.record.request_id
     }
 
-    /// SHA-256 of this event and the previous hash, in hex: the link `cdvault audit verify` checks.
-    async fn hash(&self) -> String {
-        hex_lower(&self.0.hash)
+    /// The `x-request-id` the caller sent with the request, if any (the caller chooses it: kept apart from ours).
+    async fn caller_request_id(&self) -> Option<&str> {
+        self.0.record.caller_request_id.as_deref()
     }
-}
 
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    /// The encoding the event was linked with: 1 (SHA-256, before the audit MAC key) or 2 (HMAC-SHA256 under the
+    /// audit MAC key).
+    async fn record_version(&self) -> i32 {
+        i32::from(self.0.version.number())
+    }
+
+    /// The event's link in hex, the value `cdvault audit verify` checks: HMAC-SHA256 under the audit MAC key over
+    /// this event and the previous link (record version 2), or SHA-256 (record version 1).
+    async fn hash(&self) -> String {
+        hex::encode(self.0.hash)
+    }
 }
 
 /// A page of audit events (Relay connection).

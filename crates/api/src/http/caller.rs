@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Response;
 
-use super::request_id::RequestId;
+use super::request_id::{CallerRequestId, RequestId};
 use super::state::AppState;
 use super::transport::transport_error;
 use crate::error::ErrorCode;
@@ -18,10 +18,11 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Ok(RequestId(request_id)) = RequestId::from_request_parts(parts, state).await;
+        let Ok(CallerRequestId(caller_request_id)) = CallerRequestId::from_request_parts(parts, state).await;
         // A header that is not visible ASCII is there, and malformed.
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
         match state.verifier.authenticate(authorization) {
-            Ok(principal) => Ok(Caller { request_id, principal, expires_at: None }),
+            Ok(principal) => Ok(Caller { request_id, caller_request_id, principal, expires_at: None }),
             Err(err) => {
                 tracing::info!(reason = %err, "token refused");
                 state.vault.record_authentication_failure(&request_id, cdvault_domain::Reason::InvalidToken).await;

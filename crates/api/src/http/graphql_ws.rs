@@ -6,7 +6,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 
-use super::request_id::RequestId;
+use super::request_id::{CallerRequestId, RequestId};
 use super::state::AppState;
 use crate::service::Caller;
 
@@ -19,6 +19,7 @@ const WS_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
+    CallerRequestId(caller_request_id): CallerRequestId,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -36,7 +37,12 @@ pub(super) async fn graphql_ws(
                     let refused = match verifier.authenticate_until(header) {
                         Ok(Some((principal, expires_at))) => {
                             let mut data = async_graphql::Data::default();
-                            data.insert(Caller { request_id, principal: Some(principal), expires_at });
+                            data.insert(Caller {
+                                request_id,
+                                caller_request_id,
+                                principal: Some(principal),
+                                expires_at,
+                            });
                             return Ok(data);
                         }
                         Ok(None) => "a bearer token is required in the connection_init payload".to_owned(),

@@ -25,7 +25,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use request_id::RequestId;
+pub use request_id::{CallerRequestId, RequestId};
 pub use transport::MAX_BODY_BYTES;
 
 use crate::auth::JwtVerifier;
@@ -43,7 +43,7 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
     };
     // Outermost first: every response, a 413 or a 401 included, carries the id and is logged.
     let request_context = ServiceBuilder::new()
-        .layer(middleware::map_request(request_id::drop_unsafe_request_id))
+        .layer(middleware::map_request(request_id::take_caller_request_id))
         .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestUuidV7))
         .layer(
             TraceLayer::new_for_http()

@@ -1,6 +1,7 @@
-//! The id of each request: a sane incoming `x-request-id` is kept, anything else is replaced by a new UUIDv7, and the
-//! id is echoed in the response. tower-http's `SetRequestId` keeps whatever id comes in, so [`drop_unsafe_request_id`]
-//! runs in front of it and removes one that is unsafe to log or to store in the audit trail.
+//! The id of each request: always our own UUIDv7, echoed in the response's `x-request-id`. An incoming
+//! `x-request-id` is the caller's: [`take_caller_request_id`] runs in front of tower-http's `SetRequestId` (which
+//! would keep it), moves a sane one aside as the [`CallerRequestId`] (logged and audited in a field of its own) and
+//! drops one that is unsafe to log or to store.
 
 use std::convert::Infallible;
 
@@ -38,11 +39,24 @@ impl MakeRequestId for MakeRequestUuidV7 {
     }
 }
 
-/// Removes an incoming `x-request-id` that is not sane, so that `SetRequestId` replaces it.
-pub(super) async fn drop_unsafe_request_id(mut request: Request) -> Request {
-    if request.headers().get(X_REQUEST_ID).is_some_and(|value| !is_sane(value)) {
-        request.headers_mut().remove(X_REQUEST_ID);
+/// The `x-request-id` a caller sent, when sane: theirs, kept beside ours, never instead of it.
+#[derive(Debug, Clone, Default)]
+pub struct CallerRequestId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerRequestId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
     }
+}
+
+/// Takes the incoming `x-request-id` off the request, so that `SetRequestId` makes ours; a sane one is kept as the
+/// [`CallerRequestId`].
+pub(super) async fn take_caller_request_id(mut request: Request) -> Request {
+    let theirs = request.headers_mut().remove(X_REQUEST_ID).filter(is_sane);
+    let theirs = theirs.and_then(|value| value.to_str().ok().map(str::to_owned));
+    request.extensions_mut().insert(CallerRequestId(theirs));
     request
 }
 
@@ -75,9 +89,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unsafe_incoming_id_is_removed_and_a_sane_one_kept() {
+    async fn an_incoming_id_is_taken_off_and_a_sane_one_kept_as_the_callers() {
         let with = |id: &str| Request::builder().header(X_REQUEST_ID, id).body(axum::body::Body::empty()).unwrap();
-        assert!(drop_unsafe_request_id(with("bad id")).await.headers().get(X_REQUEST_ID).is_none());
-        assert_eq!(drop_unsafe_request_id(with("trace-42")).await.headers()[X_REQUEST_ID], "trace-42");
+        let unsafe_id = take_caller_request_id(with("bad id")).await;
+        assert!(unsafe_id.headers().get(X_REQUEST_ID).is_none());
+        assert_eq!(unsafe_id.extensions().get::<CallerRequestId>().unwrap().0, None);
+        let sane = take_caller_request_id(with("trace-42")).await;
+        assert!(sane.headers().get(X_REQUEST_ID).is_none());
+        assert_eq!(sane.extensions().get::<CallerRequestId>().unwrap().0.as_deref(), Some("trace-42"));
     }
 }

@@ -1,6 +1,7 @@
 //! Short-lived marketplace access tokens handed to tools, brokered for the newest credential of a seller. Fails
 //! closed like the credential issue path: the token leaves only once its audit event is committed.
 
+use serde_json::json;
 use std::sync::Arc;
 
 use cdvault_domain::Reason;
@@ -84,7 +85,7 @@ impl Vault {
                     .audit_record(&p.subject, act, outcome)
                     .seller(login.as_str())
                     .purpose(purpose.as_str())
-                    .detail(format!("kind={} version={}", meta.kind.as_str(), meta.version))
+                    .details(json!({ "kind": meta.kind.as_str(), "version": meta.version }))
             };
             if rejection(stored).is_some() {
                 self.record_best_effort(base(Outcome::Failed).reason(Reason::MarketplaceRejected)).await;

@@ -12,7 +12,10 @@ use crate::error::ApiError;
 /// Who is calling, for one request.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// Our id of the request (a UUIDv7), in every log line and audit event of it.
     pub request_id: String,
+    /// The `x-request-id` the caller sent, if sane: recorded apart from ours, since the caller chooses it.
+    pub caller_request_id: Option<String>,
     pub principal: Option<Principal>,
     /// For a session that outlives its request (a WebSocket): when its token expires. Past it, the session's
     /// operations are `UNAUTHENTICATED` and its subscriptions end.
@@ -20,9 +23,15 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// An audit record of an act by `subject`, tied to this request.
+    /// An audit record of an act by `subject`, tied to this request and, for an authenticated caller, to the
+    /// issuer of its token.
     pub(super) fn audit_record(&self, subject: &str, act: AuditAction, outcome: Outcome) -> AuditRecord {
-        AuditRecord::new(subject, act, outcome, &self.request_id)
+        let record = AuditRecord::new(subject, act, outcome, &self.request_id)
+            .caller_request_id(self.caller_request_id.as_deref());
+        match &self.principal {
+            Some(p) => record.issuer(&p.issuer),
+            None => record,
+        }
     }
 }
 
@@ -91,7 +100,7 @@ impl Vault {
             record = record.seller(seller);
         }
         if let Denial::MissingScope(scope) = denial {
-            record = record.detail(format!("missing scope {}", scope.as_str()));
+            record = record.details(serde_json::json!({ "missingScope": scope.as_str() }));
         }
         self.record_best_effort(record).await;
         ApiError::Forbidden(denial)

@@ -9,6 +9,7 @@ use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::StorageError;
 use cdvault_storage::credentials::{self, NewCredential};
 use secrecy::SecretString;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::authorize::{Caller, RawLogin, SellerAct};
@@ -60,12 +61,13 @@ impl Vault {
     ) -> Result<CredentialMeta, ApiError> {
         let SellerAct { principal: p, login } = authorized;
         let event = |meta: &CredentialMeta| {
-            let mut detail =
-                format!("kind={} version={} key_version={}", meta.kind.as_str(), meta.version, meta.key_version);
-            if let Some(from) = meta.restored_from {
-                detail.push_str(&format!(" restored_from={from}"));
-            }
-            caller.audit_record(&p.subject, act, Outcome::Success).seller(login.as_str()).detail(detail)
+            let details = json!({
+                "kind": meta.kind.as_str(),
+                "version": meta.version,
+                "keyVersion": meta.key_version,
+                "restoredFrom": meta.restored_from,
+            });
+            caller.audit_record(&p.subject, act, Outcome::Success).seller(login.as_str()).details(details)
         };
         let ring = self.keys.current();
         let seal = |slot: &SecretSlot<'_>| slot.seal(&ring, secret);

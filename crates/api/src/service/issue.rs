@@ -2,6 +2,7 @@
 //! Nothing leaves before its audit event is committed, and only while the seller is active and the version the
 //! newest.
 
+use serde_json::json;
 use std::sync::Arc;
 
 use cdvault_domain::Reason;
@@ -106,7 +107,7 @@ impl Vault {
                     .audit_record(&p.subject, act, outcome)
                     .seller(login.as_str())
                     .purpose(purpose.as_str())
-                    .detail(format!("kind={} version={}", kind.as_str(), stored.meta.version))
+                    .details(json!({ "kind": kind.as_str(), "version": stored.meta.version }))
             };
             let secret = match self.open_credential(stored).await {
                 Ok(secret) => secret,

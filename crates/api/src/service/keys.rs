@@ -10,6 +10,7 @@ use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
 use cdvault_domain::policy::Scope;
 use cdvault_storage::keyring::{self, KeyCensus, RetireError};
 use cdvault_storage::rewrap::{self, JobFailure, RotationJob, StartError};
+use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -67,14 +68,17 @@ impl Vault {
     pub async fn rotate_encryption_key(&self, caller: &Caller) -> Result<RotationJob, ApiError> {
         let act = AuditAction::KeysRotate;
         let p = self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
-        match rewrap::start(&self.db, self.keys.root(), &p.subject).await {
+        // The event commits with the rotation, or neither does.
+        let event = |job: &RotationJob| {
+            caller.audit_record(&p.subject, act, Outcome::Success).details(json!({
+                "job": job.id.to_string(),
+                "toVersion": job.to_version,
+                "total": job.total,
+            }))
+        };
+        match rewrap::start(&self.db, self.keys.root(), &p.subject, event).await {
             Ok(job) => {
                 self.keys.reload().await?;
-                let detail = format!("job={} to_version={} total={}", job.id, job.to_version, job.total);
-                let record = caller.audit_record(&p.subject, act, Outcome::Success).detail(detail);
-                if self.audit.append(record).await.is_err() {
-                    tracing::error!(job = %job.id, "the audit event of a rotation could not be recorded");
-                }
                 self.rewrap_wake.notify_one();
                 Ok(job)
             }
@@ -139,9 +143,13 @@ impl Vault {
         let act = AuditAction::KeysRetire;
         let p = self.authorize_scope(caller, act, Scope::KeysAdmin).await?;
         let refused = |reason: Reason| {
-            caller.audit_record(&p.subject, act, Outcome::Failed).reason(reason).detail(format!("version={version}"))
+            caller.audit_record(&p.subject, act, Outcome::Failed).reason(reason).details(json!({ "version": version }))
         };
-        match keyring::retire(&self.db, version).await {
+        // The event commits with the destruction of the material, or neither does.
+        let retired = caller
+            .audit_record(&p.subject, act, Outcome::Success)
+            .details(json!({ "version": version, "material": "destroyed" }));
+        match keyring::retire(&self.db, version, retired).await {
             Ok(()) => {}
             Err(RetireError::Unknown(_)) => return Err(ApiError::NotFound(format!("keyring version {version}"))),
             Err(RetireError::Storage(e)) => return Err(e.into()),
@@ -158,10 +166,6 @@ impl Vault {
         }
         // This replica forgets the material now; the others within a second (their workers' refresh).
         self.keys.reload().await?;
-        let record = caller
-            .audit_record(&p.subject, act, Outcome::Success)
-            .detail(format!("version={version} material=destroyed"));
-        self.record_best_effort(record).await;
         let census = keyring::census(&self.db).await?;
         census
             .into_iter()
@@ -209,27 +213,25 @@ impl Vault {
             ring = self.keys.reload().await?;
         }
         let renewed = rewrap::Lease { owner, until: OffsetDateTime::now_utc() + lease };
-        let outcome = rewrap::run_batch(&self.db, &ring, &job, renewed, settings.batch_size).await?;
+        // The job's outcome is recorded in the transaction that ends it (on PostgreSQL with every replica's counts).
+        let finished = |job: &RotationJob| {
+            let outcome = if job.failed > 0 { Outcome::Failed } else { Outcome::Success };
+            let record = AuditRecord::new("cdvault", AuditAction::KeysRewrap, outcome, &format!("rewrap-{}", job.id))
+                .details(json!({
+                    "job": job.id.to_string(),
+                    "toVersion": job.to_version,
+                    "rewrapped": job.done,
+                    "failed": job.failed,
+                }));
+            if job.failed > 0 { record.reason(Reason::RowsFailed) } else { record }
+        };
+        let outcome = rewrap::run_batch(&self.db, &ring, &job, renewed, settings.batch_size, finished).await?;
         if outcome.remaining > 0 {
             return Ok(true);
         }
-        if !outcome.finished {
-            // Another replica's batch finished it, and records it.
-            return Ok(false);
+        if outcome.finished {
+            tracing::info!(job = %job.id, "rewrap job finished");
         }
-        // The job as it ended (on PostgreSQL other replicas' batches count too).
-        let job = rewrap::get(&self.db, job.id).await?.unwrap_or(job);
-        let failed = job.failed;
-        let (result, reason) =
-            if failed > 0 { (Outcome::Failed, Some(Reason::RowsFailed)) } else { (Outcome::Success, None) };
-        let detail = format!("job={} to_version={} rewrapped={} failed={failed}", job.id, job.to_version, job.done);
-        let mut record =
-            AuditRecord::new("cdvault", AuditAction::KeysRewrap, result, &format!("rewrap-{}", job.id)).detail(detail);
-        if let Some(reason) = reason {
-            record = record.reason(reason);
-        }
-        self.record_best_effort(record).await;
-        tracing::info!(job = %job.id, failed, "rewrap job finished");
         Ok(false)
     }
 }

@@ -8,6 +8,7 @@
 //! connection in between. Sealed token rows read or stored here are kept in memory, and a token in its refresh window
 //! is served while its successor is fetched in the background.
 
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -300,12 +301,15 @@ impl TokenBroker {
             }
             Err(MarketplaceError::Rejected { reason }) => {
                 let verification = verification_of(&Err(MarketplaceError::Rejected { reason }), self.now());
-                let detail =
-                    format!("kind={} version={} reason={reason}", stored.meta.kind.as_str(), stored.meta.version);
+                let details = json!({
+                    "kind": stored.meta.kind.as_str(),
+                    "version": stored.meta.version,
+                    "marketplace": reason.to_string(),
+                });
                 let record =
                     AuditRecord::new("cdvault", AuditAction::CredentialRejected, Outcome::Success, "token-broker")
                         .seller(login.as_str())
-                        .detail(detail);
+                        .details(details);
                 match credentials::record_verification(&self.db, &stored.meta, login.as_str(), &verification, record)
                     .await
                 {

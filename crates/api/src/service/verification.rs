@@ -9,6 +9,7 @@ use cdvault_domain::seller::{SellerAccount, SellerLogin};
 use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::{StorageError, credentials};
 use secrecy::SecretString;
+use serde_json::json;
 
 use super::authorize::{Caller, RawLogin, SellerAct};
 use super::marketplace::{ask, verification_of};
@@ -76,7 +77,7 @@ impl Vault {
                 .audit_record(&principal.subject, AuditAction::CredentialStore, Outcome::Failed)
                 .seller(login.as_str())
                 .reason(reason)
-                .detail(format!("kind={} marketplace={upstream_reason}", kind.as_str()))
+                .details(json!({ "kind": kind.as_str(), "marketplace": upstream_reason.to_string() }))
         };
         match answer {
             Ok(_) => Ok(verification),
@@ -114,12 +115,13 @@ impl Vault {
         let answer = ask(&self.marketplace, &login, &stored, &secret).await;
         let verification = verification_of(&answer, self.marketplace.clock.now());
         let meta = &stored.meta;
-        let mut detail =
-            format!("kind={} version={} outcome={}", meta.kind.as_str(), meta.version, verification.outcome.as_str());
-        if let Some(reason) = &verification.reason {
-            detail.push_str(&format!(" marketplace={reason}"));
-        }
-        let record = caller.audit_record(&p.subject, act, Outcome::Success).seller(login.as_str()).detail(detail);
+        let details = json!({
+            "kind": meta.kind.as_str(),
+            "version": meta.version,
+            "outcome": verification.outcome.as_str(),
+            "marketplace": verification.reason.as_ref().map(ToString::to_string),
+        });
+        let record = caller.audit_record(&p.subject, act, Outcome::Success).seller(login.as_str()).details(details);
         let recorded = credentials::record_verification(&self.db, meta, login.as_str(), &verification, record).await;
         // The cached metadata holds the version's previous answer: a VERIFIED one re-opens brokering at once.
         self.cache.forget(login.as_str());

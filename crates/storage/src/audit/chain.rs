@@ -1,10 +1,12 @@
-//! The append-only, hash-chained audit trail: appending under the locked head, listing, verifying.
+//! The append-only, chained audit trail: appending under the locked head, listing. Verification is in
+//! [`verify`](super::verify).
 
 use cdvault_domain::Reason;
-use cdvault_domain::audit::{AuditAction, AuditRecord, ChainBreak, ChainVerifier, ChainedEvent, Outcome, link};
+use cdvault_domain::audit::{AuditAction, AuditKey, AuditRecord, ChainedEvent, Outcome, RecordVersion};
 use cdvault_domain::policy::SellerReach;
 use std::collections::HashSet;
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
@@ -15,7 +17,7 @@ use uuid::Uuid;
 use crate::entity::audit_event::{self, Entity as Events};
 use crate::{Database, StorageError};
 
-fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
+pub(super) fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
     bytes.try_into().map_err(|_| StorageError::Corrupt(format!("audit {what} is not 32 bytes")))
 }
 
@@ -45,20 +47,25 @@ pub(super) async fn lock_head(tx: &DatabaseTransaction) -> Result<(i64, [u8; 32]
     Ok((head.try_get("", "seq")?, hash32(head.try_get("", "hash")?, "head hash")?))
 }
 
-/// Appends `records` to the chain inside `tx`. The chain head row is locked first (row lock on PostgreSQL, the
-/// write lock on SQLite), so appends from every connection and replica form one linear chain.
-pub async fn append_in(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> Result<Vec<ChainedEvent>, StorageError> {
+/// Appends `records` to the chain inside `tx`, linked with `key` (the database handle's: [`Database::audit_key`]).
+/// The chain head row is locked first (row lock on PostgreSQL, the write lock on SQLite), so appends from every
+/// connection and replica form one linear chain. Called last in a transaction, so the head lock is held briefly.
+pub async fn append_in(
+    tx: &DatabaseTransaction,
+    key: &AuditKey,
+    records: Vec<AuditRecord>,
+) -> Result<Vec<ChainedEvent>, StorageError> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
     let head = lock_head(tx).await?;
-    append_after(tx, head, records).await
+    append_after(tx, key, head, records).await
 }
 
 /// Appends one record in a transaction of its own (tools without the group-committing writer, such as the CLI).
 pub async fn append_now(db: &Database, record: AuditRecord) -> Result<(), StorageError> {
     let tx = db.begin_write().await?;
-    append_in(&tx, vec![record]).await?;
+    append_in(&tx, db.audit_key()?, vec![record]).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -66,6 +73,7 @@ pub async fn append_now(db: &Database, record: AuditRecord) -> Result<(), Storag
 /// Appends `records` after `head`, which the caller has locked in `tx`.
 pub(super) async fn append_after(
     tx: &DatabaseTransaction,
+    key: &AuditKey,
     (mut seq, mut prev): (i64, [u8; 32]),
     records: Vec<AuditRecord>,
 ) -> Result<Vec<ChainedEvent>, StorageError> {
@@ -76,7 +84,7 @@ pub(super) async fn append_after(
     let mut events = Vec::with_capacity(records.len());
     for record in records {
         seq += 1;
-        let event = link(seq, record, prev);
+        let event = key.link(seq, record, prev);
         prev = event.hash;
         events.push(event);
     }
@@ -84,6 +92,7 @@ pub(super) async fn append_after(
         seq: Set(e.seq),
         id: Set(e.record.id),
         occurred_at: Set(e.record.occurred_at),
+        issuer: Set(e.record.issuer.clone()),
         subject: Set(e.record.subject.clone()),
         action: Set(e.record.action.as_str().to_owned()),
         seller_login: Set(e.record.seller_login.clone()),
@@ -92,6 +101,8 @@ pub(super) async fn append_after(
         reason: Set(e.record.reason.map(|r| r.as_str().to_owned())),
         detail: Set(e.record.detail.clone()),
         request_id: Set(e.record.request_id.clone()),
+        caller_request_id: Set(e.record.caller_request_id.clone()),
+        record_version: Set(e.version.number()),
         prev_hash: Set(e.prev_hash.to_vec()),
         hash: Set(e.hash.to_vec()),
     });
@@ -106,20 +117,24 @@ pub(super) async fn append_after(
     Ok(events)
 }
 
-fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
+pub(super) fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
     let outcome = Outcome::parse(&row.outcome)
         .ok_or_else(|| StorageError::Corrupt(format!("audit event seq {}: outcome", row.seq)))?;
     let action: AuditAction =
         row.action.parse().map_err(|_| StorageError::Corrupt(format!("audit event seq {}: action", row.seq)))?;
     let reason: Option<Reason> = (row.reason.as_deref().map(str::parse).transpose())
         .map_err(|_| StorageError::Corrupt(format!("audit event seq {}: reason", row.seq)))?;
+    let version = RecordVersion::from_number(row.record_version)
+        .ok_or_else(|| StorageError::Corrupt(format!("audit event seq {}: record version", row.seq)))?;
     Ok(ChainedEvent {
         seq: row.seq,
+        version,
         prev_hash: hash32(row.prev_hash, "prev_hash")?,
         hash: hash32(row.hash, "hash")?,
         record: AuditRecord {
             id: row.id,
             occurred_at: row.occurred_at,
+            issuer: row.issuer,
             subject: row.subject,
             action,
             seller_login: row.seller_login,
@@ -128,6 +143,7 @@ fn to_domain(row: audit_event::Model) -> Result<ChainedEvent, StorageError> {
             reason,
             detail: row.detail,
             request_id: row.request_id,
+            caller_request_id: row.caller_request_id,
         },
     })
 }
@@ -142,14 +158,18 @@ pub struct AuditFilter {
     pub reach: SellerReach,
 }
 
-/// A page of events, newest first, older than `before_seq`.
+/// A page of events, newest first, older than `before_seq`. Only events up to the chain head: a row past it was
+/// not appended by the vault (verification reports it).
 pub async fn list(
     db: &Database,
     filter: &AuditFilter,
     before_seq: Option<i64>,
     limit: u64,
 ) -> Result<Vec<ChainedEvent>, StorageError> {
-    let mut query = Events::find().order_by_desc(audit_event::Column::Seq).limit(limit);
+    let mut query = Events::find()
+        .filter(Expr::cust("audit_events.seq <= (SELECT seq FROM audit_head WHERE id = 1)"))
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(limit);
     if let Some(before) = before_seq {
         query = query.filter(audit_event::Column::Seq.lt(before));
     }
@@ -169,40 +189,4 @@ pub async fn list(
         query = query.filter(audit_event::Column::SellerLogin.is_in(logins.iter().cloned()));
     }
     query.all(db.conn()).await?.into_iter().map(to_domain).collect()
-}
-
-/// Walks the whole chain in order and returns how many events it checked, or the first broken link.
-pub async fn verify(db: &Database) -> Result<u64, StorageError> {
-    let head = db
-        .conn()
-        .query_one_raw(Statement::from_string(db.db_backend(), "SELECT seq, hash FROM audit_head WHERE id = 1"))
-        .await?
-        .ok_or_else(|| StorageError::Corrupt("the audit chain head row is missing".into()))?;
-    let head_seq: i64 = head.try_get("", "seq")?;
-    let head_hash = hash32(head.try_get("", "hash")?, "head hash")?;
-
-    let mut verifier = ChainVerifier::default();
-    let mut after = 0i64;
-    loop {
-        // Only events up to the head read above: later appends commit with a later head.
-        let page = Events::find()
-            .filter(audit_event::Column::Seq.gt(after))
-            .filter(audit_event::Column::Seq.lte(head_seq))
-            .order_by_asc(audit_event::Column::Seq)
-            .limit(1000)
-            .all(db.conn())
-            .await?;
-        let Some(last) = page.last().map(|r| r.seq) else { break };
-        for row in page {
-            let seq = row.seq;
-            // A row whose action, reason, outcome or hash is not one the code writes was edited by hand.
-            let event = to_domain(row).map_err(|e| match e {
-                StorageError::Corrupt(_) => StorageError::ChainBroken(ChainBreak::HashMismatch { seq }),
-                other => other,
-            })?;
-            verifier.check(&event)?;
-        }
-        after = last;
-    }
-    Ok(verifier.finish(head_seq, head_hash)?)
 }

@@ -1,8 +1,14 @@
-//! The append-only, hash-chained audit trail ([`chain`]), and the group-committing writer in front of it
-//! ([`writer`]).
+//! The append-only, keyed audit chain ([`chain`]), its MAC key stored wrapped by the root key ([`key`]),
+//! verification against the head and outside checkpoints ([`verify`]), and the group-committing writer in front of
+//! it ([`writer`]).
 
 mod chain;
+mod key;
+mod verify;
 mod writer;
 
-pub use chain::{AuditFilter, append_in, append_now, list, verify};
+pub use chain::{AuditFilter, append_in, append_now, list};
+pub(crate) use key::rewrap_in as rewrap_key_in;
+pub use key::{existing_key, open_key};
+pub use verify::{Position, Verified, head, verify, verify_from};
 pub use writer::{AppendError, AuditSink, AuditWriter, IssueCondition};

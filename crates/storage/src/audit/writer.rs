@@ -1,7 +1,7 @@
 //! The group-committing writer in front of the audit trail: events queued by requests, committed together with
 //! the conditions of issues checked under the chain head lock.
 
-use cdvault_domain::audit::AuditRecord;
+use cdvault_domain::audit::{AuditKey, AuditRecord};
 use std::collections::{HashMap, HashSet};
 
 use cdvault_domain::credential::CredentialKind;
@@ -123,7 +123,7 @@ async fn append_batch(
         batch.iter().map(|(_, condition)| condition.as_ref().map_or(Ok(()), |c| known.check(c))).collect();
     let records =
         batch.iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((record, _), _)| record.clone());
-    let appended = append_after(&tx, head, records.collect()).await?;
+    let appended = append_after(&tx, db.audit_key()?, head, records.collect()).await?;
     tx.commit().await?;
     known.head_seq = Some(appended.last().map_or(head.0, |e| e.seq));
     Ok(outcomes)
@@ -175,7 +175,7 @@ impl AuditSink {
     /// round trips to the database are then never queued behind request tasks (each batch is a handful of them, and
     /// every request waiting on the batch waits for all of them). It stops when every sink is dropped and the queue
     /// is drained.
-    pub async fn start(database_url: &str) -> Result<(Self, AuditWriter), StorageError> {
+    pub async fn start(database_url: &str, key: AuditKey) -> Result<(Self, AuditWriter), StorageError> {
         let (queue, rx) = mpsc::channel(4096);
         let (ready_tx, ready) = oneshot::channel();
         let (stopped_tx, stopped) = oneshot::channel();
@@ -184,7 +184,7 @@ impl AuditSink {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match runtime {
                 Ok(runtime) => runtime.block_on(async move {
-                    match Database::connect_single(&url).await {
+                    match Database::connect_single(&url).await.map(|db| db.with_audit_key(key)) {
                         Ok(db) => {
                             let _ = ready_tx.send(Ok(()));
                             write_batches(db.clone(), rx).await;

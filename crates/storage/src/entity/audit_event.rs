@@ -7,6 +7,7 @@ pub struct Model {
     pub seq: i64,
     pub id: Uuid,
     pub occurred_at: TimeDateTimeWithTimeZone,
+    pub issuer: Option<String>,
     pub subject: String,
     pub action: String,
     pub seller_login: Option<String>,
@@ -15,6 +16,8 @@ pub struct Model {
     pub reason: Option<String>,
     pub detail: Option<String>,
     pub request_id: String,
+    pub caller_request_id: Option<String>,
+    pub record_version: i16,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
 }

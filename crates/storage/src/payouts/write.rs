@@ -78,7 +78,7 @@ pub async fn submit(
     entry_row(new.id, 1, None, &step, now).insert(&tx).await.map_err(StorageError::from)?;
     let request = to_request(inserted)?;
     notify_change(&tx, request.id).await?;
-    audit::append_in(&tx, vec![event(&request)]).await?;
+    audit::append_in(&tx, db.audit_key()?, vec![event(&request)]).await?;
     tx.commit().await.map_err(StorageError::from)?;
     Ok(request)
 }
@@ -162,7 +162,7 @@ pub async fn apply<E>(
         .await?;
     }
     notify_change(&tx, id).await?;
-    audit::append_in(&tx, vec![event(&current, &step)]).await?;
+    audit::append_in(&tx, db.audit_key()?, vec![event(&current, &step)]).await?;
     let row = Requests::find_by_id(id).one(&tx).await?.ok_or(StorageError::NotFound)?;
     tx.commit().await?;
     Ok(Moved::Done(Box::new(to_request(row)?)))

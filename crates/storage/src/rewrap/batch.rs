@@ -1,6 +1,7 @@
 //! One batch of a rewrap job, in steps: select rows under older versions, reseal each, write them back with
 //! compare-and-set, and record the batch (its failures, the job's progress, the batch row).
 
+use cdvault_domain::audit::AuditRecord;
 use cdvault_domain::crypto::{Keyring, Sealed};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 use time::OffsetDateTime;
@@ -30,13 +31,15 @@ pub struct BatchOutcome {
 /// Rewraps up to `limit` rows of `job` with `ring` (whose active version must be the job's), as the lease's owner
 /// (renewing the lease), in one transaction. On PostgreSQL the rows are locked with `SKIP LOCKED`, so every replica's worker can take
 /// batches of the same job at once without touching the same rows; on SQLite the worker holding the job's lease
-/// does it alone. Progress, the batch and failures are recorded; the batch that leaves nothing finishes the job.
+/// does it alone. Progress, the batch and failures are recorded; the batch that leaves nothing finishes the job and
+/// appends its audit event `finished(&job as ended)` in the finishing transaction.
 pub async fn run_batch(
     db: &Database,
     ring: &Keyring,
     job: &RotationJob,
     lease: Lease,
     limit: u64,
+    finished: impl FnOnce(&RotationJob) -> AuditRecord,
 ) -> Result<BatchOutcome, StorageError> {
     if ring.active_version() != Some(job.to_version) {
         return Err(StorageError::KeyNotActive(job.to_version));
@@ -72,7 +75,7 @@ pub async fn run_batch(
     outcome.remaining =
         if selected.unused > 0 { job::remaining(db.conn(), job.to_version, Some(job.id)).await? } else { i64::MAX };
     if outcome.remaining == 0 {
-        outcome.finished = job::finish(db, job.id, now).await?;
+        outcome.finished = job::finish(db, job.id, now, finished).await?.is_some();
     }
     Ok(outcome)
 }

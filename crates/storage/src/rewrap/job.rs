@@ -2,6 +2,7 @@
 //! on SQLite), finished by the batch that leaves nothing, and the per-worker tally of its batches.
 
 use cdvault_domain::Reason;
+use cdvault_domain::audit::AuditRecord;
 use cdvault_domain::crypto::RootKey;
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use time::OffsetDateTime;
@@ -112,8 +113,14 @@ async fn running_job(conn: &impl ConnectionTrait) -> Result<Option<RotationJob>,
 }
 
 /// Rotates the keyring and starts the job that rewraps everything under the new version, in one transaction
-/// serialized with other rotations, so the job always targets the newest version. Refused while a job runs.
-pub async fn start(db: &Database, root: &RootKey, started_by: &str) -> Result<RotationJob, StartError> {
+/// serialized with other rotations, so the job always targets the newest version. Refused while a job runs. The
+/// audit event `event(&job)` is appended in the same transaction: if it cannot be, nothing happens.
+pub async fn start(
+    db: &Database,
+    root: &RootKey,
+    started_by: &str,
+    event: impl FnOnce(&RotationJob) -> AuditRecord,
+) -> Result<RotationJob, StartError> {
     // A wrong root key would make a version that no server can open: it must open every version kept.
     crate::keyring::load_or_init(db, root).await?;
     let tx = db.begin_write().await?;
@@ -142,6 +149,7 @@ pub async fn start(db: &Database, root: &RootKey, started_by: &str) -> Result<Ro
         vec![job.id.into(), to_version.into(), job.total.into(), started_by.into(), now.into()],
     );
     tx.execute_raw(insert).await.map_err(StorageError::from)?;
+    crate::audit::append_in(&tx, db.audit_key()?, vec![event(&job)]).await?;
     tx.commit().await.map_err(StorageError::from)?;
     Ok(job)
 }
@@ -214,16 +222,31 @@ pub async fn claim(db: &Database, lease: Lease, now: OffsetDateTime) -> Result<O
     row.map(|r| to_job(&r)).transpose()
 }
 
-/// Ends a running job once nothing is left: `SUCCEEDED`, or `FAILED` when some rows could not be rewrapped.
-/// Whether this call finished it (of workers racing to the end, exactly one does).
-pub(super) async fn finish(db: &Database, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
+/// Ends a running job once nothing is left: `SUCCEEDED`, or `FAILED` when some rows could not be rewrapped, with
+/// its audit event `event(&job as ended)` in the same transaction. The job as ended, when this call finished it
+/// (of workers racing to the end, exactly one does).
+pub(super) async fn finish(
+    db: &Database,
+    id: Uuid,
+    now: OffsetDateTime,
+    event: impl FnOnce(&RotationJob) -> AuditRecord,
+) -> Result<Option<RotationJob>, StorageError> {
+    let tx = db.begin_write().await?;
     let finish = statement(
-        db.db_backend(),
+        tx.get_database_backend(),
         "UPDATE rotation_jobs SET state = CASE WHEN failed > 0 THEN 'FAILED' ELSE 'SUCCEEDED' END, \
          finished_at = ? WHERE id = ? AND state = 'RUNNING'",
         vec![now.into(), id.into()],
     );
-    Ok(db.conn().execute_raw(finish).await?.rows_affected() == 1)
+    if tx.execute_raw(finish).await?.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let sql = format!("SELECT {JOB_COLUMNS} FROM rotation_jobs WHERE id = ?");
+    let row = tx.query_one_raw(statement(tx.get_database_backend(), &sql, vec![id.into()])).await?;
+    let job = row.map(|r| to_job(&r)).transpose()?.ok_or(StorageError::NotFound)?;
+    crate::audit::append_in(&tx, db.audit_key()?, vec![event(&job)]).await?;
+    tx.commit().await?;
+    Ok(Some(job))
 }
 
 /// What one worker did for a job.

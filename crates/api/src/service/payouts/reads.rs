@@ -1,6 +1,7 @@
 //! Reading payout change requests and accounts (masked), following their changes, and revealing details in full
 //! to a reviewer (audited before they are returned; fails closed).
 
+use serde_json::json;
 use std::sync::Arc;
 
 use cdvault_domain::Reason;
@@ -160,7 +161,7 @@ impl Vault {
                     .audit_record(&p.subject, act, Outcome::Failed)
                     .seller(&request.seller_login)
                     .reason(Reason::DecryptFailed)
-                    .detail(format!("request={id}"));
+                    .details(json!({ "request": id.to_string() }));
                 self.record_best_effort(record).await;
                 return Err(e);
             }
@@ -169,7 +170,7 @@ impl Vault {
             .audit_record(&p.subject, act, Outcome::Success)
             .seller(&request.seller_login)
             .purpose(purpose.as_str())
-            .detail(format!("request={id}"));
+            .details(json!({ "request": id.to_string() }));
         self.audit.append(record).await.map_err(|e| ApiError::internal("recording the reveal", e))?;
         Ok(details)
     }
@@ -196,7 +197,7 @@ impl Vault {
             .audit_record(&p.subject, act, Outcome::Success)
             .seller(login.as_str())
             .purpose(purpose.as_str())
-            .detail(format!("account={}", account.id));
+            .details(json!({ "account": account.id.to_string() }));
         self.audit.append(record).await.map_err(|e| ApiError::internal("recording the reveal", e))?;
         Ok(details)
     }

@@ -7,6 +7,7 @@ use cdvault_domain::policy::{Denial, Scope};
 use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::StorageError;
 use cdvault_storage::payouts::{self, Moved, NewPayoutRequest, PayoutRequest, Step, SubmitError};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{MoveInput, NewPayoutChange, request_id};
@@ -57,7 +58,7 @@ impl Vault {
             caller
                 .audit_record(&p.subject, act, Outcome::Success)
                 .seller(login.as_str())
-                .detail(format!("request={} iban={}", r.id, r.iban_masked))
+                .details(json!({ "request": r.id.to_string(), "iban": r.iban_masked }))
         };
         let ring = self.keys.current();
         let seal = |row_id, seller_id| PayoutSlot::request(row_id, seller_id).seal(&ring, &details);
@@ -132,13 +133,12 @@ impl Vault {
             Ok(Step { to, actor: actor.clone(), note: note.clone(), documents: documents.clone() })
         };
         let event = |r: &PayoutRequest, step: &Step| {
-            caller.audit_record(&p.subject, act, Outcome::Success).seller(&r.seller_login).detail(format!(
-                "request={} from={} to={} version={}",
-                r.id,
-                r.status.as_str(),
-                step.to.as_str(),
-                r.version + 1
-            ))
+            caller.audit_record(&p.subject, act, Outcome::Success).seller(&r.seller_login).details(json!({
+                "request": r.id.to_string(),
+                "from": r.status.as_str(),
+                "to": step.to.as_str(),
+                "version": r.version + 1,
+            }))
         };
         let mut ring = self.keys.current();
         let mut retried = false;
@@ -176,7 +176,7 @@ impl Vault {
             Err(e) => return Err(e.into()),
         };
         let failed = |reason: Reason| {
-            caller.audit_record(&p.subject, act, Outcome::Failed).reason(reason).detail(format!("request={id}"))
+            caller.audit_record(&p.subject, act, Outcome::Failed).reason(reason).details(json!({ "request": id }))
         };
         match refusal {
             // Like an unknown id: a token must not learn which requests exist beyond its reach.
