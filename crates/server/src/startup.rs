@@ -84,23 +84,39 @@ impl Application {
         self.vault.clone()
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests and the audit queue.
+    /// Serves until `shutdown` completes, then drains in-flight requests and the audit queue. If the audit writer
+    /// dies first (it failed more times in a row than it is restarted), no issue can succeed any more: the server
+    /// shuts down the same way and returns an error, so the process exits non-zero and its supervisor starts a
+    /// fresh one.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self { listener, router, audit_writer, database, vault } = self;
+        let (died_tx, died) = tokio::sync::oneshot::channel();
+        let writer = tokio::spawn(async move {
+            let stopped = audit_writer.stopped().await;
+            if stopped.is_err() {
+                let _ = died_tx.send(());
+            }
+            stopped
+        });
         let closing = vault.clone();
         let shutdown = async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                // Only a dead writer sends; a writer that stops normally drops the sender after serving ended.
+                Ok(()) = died => tracing::error!("the audit writer is dead: shutting down"),
+            }
             // WebSockets are not in-flight requests: end them, or they would hold the server open.
             closing.close_sessions();
         };
         drop(vault);
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
-        audit_writer.stopped().await;
+        let stopped = writer.await.context("the audit writer watch failed")?;
         database.close().await?;
+        stopped.context("cdvault stopped because its audit trail cannot be written")?;
         tracing::info!("cdvault stopped");
         Ok(())
     }

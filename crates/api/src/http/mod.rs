@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use cdvault_storage::audit::WriterHealth;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -70,7 +71,18 @@ async fn graphiql() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("cdvault").finish())
 }
 
+/// Ready when the audit writer is alive (every issue waits on it) and the database answers its ping.
 async fn readyz(State(state): State<AppState>) -> Response {
+    let writer = match state.vault.audit_health() {
+        WriterHealth::Alive => None,
+        WriterHealth::Stuck { .. } => Some("audit writer stuck"),
+        WriterHealth::Restarting => Some("audit writer restarting"),
+        WriterHealth::Dead => Some("audit writer dead"),
+    };
+    if let Some(cause) = writer {
+        tracing::warn!(cause, "readiness check failed");
+        return (StatusCode::SERVICE_UNAVAILABLE, cause).into_response();
+    }
     match state.vault.database().ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cdvault_storage::Database;
-use cdvault_storage::audit::AuditSink;
+use cdvault_storage::audit::{AuditSink, WriterHealth};
 use cdvault_storage::keyring::KeyringHandle;
 use cdvault_storage::payouts::PayoutRequest;
 use tokio::sync::{Notify, broadcast, watch};
@@ -65,6 +65,17 @@ impl Vault {
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// How the audit writer is doing: no issue succeeds unless it is [`WriterHealth::Alive`].
+    pub fn audit_health(&self) -> WriterHealth {
+        self.audit.health()
+    }
+
+    /// Makes the audit writer panic, for tests of its supervision (the `fault-injection` feature only).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_audit_writer_panic(&self) {
+        self.audit.inject_writer_panic();
     }
 
     /// Ends every long-lived session (WebSocket), so a shutdown is not held open by a console.

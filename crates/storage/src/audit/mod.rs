@@ -1,14 +1,18 @@
 //! The append-only, keyed audit chain ([`chain`]), its MAC key stored wrapped by the root key ([`key`]),
 //! verification against the head and outside checkpoints ([`verify`]), and the group-committing writer in front of
-//! it ([`writer`]).
+//! it ([`writer`]), kept running by [`supervise`] and watched through [`health`].
 
 mod chain;
+mod health;
 mod key;
+mod supervise;
 mod verify;
 mod writer;
 
 pub use chain::{AuditFilter, append_in, append_now, list};
+pub use health::{STUCK_AFTER, WriterHealth};
 pub(crate) use key::rewrap_in as rewrap_key_in;
 pub use key::{existing_key, open_key};
+pub use supervise::{MAX_RESTARTS, WriterDead};
 pub use verify::{Position, Verified, head, verify, verify_from};
-pub use writer::{AppendError, AuditSink, AuditWriter, IssueCondition};
+pub use writer::{AppendError, AuditSink, AuditWriter, IssueCondition, MAX_KNOWN_AGE};

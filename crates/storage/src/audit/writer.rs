@@ -3,6 +3,8 @@
 
 use cdvault_domain::audit::{AuditKey, AuditRecord};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::seller::SellerStatus;
@@ -13,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::chain::{append_after, lock_head, padded};
+use super::health::{Health, WriterHealth};
+use super::supervise::{self, Restarts, WriterDead};
 use crate::entity::{credential_version, seller};
 use crate::{Database, StorageError};
 
@@ -36,9 +40,15 @@ pub struct IssueCondition {
 /// lock, in the transaction that makes the change; the sink's own events never record such a change. So while the
 /// head is the one the writer left after its last commit, nothing was written since, and what it read then still
 /// holds: the next batch checks its conditions in memory instead of asking the database again.
+///
+/// A change made without an event (a seller deactivated by SQL, directly in the database) leaves the head alone, so
+/// what the writer knows is also forgotten once older than [`MAX_KNOWN_AGE`]: such a change stops issues within that
+/// bound after it commits.
 #[derive(Debug, Default)]
 struct Known {
     head_seq: Option<i64>,
+    /// When the first of what is known was read (before its query ran).
+    since: Option<Instant>,
     active: HashMap<Uuid, bool>,
     latest: HashMap<(Uuid, CredentialKind), i32>,
 }
@@ -46,11 +56,28 @@ struct Known {
 /// Sellers remembered at most; past it the writer starts afresh.
 const MAX_KNOWN: usize = 100_000;
 
+/// What the writer knows is forgotten once older than this (see [`Known`]): the bound within which a seller
+/// deactivated outside the vault (by SQL) stops getting issues. It costs one more query per second under load.
+pub const MAX_KNOWN_AGE: Duration = Duration::from_secs(1);
+
 impl Known {
     fn forget(&mut self) {
         self.head_seq = None;
+        self.since = None;
         self.active.clear();
         self.latest.clear();
+    }
+
+    /// Forgets everything if the oldest of it was read more than [`MAX_KNOWN_AGE`] before `now`.
+    fn expire(&mut self, now: Instant) {
+        if self.since.is_some_and(|since| now.saturating_duration_since(since) > MAX_KNOWN_AGE) {
+            self.forget();
+        }
+    }
+
+    /// Notes that something is read at `now`, if it is the first thing known.
+    fn reading(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
     }
 
     /// Reads status and newest versions of the sellers in `ids`, in one query.
@@ -58,6 +85,7 @@ impl Known {
         if ids.is_empty() {
             return Ok(());
         }
+        self.reading(Instant::now());
         let (s, c) = (seller::Entity, credential_version::Entity);
         let query = Query::select()
             .column((s, seller::Column::Id))
@@ -108,6 +136,7 @@ async fn append_batch(
 ) -> Result<Vec<Result<(), AppendError>>, StorageError> {
     let tx = db.begin_write().await?;
     let head = lock_head(&tx).await?;
+    known.expire(Instant::now());
     if known.head_seq != Some(head.0) {
         // Someone else appended since our last commit: what we knew may have changed.
         known.forget();
@@ -150,15 +179,17 @@ struct Pending {
     done: oneshot::Sender<Result<(), AppendError>>,
 }
 
-/// The writer behind an [`AuditSink`]: resolves once it has drained its queue and stopped.
+/// The writer behind an [`AuditSink`], to wait for its end.
 #[derive(Debug)]
 pub struct AuditWriter {
-    stopped: oneshot::Receiver<()>,
+    stopped: oneshot::Receiver<Result<(), WriterDead>>,
 }
 
 impl AuditWriter {
-    pub async fn stopped(self) {
-        let _ = self.stopped.await;
+    /// Resolves `Ok` once every sink is dropped and the writer has drained its queue and stopped; `Err` as soon as
+    /// it is dead (failed more times in a row than it is restarted), sinks or not: the service must then stop.
+    pub async fn stopped(self) -> Result<(), WriterDead> {
+        self.stopped.await.unwrap_or(Err(WriterDead))
     }
 }
 
@@ -168,42 +199,41 @@ impl AuditWriter {
 #[derive(Debug, Clone)]
 pub struct AuditSink {
     queue: mpsc::Sender<Pending>,
+    health: Arc<Health>,
 }
 
 impl AuditSink {
     /// Starts the writer on a thread of its own, with its own runtime and its own database connection: its
     /// round trips to the database are then never queued behind request tasks (each batch is a handful of them, and
     /// every request waiting on the batch waits for all of them). It stops when every sink is dropped and the queue
-    /// is drained.
+    /// is drained. If it panics or its loop ends before that, it is started again (a new runtime and connection, the
+    /// same queue) a few times in a row at most (see [`supervise`]), then it is [`WriterHealth::Dead`].
     pub async fn start(database_url: &str, key: AuditKey) -> Result<(Self, AuditWriter), StorageError> {
-        let (queue, rx) = mpsc::channel(4096);
+        let (queue, mut rx) = mpsc::channel(4096);
         let (ready_tx, ready) = oneshot::channel();
-        let (stopped_tx, stopped) = oneshot::channel();
+        let mut ready_tx = Some(ready_tx);
+        let health = Arc::new(Health::default());
+        let writer_health = health.clone();
         let url = database_url.to_owned();
-        let spawned = std::thread::Builder::new().name("cdvault-audit".into()).spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            match runtime {
-                Ok(runtime) => runtime.block_on(async move {
-                    match Database::connect_single(&url).await.map(|db| db.with_audit_key(key)) {
-                        Ok(db) => {
-                            let _ = ready_tx.send(Ok(()));
-                            write_batches(db.clone(), rx).await;
-                            let _ = db.close().await;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
-                }),
-                Err(e) => {
-                    let _ = ready_tx.send(Err(StorageError::Corrupt(format!("cannot start the audit runtime: {e}"))));
-                }
-            }
-            let _ = stopped_tx.send(());
-        });
-        spawned.map_err(|e| StorageError::Corrupt(format!("cannot start the audit writer thread: {e}")))?;
+        let stopped = supervise::spawn(health.clone(), Restarts::default(), move || {
+            incarnation(&url, &key, &mut rx, &writer_health, ready_tx.take())
+        })
+        .map_err(|e| StorageError::Corrupt(format!("cannot start the audit writer thread: {e}")))?;
         ready.await.map_err(|_| StorageError::Corrupt("the audit writer did not start".into()))??;
-        Ok((Self { queue }, AuditWriter { stopped }))
+        Ok((Self { queue, health }, AuditWriter { stopped }))
+    }
+
+    /// How the writer is doing: two atomic loads, cheap enough for every readiness probe.
+    pub fn health(&self) -> WriterHealth {
+        self.health.get()
+    }
+
+    /// Makes the writer thread panic when it next takes a batch, as a bug in it would, with that batch in flight:
+    /// tests watch the supervision, readiness and the batch's requests failing closed. Only with the
+    /// `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_writer_panic(&self) {
+        self.health.request_panic();
     }
 
     /// Appends one event and returns once it is committed.
@@ -224,14 +254,56 @@ impl AuditSink {
     }
 }
 
-async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
+/// One life of the writer: a runtime and a connection of its own, the queue kept from the one before. `Ok` once it
+/// stopped for good: every sink dropped and the queue drained, or the very first start failed (and `ready` said so).
+fn incarnation(
+    url: &str,
+    key: &AuditKey,
+    rx: &mut mpsc::Receiver<Pending>,
+    health: &Health,
+    ready: Option<oneshot::Sender<Result<(), StorageError>>>,
+) -> Result<(), String> {
+    let failed = |ready: Option<oneshot::Sender<_>>, error: StorageError| match ready {
+        Some(ready) => {
+            let _ = ready.send(Err(error));
+            Ok(())
+        }
+        None => Err(error.to_string()),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return failed(ready, StorageError::Corrupt(format!("cannot start the audit runtime: {e}"))),
+    };
+    runtime.block_on(async {
+        let db = match Database::connect_single(url).await {
+            Ok(db) => db.with_audit_key(key.clone()),
+            Err(e) => return failed(ready, e),
+        };
+        health.alive();
+        if let Some(ready) = ready {
+            let _ = ready.send(Ok(()));
+        }
+        write_batches(&db, rx, health).await;
+        let _ = db.close().await;
+        if rx.is_closed() && rx.is_empty() {
+            Ok(())
+        } else {
+            Err("the audit writer loop ended while sinks remain".into())
+        }
+    })
+}
+
+async fn write_batches(db: &Database, rx: &mut mpsc::Receiver<Pending>, health: &Health) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     let mut known = Known::default();
     let (mut batches, mut events, mut busy) = (0u64, 0u64, std::time::Duration::ZERO);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
+        let _in_progress = health.batch_taken();
+        // A panic from here on drops the batch taken, and with it its waiters' senders: they fail closed.
+        health.panic_if_requested();
         let (batch, waiters): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| ((p.record, p.condition), p.done)).unzip();
         let started = std::time::Instant::now();
-        let appended = append_batch(&db, &mut known, &batch).await;
+        let appended = append_batch(db, &mut known, &batch).await;
         busy += started.elapsed();
         batches += 1;
         events += batch.len() as u64;
@@ -254,7 +326,7 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
         }
         // The batch failed: commit its events one by one, so one bad event cannot fail its neighbours.
         for (item, waiter) in batch.into_iter().zip(waiters) {
-            let appended = append_batch(&db, &mut known, std::slice::from_ref(&item)).await;
+            let appended = append_batch(db, &mut known, std::slice::from_ref(&item)).await;
             if appended.is_err() {
                 known.forget();
             }
@@ -277,5 +349,39 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>) {
             mean_commit_ms = busy.as_secs_f64() * 1000.0 / batches as f64,
             "audit writer stopped"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known_at(since: Instant) -> Known {
+        let mut known = Known { head_seq: Some(7), ..Known::default() };
+        known.reading(since);
+        known.active.insert(Uuid::nil(), true);
+        known
+    }
+
+    #[test]
+    fn what_the_writer_knows_is_kept_up_to_the_age_bound_and_forgotten_past_it() {
+        let read = Instant::now();
+        let mut known = known_at(read);
+        known.expire(read + MAX_KNOWN_AGE);
+        assert_eq!((known.head_seq, known.active.get(&Uuid::nil())), (Some(7), Some(&true)));
+        known.expire(read + MAX_KNOWN_AGE + Duration::from_millis(1));
+        assert_eq!((known.head_seq, known.since, known.active.len()), (None, None, 0));
+    }
+
+    #[test]
+    fn the_age_counts_from_the_first_read_after_a_forget_not_from_later_reads() {
+        let first = Instant::now();
+        let mut known = known_at(first);
+        known.reading(first + MAX_KNOWN_AGE);
+        assert_eq!(known.since, Some(first), "a later read does not make older facts younger");
+        known.forget();
+        let again = first + MAX_KNOWN_AGE * 2;
+        known.reading(again);
+        assert_eq!(known.since, Some(again));
     }
 }
