@@ -25,6 +25,12 @@ pub enum StorageError {
     /// error: open it with the root key first).
     #[error("the audit MAC key is not loaded (it needs the root key)")]
     NoAuditKey,
+    /// The audit MAC key row is gone while keyed events exist: it was deleted, and a new key must not be made (it
+    /// would not vouch for the events before it). Restore the row from a backup.
+    #[error(
+        "the audit MAC key row is missing but keyed (v2) audit events exist: it was deleted; restore it from a backup"
+    )]
+    AuditKeyDeleted,
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,

@@ -107,7 +107,17 @@ pub(super) async fn append_after(
         hash: Set(e.hash.to_vec()),
     });
     // One multi-row insert: each statement is a round trip to the database's thread (or server).
-    Events::insert_many(models).exec(tx).await?;
+    Events::insert_many(models).exec(tx).await.map_err(StorageError::from).map_err(|e| match e {
+        // The head says these numbers are free: a row there was inserted outside the vault.
+        StorageError::Unique(_) => {
+            tracing::error!(
+                after_seq = seq,
+                "an audit row lies past the chain head: the trail was tampered with; run `cdvault audit verify`"
+            );
+            StorageError::Corrupt("an audit row lies past the chain head (inserted outside the vault)".into())
+        }
+        other => other,
+    })?;
 
     let sql = match backend {
         DbBackend::Postgres => "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",

@@ -48,6 +48,11 @@ pub async fn open_key(db: &Database, root: &RootKey) -> Result<AuditKey, Storage
         tx.commit().await?;
         return Ok(AuditKey::unwrap(root, &wrapped)?);
     }
+    // Keyed events without a key: the row was deleted. A new key would vouch for nothing before it.
+    let keyed = "SELECT seq FROM audit_events WHERE record_version = 2 LIMIT 1";
+    if tx.query_one_raw(statement(tx.get_database_backend(), keyed, vec![])).await?.is_some() {
+        return Err(StorageError::AuditKeyDeleted);
+    }
     let (key, wrapped) = AuditKey::generate(root, head_seq + 1)?;
     store(&tx, &wrapped).await?;
     tx.commit().await?;
