@@ -1,16 +1,14 @@
-//! The audit chain (`cdvault_domain::audit`): records built from arbitrary field values, linked into a chain, always
-//! verify with `ChainVerifier` against their head; changing any one field of any one event (its record, its seq,
-//! its previous hash or its hash) makes verification fail.
-//!
-//! Calls made (to port to the v2 keyed chain): `AuditRecord { .. }` (every field), `link(seq, record, prev_hash)`,
-//! `GENESIS_HASH`, `ChainVerifier::default()`, `ChainVerifier::check(&ChainedEvent)`,
-//! `ChainVerifier::finish(head_seq, head_hash)`, `AuditAction::ALL`, `Reason::ALL`.
+//! The audit chain (`cdvault_domain::audit`): records built from arbitrary field values, linked into a chain that
+//! begins in v1 (SHA-256) and goes on in v2 (HMAC under the audit key) at an arbitrary point, always verify with
+//! `ChainVerifier` against their head; changing any one field of any one event (its record, its version, its seq,
+//! its previous link or its link) makes verification fail.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use cdvault_domain::Reason;
 use cdvault_domain::audit::{
-    AuditAction, AuditRecord, ChainBreak, ChainVerifier, ChainedEvent, GENESIS_HASH, Outcome, link,
+    AuditAction, AuditKey, AuditRecord, ChainBreak, ChainVerifier, ChainedEvent, GENESIS_HASH, Outcome, RecordVersion,
+    link_v1,
 };
 use libfuzzer_sys::fuzz_target;
 use time::OffsetDateTime;
@@ -32,11 +30,15 @@ struct RecordInput {
     reason: Option<u8>,
     detail: Option<String>,
     request_id: String,
+    issuer: Option<String>,
+    caller_request_id: Option<String>,
 }
 
 #[derive(Debug, Arbitrary)]
 struct Input {
     records: Vec<RecordInput>,
+    /// The first keyed (v2) sequence number: 1 (all v2) to past the end (all v1).
+    v2_from: u8,
     /// Which event to edit, which of its fields, and a value to use where one is needed.
     target: u8,
     field: u8,
@@ -60,10 +62,13 @@ fn occurred_at(micros: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn record(input: RecordInput) -> AuditRecord {
+/// A record as stored: v1 events never had an issuer or a caller request id.
+fn record(input: RecordInput, keyed: bool) -> AuditRecord {
     AuditRecord {
         id: Uuid::from_bytes(input.id),
         occurred_at: occurred_at(input.micros),
+        issuer: input.issuer.filter(|_| keyed),
+        caller_request_id: input.caller_request_id.filter(|_| keyed),
         subject: input.subject,
         action: pick(AuditAction::ALL, input.action),
         seller_login: input.seller_login,
@@ -75,8 +80,8 @@ fn record(input: RecordInput) -> AuditRecord {
     }
 }
 
-fn verify(events: &[ChainedEvent], head: (i64, [u8; 32])) -> Result<u64, ChainBreak> {
-    let mut verifier = ChainVerifier::default();
+fn verify(key: &AuditKey, events: &[ChainedEvent], head: (i64, [u8; 32])) -> Result<u64, ChainBreak> {
+    let mut verifier = ChainVerifier::new(key.clone());
     for event in events {
         verifier.check(event)?;
     }
@@ -96,10 +101,13 @@ fn other_text(value: &mut String, replacement: &str) {
     *value = if value == replacement { format!("{value}!") } else { replacement.to_owned() };
 }
 
+/// How many ways [`edit`] can change an event.
+const FIELDS: u8 = 17;
+
 /// Changes one field of `event`; every arm makes the value differ from what it was.
 fn edit(event: &mut ChainedEvent, field: u8, replacement: &str) {
     let r = &mut event.record;
-    match field % 14 {
+    match field % FIELDS {
         0 => r.id = Uuid::from_u128(r.id.as_u128() ^ 1),
         1 => {
             let micro = time::Duration::microseconds(1);
@@ -121,25 +129,37 @@ fn edit(event: &mut ChainedEvent, field: u8, replacement: &str) {
         10 => event.seq = event.seq.wrapping_add(1),
         11 => event.prev_hash[0] ^= 1,
         12 => event.hash[31] ^= 1,
+        13 => other_opt(&mut r.issuer, replacement),
+        14 => other_opt(&mut r.caller_request_id, replacement),
+        15 => {
+            event.version = match event.version {
+                RecordVersion::V1 => RecordVersion::V2,
+                RecordVersion::V2 => RecordVersion::V1,
+            }
+        }
         _ => event.seq = event.seq.wrapping_sub(1),
     }
 }
 
 fuzz_target!(|input: Input| {
+    let v2_from = 1 + i64::from(input.v2_from) % (MAX_EVENTS as i64 + 1);
+    let key = AuditKey::from_bytes([7; 32], v2_from);
     let mut prev_hash = GENESIS_HASH;
     let mut events = Vec::new();
     for (seq, raw) in (1..).zip(input.records.into_iter().take(MAX_EVENTS)) {
-        let event = link(seq, record(raw), prev_hash);
+        let keyed = seq >= v2_from;
+        let record = record(raw, keyed);
+        let event = if keyed { key.link(seq, record, prev_hash) } else { link_v1(seq, record, prev_hash) };
         prev_hash = event.hash;
         events.push(event);
     }
     let Some(last) = events.last() else { return };
     let head = (last.seq, last.hash);
-    assert_eq!(verify(&events, head), Ok(events.len() as u64), "a chain as linked verifies");
+    assert_eq!(verify(&key, &events, head), Ok(events.len() as u64), "a chain as linked verifies");
 
     let target = usize::from(input.target) % events.len();
     let before = events[target].clone();
     edit(&mut events[target], input.field, &input.replacement);
-    assert_ne!(events[target], before, "the edit changed nothing (field {})", input.field % 14);
-    assert!(verify(&events, head).is_err(), "an edit to event {} went unnoticed: {:?}", target + 1, events[target]);
+    assert_ne!(events[target], before, "the edit changed nothing (field {})", input.field % FIELDS);
+    assert!(verify(&key, &events, head).is_err(), "an edit to event {} went unnoticed: {:?}", target + 1, events[target]);
 });

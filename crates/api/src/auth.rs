@@ -222,3 +222,30 @@ pub fn mint_hs256(
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!";
+
+    fn verifier() -> JwtVerifier {
+        let key = JwtKey::Hs256(SecretBox::new(Box::new(SECRET.to_vec())));
+        JwtVerifier::new(&JwtSettings { key, issuer: "issuer".into(), audience: "cdvault".into() }).unwrap()
+    }
+
+    /// Found by the `jwt_claims` fuzz target: `exp` at `i64::MAX` seconds passed validation, then adding it to
+    /// `UNIX_EPOCH` overflowed `SystemTime` and panicked.
+    #[test]
+    fn a_token_expiring_past_what_system_time_holds_is_accepted_without_an_end() {
+        for exp in [i64::MAX as u64, 1 << 63, u64::MAX] {
+            let claims = serde_json::json!({ "sub": "tool", "iss": "issuer", "aud": "cdvault", "exp": exp });
+            let header = Header::new(Algorithm::HS256);
+            let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+            let (principal, expires) =
+                verifier().authenticate_until(Some(&format!("Bearer {token}"))).unwrap().unwrap();
+            assert_eq!((principal.subject.as_str(), expires), ("tool", None), "exp {exp}");
+            assert_eq!(principal.issuer, "issuer");
+        }
+    }
+}

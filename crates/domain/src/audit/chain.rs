@@ -175,7 +175,12 @@ impl ChainVerifier {
             RecordVersion::V1 if event.seq >= v2_from => {
                 return Err(ChainBreak::Downgraded { seq: event.seq, v2_from });
             }
-            RecordVersion::V1 => v1_hash(event.seq, &event.record, &event.prev_hash) == event.hash,
+            // The v1 encoding has no issuer nor caller request id: a v1 event carrying one was edited.
+            RecordVersion::V1 => {
+                event.record.issuer.is_none()
+                    && event.record.caller_request_id.is_none()
+                    && v1_hash(event.seq, &event.record, &event.prev_hash) == event.hash
+            }
             // A v2 event before the key existed cannot have been written by the vault.
             RecordVersion::V2 if event.seq < v2_from => false,
             RecordVersion::V2 => self.key.verify(&v2_encoding(event.seq, &event.record, &event.prev_hash), &event.hash),

@@ -15,8 +15,12 @@ fn chain(key: &AuditKey, n: i64) -> Vec<ChainedEvent> {
     let mut prev = GENESIS_HASH;
     (1..=n)
         .map(|seq| {
-            let e =
-                if seq < key.v2_from() { link_v1(seq, record(seq), prev) } else { key.link(seq, record(seq), prev) };
+            // v1 events were stored before issuers were recorded.
+            let e = if seq < key.v2_from() {
+                link_v1(seq, AuditRecord { issuer: None, ..record(seq) }, prev)
+            } else {
+                key.link(seq, record(seq), prev)
+            };
             prev = e.hash;
             e
         })
@@ -87,6 +91,19 @@ fn a_chain_recomputed_without_the_key_is_caught() {
         prev = e.hash;
     }
     assert_eq!(verify(&k, &events), Err(ChainBreak::HashMismatch { seq: 2 }));
+}
+
+#[test]
+fn a_v1_event_given_fields_its_encoding_lacks_was_edited() {
+    let k = key(3);
+    let edits: [fn(&mut AuditRecord); 2] =
+        [|r| r.issuer = Some("x".into()), |r| r.caller_request_id = Some("x".into())];
+    for edit in edits {
+        let mut events = chain(&k, 3);
+        assert_eq!(verify(&k, &events), Ok(3));
+        edit(&mut events[1].record);
+        assert_eq!(verify(&k, &events), Err(ChainBreak::HashMismatch { seq: 2 }));
+    }
 }
 
 #[test]
