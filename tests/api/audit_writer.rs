@@ -44,6 +44,7 @@ impl Served {
             marketplace: cdvault_cdiscount::Endpoints::same(&options.marketplace),
             clock: options.clock.clone(),
             rewrap: options.rewrap,
+            checkpoints: options.checkpoints.clone(),
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

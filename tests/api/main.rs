@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod audit_status;
 mod audit_tamper;
 mod audit_writer;
 mod authentication;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdvault_api::auth::JwtSettings;
-use cdvault_api::service::{Listeners, RewrapSettings};
+use cdvault_api::service::{CheckpointSettings, CheckpointSink, Listeners, RewrapSettings, Vault};
 use cdvault_domain::clock::ManualClock;
 use cdvault_domain::crypto::RootKey;
 use cdvault_fake_marketplace::FakeMarketplace;
@@ -39,6 +39,9 @@ pub struct Options {
     pub clock: Arc<ManualClock>,
     /// The rewrap worker's pacing.
     pub rewrap: RewrapSettings,
+    /// Audit checkpoints: to the log unless a test names a file; hourly, so only start-up, shutdown and the ones a
+    /// test forces are emitted.
+    pub checkpoints: CheckpointSettings,
 }
 
 impl Default for Options {
@@ -49,6 +52,11 @@ impl Default for Options {
             marketplace: NO_MARKETPLACE.to_owned(),
             clock: Arc::new(ManualClock::new()),
             rewrap: RewrapSettings::default(),
+            checkpoints: CheckpointSettings {
+                sink: CheckpointSink::Log,
+                interval: Duration::from_secs(3600),
+                replica: "test-replica".to_owned(),
+            },
         }
     }
 }
@@ -111,6 +119,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Append audit checkpoints to `path` (a file in the test's temporary directory).
+    pub fn checkpoint_file(mut self, path: &std::path::Path) -> Self {
+        self.options.checkpoints.sink = CheckpointSink::File(path.to_owned());
+        self
+    }
+
     /// Verify tokens with these settings instead of the test HS256 secret.
     pub fn jwt(mut self, jwt: fn() -> JwtSettings) -> Self {
         self.options.jwt = jwt;
@@ -157,16 +171,27 @@ impl TestAppBuilder {
             marketplace: cdvault_cdiscount::Endpoints::same(&options.marketplace),
             clock: options.clock.clone(),
             rewrap: options.rewrap,
+            checkpoints: options.checkpoints.clone(),
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;
-        let listening = app.vault().listening_subscriptions();
+        let vault = app.vault();
+        let listening = vault.listening_subscriptions();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        let app = TestApp { address, client, db, options, listening, shutdown: Some(tx), task: Some(task) };
+        let app = TestApp {
+            address,
+            client,
+            db,
+            options,
+            listening,
+            vault: Some(vault),
+            shutdown: Some(tx),
+            task: Some(task),
+        };
         let admin = app.token(ALL_SCOPES, &["*"]);
         for seller in &sellers {
             app.register(&admin, &seller.login).await.data();
@@ -199,6 +224,9 @@ pub struct TestApp {
     pub options: Options,
     /// The server's count of listening subscriptions (see [`TestApp::subscribed`]).
     listening: watch::Receiver<Listeners>,
+    /// The server's use cases; dropped by `stop()` before it waits for the server, which waits for every audit
+    /// sink (the vault holds one) to drop.
+    vault: Option<Arc<Vault>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -260,12 +288,18 @@ impl TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.vault = None;
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
         let engine = self.db.engine;
         let db = std::mem::replace(&mut self.db, TestDb::detached(engine));
         TestAppBuilder { engine, db: Some(db), options: self.options.clone(), sellers: Vec::new() }
+    }
+
+    /// The server's use cases, to force what a background task does (a checkpoint, a verification round).
+    pub fn vault(&self) -> &Vault {
+        self.vault.as_deref().expect("the server is running")
     }
 
     /// How many subscriptions have started listening on this server so far (it only grows).

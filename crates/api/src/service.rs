@@ -7,12 +7,16 @@
 //!   `listening` (how many subscriptions listen);
 //! - `token_broker`: access tokens fetched once for everyone (a small API over private internals);
 //! - `vault`: the context; `authorize`: who is calling and what they may do (every use case starts there);
+//! - `checkpoints`: the chain head signed and written outside the database, and the verifier's memory (leaves
+//!   that `vault` holds); `chain_status` runs both (emission, the background verifier);
 //! - the capabilities: `sellers`, `verification`, `credentials`, `issue`, `access_tokens`, `credential_changes`,
 //!   `audit`, `keys`, `payouts`.
 
 mod access_tokens;
 mod audit;
 mod authorize;
+mod chain_status;
+mod checkpoints;
 mod credential_changes;
 mod credential_secret;
 mod credentials;
@@ -29,6 +33,11 @@ mod verification;
 pub use access_tokens::IssuedToken;
 pub use audit::AuditQuery;
 pub use authorize::Caller;
+pub use chain_status::{FULL_WALK_EVERY, INCREMENTAL_EVERY};
+pub use checkpoints::{
+    CHECKPOINT_LOG_TARGET, ChainState, ChainStatus, CheckpointEmitter, CheckpointSettings, CheckpointSink,
+    random_replica_id,
+};
 pub use credentials::{NewOctopiaCredential, StoredApiCredential};
 pub use issue::{IssuedApi, IssuedOctopia};
 pub use keys::{RewrapSettings, RotationJobReport};

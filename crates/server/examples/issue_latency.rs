@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         marketplace: cdvault_cdiscount::Endpoints::same("http://127.0.0.1:9"),
         clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
         rewrap: cdvault_api::service::RewrapSettings::default(),
+        checkpoints: cdvault_api::service::CheckpointSettings::default(),
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

@@ -7,10 +7,12 @@
 //! - `settings`: `TryFrom<RawSettings> for Settings`, every cross-field rule;
 //! - `twins`: a secret inline or through its `_FILE` twin;
 //! - `dev_setup`: the development set-up's files, created once by `serve`;
+//! - `checkpoints`: where audit checkpoints go, how often, and the replica name;
 //! - `serve`: what `serve` needs; `reference`: the generated `docs/configuration.md`.
 
 use std::path::Path;
 
+mod checkpoints;
 mod dev_setup;
 mod layers;
 mod raw;
@@ -19,6 +21,7 @@ mod serve;
 mod settings;
 mod twins;
 
+pub use checkpoints::CHECKPOINT_FILE;
 pub use dev_setup::{Needed as DevelopmentFiles, create_data_dir};
 pub use layers::merge;
 pub use raw::{CONFIG_FILE, RawSettings, SETTINGS, Setting, Text};
@@ -38,7 +41,7 @@ fn err(message: impl Into<String>) -> ConfigError {
 impl Settings {
     /// Reads the optional TOML file and the process environment (the one place that does), then validates.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::try_from(layers::load(file)?)
+        Self::validate(layers::load(file)?, layers::host_name().as_deref())
     }
 }
 

@@ -51,7 +51,9 @@ impl Application {
             .context("cannot build the marketplace client")?;
         tracing::info!(sts = %config.marketplace.sts, octopia = %config.marketplace.octopia_auth, "marketplace endpoints");
         let marketplace = cdvault_api::service::Marketplace { client, clock: config.clock.clone() };
-        let vault = Arc::new(cdvault_api::service::Vault::new(database.clone(), Arc::new(keys), audit, marketplace));
+        let vault = cdvault_api::service::Vault::new(database.clone(), Arc::new(keys), audit, marketplace)
+            .with_checkpoints(config.checkpoints.clone());
+        let vault = Arc::new(vault);
         if database.is_postgres() {
             // Every replica hears of credential changes made on any replica, for its subscribers.
             let pokes = vault.credential_change_pokes().clone();
@@ -66,6 +68,8 @@ impl Application {
         }
         // Every replica works on the running rotation job, if any, whoever started it.
         drop(vault.start_rewrap_worker(config.rewrap));
+        // A checkpoint now and every interval, and the chain verified in the background (auditChainStatus).
+        vault.start_audit_evidence();
         let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
             .await
@@ -111,10 +115,16 @@ impl Application {
             // WebSockets are not in-flight requests: end them, or they would hold the server open.
             closing.close_sessions();
         };
+        // The emitter holds no audit sink: it outlives the vault, for the checkpoint at shutdown.
+        let checkpoints = vault.checkpoint_emitter();
         drop(vault);
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
         let stopped = writer.await.context("the audit writer watch failed")?;
+        // The writer drained its queue: this checkpoint covers the last event (a sink failure is logged in emit).
+        if let Err(e) = checkpoints.emit().await {
+            tracing::error!(error = %cdvault_api::error::error_chain(&e), "no audit checkpoint could be made at shutdown");
+        }
         database.close().await?;
         stopped.context("cdvault stopped because its audit trail cannot be written")?;
         tracing::info!("cdvault stopped");

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::context::{IntoGraphql, request};
 use super::pagination::{Cursors, PageInfoGql, PageRequest, page_complexity};
-use crate::service::AuditQuery;
+use crate::service::{AuditQuery, ChainStatus};
 
 /// The cursors of `auditEvents`: the sequence number.
 const AUDIT_CURSORS: Cursors = Cursors::new("audit");
@@ -136,6 +136,64 @@ pub struct AuditEventEdgeGql {
     pub node: AuditEventGql,
 }
 
+/// What the background verifier of the audit chain concluded.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "AuditChainState", remote = "crate::service::ChainState")]
+pub enum AuditChainStateGql {
+    /// No verification has finished since this replica started.
+    Pending,
+    /// Every link up to `verifiedThroughSeq` holds, as does this replica's last checkpoint.
+    Intact,
+    /// An event was edited, inserted or deleted, or the chain disagrees with its head or a checkpoint: see
+    /// `problem`. It stays so until a full walk passes (about hourly, and at start-up).
+    Broken,
+}
+
+/// The last result of this replica's background verifier of the audit chain (an incremental walk every few
+/// seconds, a full one hourly), and its checkpoints kept outside the database.
+pub struct AuditChainStatusGql(pub ChainStatus);
+
+/// The last result of this replica's background verifier of the audit chain (an incremental walk every few
+/// seconds, a full one hourly), and its checkpoints kept outside the database.
+#[Object(name = "AuditChainStatus")]
+impl AuditChainStatusGql {
+    /// What the verifier concluded.
+    async fn state(&self) -> AuditChainStateGql {
+        self.0.state.into()
+    }
+
+    /// The last sequence number verified (0 before the first verification).
+    async fn verified_through_seq(&self) -> i64 {
+        self.0.verified_through
+    }
+
+    /// When the last verification finished; null before the first.
+    async fn checked_at(&self) -> Option<OffsetDateTime> {
+        self.0.checked_at
+    }
+
+    /// What broke, naming the sequence number (e.g. `audit event seq 12 was edited: ...`); null unless `BROKEN`.
+    async fn problem(&self) -> Option<&str> {
+        self.0.problem.as_deref()
+    }
+
+    /// The sequence number of the last checkpoint this replica emitted; null before the first.
+    async fn last_checkpoint_seq(&self) -> Option<i64> {
+        self.0.last_checkpoint.map(|(seq, _)| seq)
+    }
+
+    /// When this replica emitted its last checkpoint; null before the first.
+    async fn last_checkpoint_at(&self) -> Option<OffsetDateTime> {
+        self.0.last_checkpoint.map(|(_, at)| at)
+    }
+
+    /// Why the latest checkpoint could not be written to its sink (the log or the checkpoint file); null when it
+    /// was written. Issuance goes on regardless, but checkpoints that are not shipped off the host prove nothing.
+    async fn checkpoint_sink_error(&self) -> Option<&str> {
+        self.0.checkpoint_sink_error.as_deref()
+    }
+}
+
 /// The read of the audit trail.
 #[derive(Debug, Default)]
 pub struct AuditTrailQuery;
@@ -160,5 +218,13 @@ impl AuditTrailQuery {
         let page =
             page.page(fetched, |e| e.seq.to_string(), |cursor, e| AuditEventEdgeGql { cursor, node: AuditEventGql(e) });
         Ok(AuditEventConnectionGql { edges: page.edges, page_info: page.page_info })
+    }
+
+    /// Whether the audit chain verifies, as this replica's background verifier last found it (never a walk per
+    /// query). Needs `audit:read`.
+    async fn audit_chain_status(&self, ctx: &Context<'_>) -> async_graphql::Result<AuditChainStatusGql> {
+        let (vault, caller) = request(ctx)?;
+        let status = vault.audit_chain_status(caller).await.gql(caller)?;
+        Ok(AuditChainStatusGql(status))
     }
 }

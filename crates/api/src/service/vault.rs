@@ -12,6 +12,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use cdvault_domain::credential::StoredCredential;
 use zeroize::Zeroizing;
 
+use super::checkpoints::{ChainMonitor, CheckpointEmitter, CheckpointSettings};
 use super::credential_secret::open_secret;
 use super::listening::{Listeners, ListeningCount};
 use super::marketplace::Marketplace;
@@ -38,6 +39,10 @@ pub struct Vault {
     pub(super) rewrap_wake: Notify,
     /// Subscriptions of this replica that can no longer miss a change.
     pub(super) listening: ListeningCount,
+    /// Signs the chain head and writes it outside the database (shared with the server, for shutdown).
+    pub(super) checkpoints: Arc<CheckpointEmitter>,
+    /// The background verifier's last result and position.
+    pub(super) chain: ChainMonitor,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
@@ -49,6 +54,7 @@ impl Vault {
         let (closing, _) = watch::channel(false);
         let broker = Arc::new(TokenBroker::new(db.clone(), keys.clone(), marketplace.clone()));
         let rewrap_wake = Notify::new();
+        let checkpoints = Arc::new(CheckpointEmitter::new(db.clone(), CheckpointSettings::default()));
         Self {
             db,
             keys,
@@ -60,6 +66,8 @@ impl Vault {
             broker,
             rewrap_wake,
             listening: ListeningCount::default(),
+            checkpoints,
+            chain: ChainMonitor::default(),
         }
     }
 

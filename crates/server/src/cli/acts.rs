@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use cdvault_api::service::CheckpointSink;
 use cdvault_domain::audit::{AuditAction, AuditRecord, Checkpoint, Outcome};
 use cdvault_domain::crypto::RootKey;
 use cdvault_storage::{Database, StorageError};
@@ -134,6 +135,14 @@ pub(super) async fn verify(settings: &Settings, files: Vec<PathBuf>) -> anyhow::
         return Ok(1);
     };
     let db = db.with_audit_key(key);
+    // Without --checkpoints, the configured checkpoint file (the development set-up's default) if there is one.
+    let files = match &settings.checkpoints.sink {
+        CheckpointSink::File(path) if files.is_empty() && path.exists() => {
+            println!("reading checkpoints from {} (CDVAULT_AUDIT_CHECKPOINTS)", path.display());
+            vec![path.clone()]
+        }
+        _ => files,
+    };
     let checkpoints = read_checkpoints(&files)?;
     match cdvault_storage::audit::verify(&db, &checkpoints).await {
         Ok(verified) => {

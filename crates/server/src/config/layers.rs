@@ -44,6 +44,12 @@ pub fn load(file: Option<&Path>) -> Result<RawSettings, ConfigError> {
     merge(text.as_deref(), environment.iter().map(|(name, value)| (*name, value.as_str())))
 }
 
+/// The host name the environment gives (`HOSTNAME`, set by Kubernetes and Docker): the default replica name of
+/// the audit checkpoints. Read here, with the settings, once.
+pub fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME").ok()
+}
+
 /// Merges a TOML text and environment pairs (tests pass both explicitly: no process environment involved).
 pub fn merge<'a>(
     toml: Option<&str>,

@@ -132,6 +132,15 @@ settings! {
     job_lease_ttl = "CDVAULT_JOB_LEASE_TTL", secret: false,
         meaning: "Seconds a rewrap job's lease lasts without a batch renewing it, 5 to 3600. On SQLite, a crashed server's job is taken over after it; PostgreSQL replicas share the job without a lease.",
         default: "`30`";
+    audit_checkpoints = "CDVAULT_AUDIT_CHECKPOINTS", secret: false,
+        meaning: "Where the server writes signed checkpoints of the audit chain head (at start-up, every interval, at shutdown): `log` (one `info` line at target `cdvault::audit::checkpoint` whose message is the checkpoint's JSON; ship the log off the host) or `file:<path>` (one JSON line appended per checkpoint, file created 0600). `cdvault audit verify` reads the file by default. A failing sink never stops issuance; `auditChainStatus` reports it.",
+        default: "production: `log`; development: `file:<data dir>/audit-checkpoints.jsonl`";
+    audit_checkpoint_interval = "CDVAULT_AUDIT_CHECKPOINT_INTERVAL", secret: false,
+        meaning: "Seconds between two audit checkpoints, 1 to 86,400.",
+        default: "`60`";
+    replica = "CDVAULT_REPLICA", secret: false,
+        meaning: "The name this replica signs its audit checkpoints with (1 to 253 characters, no spaces).",
+        default: "the `HOSTNAME` environment variable, else a random id";
     log = "CDVAULT_LOG", secret: false,
         meaning: "Log filter in `tracing` `EnvFilter` syntax, e.g. `info` or `info,cdvault_api=debug`. The log goes to stderr. An invalid filter stops start-up.",
         default: "`info,sqlx=warn`";

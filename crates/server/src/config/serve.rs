@@ -22,6 +22,8 @@ pub struct ServeConfig {
     pub clock: std::sync::Arc<dyn cdvault_domain::clock::Clock>,
     /// How the rewrap worker paces itself.
     pub rewrap: cdvault_api::service::RewrapSettings,
+    /// Where audit checkpoints go, how often, and the replica name they are signed with.
+    pub checkpoints: cdvault_api::service::CheckpointSettings,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -32,6 +34,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("jwt", &self.jwt)
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
+            .field("checkpoints", &self.checkpoints)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +61,7 @@ impl ServeConfig {
             marketplace: settings.marketplace.clone(),
             clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
             rewrap: settings.rewrap,
+            checkpoints: settings.checkpoints.clone(),
         })
     }
 }

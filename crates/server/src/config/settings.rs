@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cdvault_api::auth::{JwtKey, JwtSettings, MIN_HS256_SECRET_LEN};
-use cdvault_api::service::RewrapSettings;
+use cdvault_api::service::{CheckpointSettings, RewrapSettings};
 use cdvault_cdiscount::Endpoints;
 use cdvault_domain::crypto::RootKey;
 use jsonwebtoken::Algorithm;
@@ -75,6 +75,8 @@ pub struct Settings {
     pub marketplace: Endpoints,
     /// How the rewrap worker paces itself.
     pub rewrap: RewrapSettings,
+    /// Where audit checkpoints go, how often, and the replica name they are signed with.
+    pub checkpoints: CheckpointSettings,
     root_key: Required<Secret>,
     verification_key: Required<VerificationKey>,
     jwt_issuer: Required<String>,
@@ -90,6 +92,7 @@ impl std::fmt::Debug for Settings {
             .field("jwt_algorithm", &self.jwt_algorithm)
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
+            .field("checkpoints", &self.checkpoints)
             .finish_non_exhaustive()
     }
 }
@@ -97,7 +100,15 @@ impl std::fmt::Debug for Settings {
 impl TryFrom<RawSettings> for Settings {
     type Error = ConfigError;
 
+    /// Without a host name: an unnamed replica gets a random id.
     fn try_from(raw: RawSettings) -> Result<Self, ConfigError> {
+        Self::validate(raw, None)
+    }
+}
+
+impl Settings {
+    /// Every rule, once; `host_name` is the environment's `HOSTNAME` (the default replica name).
+    pub(super) fn validate(raw: RawSettings, host_name: Option<&str>) -> Result<Self, ConfigError> {
         let set_up = set_up(&raw)?;
         let dev = matches!(set_up, SetUp::Development { .. });
         let required_in_production = |what: &str| format!("{what} is required when CDVAULT_DATABASE_URL is set");
@@ -155,6 +166,7 @@ impl TryFrom<RawSettings> for Settings {
             log_filter: log_filter(raw.log.as_ref())?,
             marketplace: marketplace(&raw, dev)?,
             rewrap: rewrap(&raw)?,
+            checkpoints: super::checkpoints::checkpoints(&raw, data_dir(&set_up), host_name)?,
             set_up,
             jwt_algorithm,
             root_key,
@@ -263,6 +275,13 @@ impl Settings {
             }
             (Err(missing), _) => Err(err(missing.clone())),
         }
+    }
+}
+
+fn data_dir(set_up: &SetUp) -> Option<&std::path::Path> {
+    match set_up {
+        SetUp::Development { data_dir } => Some(data_dir),
+        SetUp::Production { .. } => None,
     }
 }
 

@@ -196,3 +196,49 @@ fn a_configured_secret_is_never_written_to_the_data_directory() {
     assert!(dir.path().join(ROOT_KEY_FILE).exists());
     assert!(!dir.path().join(JWT_SECRET_FILE).exists());
 }
+
+#[test]
+fn checkpoints_go_to_the_log_every_minute_in_production_and_to_a_file_in_the_data_directory_in_development() {
+    use cdvault_api::service::CheckpointSink;
+    let s = Settings::from_pairs([("CDVAULT_DATABASE_URL", PRODUCTION_URL)]).unwrap();
+    assert_eq!(s.checkpoints.sink, CheckpointSink::Log);
+    assert_eq!(s.checkpoints.interval, std::time::Duration::from_secs(60));
+    let s = Settings::from_pairs([("CDVAULT_DATA_DIR", "/srv/data")]).unwrap();
+    let expected = std::path::Path::new("/srv/data").join(CHECKPOINT_FILE);
+    assert_eq!(s.checkpoints.sink, CheckpointSink::File(expected));
+}
+
+#[test]
+fn a_checkpoint_sink_and_interval_are_read_and_bad_ones_are_named() {
+    use cdvault_api::service::CheckpointSink;
+    let s = Settings::from_pairs([
+        ("CDVAULT_AUDIT_CHECKPOINTS", "file:/var/lib/cdvault/checkpoints.jsonl"),
+        ("CDVAULT_AUDIT_CHECKPOINT_INTERVAL", "15"),
+    ])
+    .unwrap();
+    assert_eq!(s.checkpoints.sink, CheckpointSink::File("/var/lib/cdvault/checkpoints.jsonl".into()));
+    assert_eq!(s.checkpoints.interval, std::time::Duration::from_secs(15));
+    let s = Settings::from_pairs([("CDVAULT_AUDIT_CHECKPOINTS", "log"), ("CDVAULT_DATA_DIR", "/srv/data")]).unwrap();
+    assert_eq!(s.checkpoints.sink, CheckpointSink::Log, "`log` wins over the development default");
+    for bad in ["syslog", "file:", "file:  "] {
+        let e = refused([("CDVAULT_AUDIT_CHECKPOINTS", bad)]);
+        assert!(e.contains("CDVAULT_AUDIT_CHECKPOINTS"), "{e}");
+    }
+    for bad in ["0", "86401", "1m"] {
+        let e = refused([("CDVAULT_AUDIT_CHECKPOINT_INTERVAL", bad)]);
+        assert!(e.contains("CDVAULT_AUDIT_CHECKPOINT_INTERVAL"), "{e}");
+    }
+}
+
+#[test]
+fn the_replica_is_named_by_its_setting_else_the_host_name_else_a_random_id() {
+    let raw = || merge(None, [("CDVAULT_DATABASE_URL", PRODUCTION_URL)]).unwrap();
+    assert_eq!(Settings::validate(raw(), Some("cdvault-7f9c")).unwrap().checkpoints.replica, "cdvault-7f9c");
+    let named = merge(None, [("CDVAULT_REPLICA", "eu-west-1a")]).unwrap();
+    assert_eq!(Settings::validate(named, Some("cdvault-7f9c")).unwrap().checkpoints.replica, "eu-west-1a");
+    let unnamed = Settings::validate(raw(), None).unwrap().checkpoints.replica;
+    assert!(unnamed.starts_with("replica-"), "{unnamed}");
+    assert_ne!(unnamed, Settings::validate(raw(), Some(" ")).unwrap().checkpoints.replica);
+    let e = refused([("CDVAULT_REPLICA", "two words")]);
+    assert!(e.contains("CDVAULT_REPLICA"), "{e}");
+}
