@@ -68,12 +68,14 @@ async fn events(app: &TestApp) -> Vec<ChainedEvent> {
 /// Overwrites the stored row of `event.seq` with `event`: its content, version and links.
 async fn overwrite(app: &TestApp, event: &ChainedEvent) {
     let r = &event.record;
-    let sql = "UPDATE audit_events SET subject = ?, purpose = ?, detail = ?, record_version = ?, prev_hash = ?, \
-               hash = ? WHERE seq = ?";
+    let sql = "UPDATE audit_events SET issuer = ?, subject = ?, purpose = ?, detail = ?, caller_request_id = ?, \
+               record_version = ?, prev_hash = ?, hash = ? WHERE seq = ?";
     let values = vec![
+        r.issuer.clone().into(),
         r.subject.clone().into(),
         r.purpose.clone().into(),
         r.detail.clone().into(),
+        r.caller_request_id.clone().into(),
         event.version.number().into(),
         event.prev_hash.to_vec().into(),
         event.hash.to_vec().into(),

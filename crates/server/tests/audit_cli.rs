@@ -143,6 +143,12 @@ fn audit_verify_sees_a_deleted_tail_with_the_head_moved_back_only_with_a_checkpo
     tamper(dir.path(), "DELETE FROM audit_events WHERE seq > 4");
     tamper(dir.path(), "UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4)");
 
+    // The development set-up's own checkpoint file (read by default) saw events 5 and 6.
+    let (code, out, err) = audit_verify(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("tail was deleted"), "{out}");
+    // Without any checkpoint, nothing in the database shows it.
+    std::fs::remove_file(dir.path().join("cdvault-data").join("audit-checkpoints.jsonl")).unwrap();
     let (code, out, err) = audit_verify(dir.path(), &[]);
     assert_eq!(code, Some(0), "nothing in the database shows it: {out}{err}");
     assert!(out.contains("audit chain OK: 4 events") && out.contains("pass --checkpoints"), "{out}");
