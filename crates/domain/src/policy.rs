@@ -19,16 +19,26 @@ pub enum Scope {
     KycReview,
     /// See and manage the encryption keyring: versions, their census, rotation.
     KeysAdmin,
+    /// Issue brokered marketplace access tokens only, never passwords or client secrets (`credentials:read`
+    /// implies it).
+    CredentialsToken,
+    /// Manage who may do what: access grants and token revocations.
+    AccessAdmin,
+    /// Freeze and unfreeze every secret-bearing operation (emergency response to a leak).
+    VaultFreeze,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 9] = [
         Scope::CredentialsRead,
         Scope::CredentialsWrite,
         Scope::AuditRead,
         Scope::KycSubmit,
         Scope::KycReview,
         Scope::KeysAdmin,
+        Scope::CredentialsToken,
+        Scope::AccessAdmin,
+        Scope::VaultFreeze,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +49,9 @@ impl Scope {
             Self::KycSubmit => "kyc:submit",
             Self::KycReview => "kyc:review",
             Self::KeysAdmin => "keys:admin",
+            Self::CredentialsToken => "credentials:token",
+            Self::AccessAdmin => "access:admin",
+            Self::VaultFreeze => "vault:freeze",
         }
     }
 
@@ -141,7 +154,9 @@ impl Principal {
     }
 
     pub fn has_scope(&self, scope: Scope) -> bool {
+        // Passwords and client secrets include the right to the tokens they broker.
         self.scopes.contains(&scope)
+            || (scope == Scope::CredentialsToken && self.scopes.contains(&Scope::CredentialsRead))
     }
 
     /// The check for acting on one seller with one scope: scope first, then reach.
@@ -171,6 +186,13 @@ mod tests {
             Some(scope),
             sellers.map(|s| s.into_iter().map(str::to_owned).collect()),
         )
+    }
+
+    #[test]
+    fn credentials_read_implies_the_token_only_scope_and_not_the_reverse() {
+        assert!(principal("credentials:read", None).has_scope(Scope::CredentialsToken));
+        assert!(!principal("credentials:token", None).has_scope(Scope::CredentialsRead));
+        assert!(principal("credentials:token", None).has_scope(Scope::CredentialsToken));
     }
 
     #[test]
