@@ -14,6 +14,7 @@ mod http;
 mod keys;
 mod limits;
 mod marketplace;
+mod oidc;
 mod payouts;
 mod schema;
 mod sellers;

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod db;
+pub mod oidc;
 pub mod operations;
 pub mod tokens;
 pub mod tools;
