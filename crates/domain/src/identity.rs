@@ -3,6 +3,8 @@
 
 use std::time::SystemTime;
 
+use crate::policy::Principal;
+
 /// Where a caller's scopes and sellers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssuerMode {
@@ -54,5 +56,15 @@ impl Identity {
             issued_at: None,
             expires_at: None,
         }
+    }
+
+    /// The principal of a [`IssuerMode::Claims`] identity: scopes and sellers from the token's own claims.
+    pub fn claims_principal(&self) -> Principal {
+        Principal::from_claims(self.issuer.clone(), self.subject.clone(), self.scope.as_deref(), self.sellers.clone())
+    }
+
+    /// The identity alone: no scope, no seller (what a [`IssuerMode::Grants`] identity reaches until grants apply).
+    pub fn bare_principal(&self) -> Principal {
+        Principal::from_claims(self.issuer.clone(), self.subject.clone(), None, None)
     }
 }

@@ -47,6 +47,8 @@ stable_codes! {
         MissingToken = "MISSING_TOKEN",
         /// The bearer token was refused (signature, issuer, audience, algorithm or lifetime).
         InvalidToken = "INVALID_TOKEN",
+        /// The token's issuer publishes its keys (JWKS, discovery) and none could be fetched yet: try again later.
+        IssuerKeysUnavailable = "ISSUER_KEYS_UNAVAILABLE",
         /// The token lacks the scope the act needs.
         MissingScope = "MISSING_SCOPE",
         /// The token does not reach that seller.

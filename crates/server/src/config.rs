@@ -7,6 +7,7 @@
 //! - `settings`: `TryFrom<RawSettings> for Settings`, every cross-field rule;
 //! - `twins`: a secret inline or through its `_FILE` twin;
 //! - `dev_setup`: the development set-up's files, created once by `serve`;
+//! - `issuers`: the TOML file's `[[jwt.issuers]]` and the maximum token lifetime;
 //! - `checkpoints`: where audit checkpoints go, how often, and the replica name;
 //! - `serve`: what `serve` needs; `reference`: the generated `docs/configuration.md`.
 
@@ -14,6 +15,7 @@ use std::path::Path;
 
 mod checkpoints;
 mod dev_setup;
+mod issuers;
 mod layers;
 mod raw;
 mod reference;

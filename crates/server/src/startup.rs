@@ -28,6 +28,8 @@ impl Application {
             warn_development_set_up();
         }
         let verifier = JwtVerifier::new(&config.jwt).context("the JWT settings cannot be used")?;
+        // Providers' keys are fetched in the background: one down at start-up does not stop the server.
+        verifier.start();
         let database = Database::connect(&config.database_url).await.context("cannot open the database")?;
         database.migrate().await.context("cannot migrate the database")?;
         // The keyring first: a wrong root key is named as such before anything is made with it.

@@ -21,11 +21,14 @@ impl FromRequestParts<AppState> for Caller {
         let Ok(CallerRequestId(caller_request_id)) = CallerRequestId::from_request_parts(parts, state).await;
         // A header that is not visible ASCII is there, and malformed.
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
-        match state.verifier.authenticate(authorization) {
-            Ok(principal) => Ok(Caller { request_id, caller_request_id, principal, expires_at: None }),
+        match state.verifier.authenticate(authorization).await {
+            Ok(identity) => {
+                let principal = identity.as_ref().map(crate::auth::principal);
+                Ok(Caller { request_id, caller_request_id, principal, expires_at: None })
+            }
             Err(err) => {
                 tracing::info!(reason = %err, "token refused");
-                state.vault.record_authentication_failure(&request_id, cdvault_domain::Reason::InvalidToken).await;
+                state.vault.record_authentication_failure(&request_id, err.reason()).await;
                 Err(transport_error(ErrorCode::Unauthenticated, &err.to_string(), &request_id))
             }
         }

@@ -34,22 +34,25 @@ pub(super) async fn graphql_ws(
                         .get("authorization")
                         .or_else(|| payload.get("Authorization"))
                         .and_then(serde_json::Value::as_str);
-                    let refused = match verifier.authenticate_until(header) {
-                        Ok(Some((principal, expires_at))) => {
+                    let (refused, reason) = match verifier.authenticate(header).await {
+                        Ok(Some(identity)) => {
                             let mut data = async_graphql::Data::default();
                             data.insert(Caller {
                                 request_id,
                                 caller_request_id,
-                                principal: Some(principal),
-                                expires_at,
+                                principal: Some(crate::auth::principal(&identity)),
+                                expires_at: identity.expires_at,
                             });
                             return Ok(data);
                         }
-                        Ok(None) => "a bearer token is required in the connection_init payload".to_owned(),
-                        Err(err) => err.to_string(),
+                        Ok(None) => (
+                            "a bearer token is required in the connection_init payload".to_owned(),
+                            cdvault_domain::Reason::InvalidToken,
+                        ),
+                        Err(err) => (err.to_string(), err.reason()),
                     };
                     tracing::info!(reason = %refused, "subscription token refused");
-                    vault.record_authentication_failure(&request_id, cdvault_domain::Reason::InvalidToken).await;
+                    vault.record_authentication_failure(&request_id, reason).await;
                     Err(async_graphql::Error::new(refused))
                 })
                 .keepalive_timeout(WS_KEEPALIVE)

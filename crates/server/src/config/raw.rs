@@ -74,6 +74,8 @@ macro_rules! settings {
         #[serde(default, deny_unknown_fields)]
         pub struct RawSettings {
             $( pub $key: Option<Text>, )*
+            /// The TOML file's `[jwt]` table (`[[jwt.issuers]]`): not a flat setting, so not in the list.
+            pub jwt: Option<super::issuers::JwtTable>,
         }
 
         /// The reference of every setting, in the order the docs list them.
@@ -100,7 +102,7 @@ settings! {
         meaning: "A file holding the root key.",
         default: "none";
     jwt_algorithm = "CDVAULT_JWT_ALGORITHM", secret: false,
-        meaning: "The one accepted token algorithm: `HS256`, `RS256`, `ES256` or `EdDSA`.",
+        meaning: "The one accepted token algorithm of the `CDVAULT_JWT_*` issuer: `HS256`, `RS256`, `PS256`, `ES256` or `EdDSA`.",
         default: "`HS256`";
     jwt_hs256_secret = "CDVAULT_JWT_HS256_SECRET", secret: true,
         meaning: "HS256 shared secret, at least 32 bytes, used as given (not base64-decoded).",
@@ -109,7 +111,7 @@ settings! {
         meaning: "A file holding the HS256 secret.",
         default: "none";
     jwt_public_key_file = "CDVAULT_JWT_PUBLIC_KEY_FILE", secret: false,
-        meaning: "PEM public key for `RS256`, `ES256` or `EdDSA`. Required for those; setting it with `HS256` is an error.",
+        meaning: "PEM public key for `RS256`, `PS256`, `ES256` or `EdDSA`. Required for those; setting it with `HS256` is an error.",
         default: "none";
     jwt_issuer = "CDVAULT_JWT_ISSUER", secret: false,
         meaning: "The required `iss` claim.",
@@ -117,6 +119,9 @@ settings! {
     jwt_audience = "CDVAULT_JWT_AUDIENCE", secret: false,
         meaning: "The required `aud` claim.",
         default: "development: `cdvault`; production: required";
+    jwt_max_lifetime = "CDVAULT_JWT_MAX_LIFETIME", secret: false,
+        meaning: "The longest lifetime (`exp - iat`, in seconds, 60 to 31,536,000) of a token accepted from any issuer; a token without `iat` is then refused.",
+        default: "no limit";
     cdiscount_sts_url = "CDVAULT_CDISCOUNT_STS_URL", secret: false,
         meaning: "Base URL (`https://` or `http://`) of Cdiscount's legacy STS, which issues Marketplace API tokens. cdvault appends `/users/httpIssue.svc/`; a trailing `/` is ignored.",
         default: "production: `https://sts.cdiscount.com`; development: `http://127.0.0.1:8089` (the fake marketplace)";

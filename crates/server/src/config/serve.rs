@@ -43,8 +43,10 @@ impl ServeConfig {
     /// Checks that production has what it requires, then (development set-up) creates the missing local secrets:
     /// every setting was validated when `settings` was made, so a bad one never leaves new files behind.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        settings.jwt_issuer()?;
-        settings.jwt_audience()?;
+        if settings.has_env_issuer() {
+            settings.jwt_issuer()?;
+            settings.jwt_audience()?;
+        }
         if !settings.is_dev() {
             settings.jwt()?;
             settings.root_key()?;

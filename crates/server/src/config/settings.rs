@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cdvault_api::auth::{JwtKey, JwtSettings, MIN_HS256_SECRET_LEN};
+use cdvault_api::auth::{IssuerSettings, JwtSettings, KeySource, MIN_HS256_SECRET_LEN};
 use cdvault_api::service::{CheckpointSettings, RewrapSettings};
 use cdvault_cdiscount::Endpoints;
 use cdvault_domain::crypto::RootKey;
@@ -15,6 +15,7 @@ use secrecy::SecretBox;
 use zeroize::Zeroizing;
 
 use super::dev_setup::{self, DATABASE_FILE, JWT_SECRET_FILE, ROOT_KEY_FILE};
+use super::issuers::{self, ExtraIssuer};
 use super::raw::{RawSettings, Text};
 use super::twins::{self, Twin};
 use super::{ConfigError, err};
@@ -81,6 +82,13 @@ pub struct Settings {
     verification_key: Required<VerificationKey>,
     jwt_issuer: Required<String>,
     jwt_audience: Required<String>,
+    /// Whether the `CDVAULT_JWT_*` issuer is configured: always in development, else when one of its settings
+    /// is given or the file names no other issuer.
+    env_issuer: bool,
+    /// The TOML file's `[[jwt.issuers]]`.
+    extra_issuers: Vec<ExtraIssuer>,
+    /// `CDVAULT_JWT_MAX_LIFETIME`.
+    jwt_max_lifetime: Option<Duration>,
 }
 
 /// Names only what is safe: secrets and the database URL (its password) stay out.
@@ -90,6 +98,8 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("dev", &self.is_dev())
             .field("jwt_algorithm", &self.jwt_algorithm)
+            .field("extra_issuers", &self.extra_issuers.iter().map(ExtraIssuer::name).collect::<Vec<_>>())
+            .field("jwt_max_lifetime", &self.jwt_max_lifetime)
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
             .field("checkpoints", &self.checkpoints)
@@ -113,6 +123,18 @@ impl Settings {
         let dev = matches!(set_up, SetUp::Development { .. });
         let required_in_production = |what: &str| format!("{what} is required when CDVAULT_DATABASE_URL is set");
         let jwt_algorithm = jwt_algorithm(raw.jwt_algorithm.as_ref())?;
+        let extra_issuers = issuers::validate(raw.jwt.as_ref())?;
+        let env_issuer_given = [
+            &raw.jwt_algorithm,
+            &raw.jwt_hs256_secret,
+            &raw.jwt_hs256_secret_file,
+            &raw.jwt_public_key_file,
+            &raw.jwt_issuer,
+            &raw.jwt_audience,
+        ]
+        .into_iter()
+        .any(|given| Text::present(given.as_ref()).is_some());
+        let env_issuer = dev || env_issuer_given || extra_issuers.is_empty();
         let claim = |given: Option<&Text>, name: &str, dev_default: &str| match Text::present(given) {
             Some(value) => Ok(value.to_owned()),
             None if dev => Ok(dev_default.to_owned()),
@@ -173,6 +195,9 @@ impl Settings {
             verification_key,
             jwt_issuer,
             jwt_audience,
+            env_issuer,
+            extra_issuers,
+            jwt_max_lifetime: issuers::max_lifetime(raw.jwt_max_lifetime.as_ref())?,
         })
     }
 }
@@ -254,16 +279,33 @@ impl Settings {
         self.jwt_audience.as_deref().map_err(|missing| err(missing.clone()))
     }
 
-    /// How tokens are verified.
+    /// Whether the `CDVAULT_JWT_*` issuer is one of the issuers (production with only `[[jwt.issuers]]` has none).
+    pub fn has_env_issuer(&self) -> bool {
+        self.env_issuer
+    }
+
+    /// How tokens are verified: the `CDVAULT_JWT_*` issuer (if configured), then the file's `[[jwt.issuers]]`.
     pub fn jwt(&self) -> Result<JwtSettings, ConfigError> {
-        let key = match &self.verification_key {
-            Ok(VerificationKey::Hs256(_)) => JwtKey::Hs256(self.hs256_secret()?),
-            Ok(VerificationKey::PublicPem(pem)) => {
-                JwtKey::PublicPem { algorithm: self.jwt_algorithm, pem: pem.clone() }
-            }
-            Err(missing) => return Err(err(missing.clone())),
-        };
-        Ok(JwtSettings { key, issuer: self.jwt_issuer()?.to_owned(), audience: self.jwt_audience()?.to_owned() })
+        let mut issuers = Vec::with_capacity(1 + self.extra_issuers.len());
+        if self.env_issuer {
+            let key = match &self.verification_key {
+                Ok(VerificationKey::Hs256(_)) => KeySource::Hs256(self.hs256_secret()?),
+                Ok(VerificationKey::PublicPem(pem)) => {
+                    KeySource::PublicPem { algorithm: self.jwt_algorithm, pem: pem.clone() }
+                }
+                Err(missing) => return Err(err(missing.clone())),
+            };
+            issuers.push(IssuerSettings::new(self.jwt_issuer()?, self.jwt_audience()?, key));
+        }
+        issuers.extend(self.extra_issuers.iter().map(ExtraIssuer::settings));
+        if let Some(duplicate) = issuers
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| issuers[..i].iter().any(|b| b.issuer == a.issuer).then_some(a.issuer.as_str()))
+        {
+            return Err(err(format!("the token issuer '{duplicate}' is configured twice")));
+        }
+        Ok(JwtSettings { issuers, max_lifetime: self.jwt_max_lifetime })
     }
 
     fn secret(&self, secret: &Required<Secret>) -> Result<Zeroizing<String>, ConfigError> {
@@ -309,13 +351,8 @@ fn listen(given: Option<&Text>) -> Result<SocketAddr, ConfigError> {
 }
 
 fn jwt_algorithm(given: Option<&Text>) -> Result<Algorithm, ConfigError> {
-    match Text::present(given).unwrap_or("HS256") {
-        "HS256" => Ok(Algorithm::HS256),
-        "RS256" => Ok(Algorithm::RS256),
-        "ES256" => Ok(Algorithm::ES256),
-        "EdDSA" | "EDDSA" => Ok(Algorithm::EdDSA),
-        _ => Err(err("CDVAULT_JWT_ALGORITHM is not one of HS256, RS256, ES256, EdDSA")),
-    }
+    issuers::algorithm(Text::present(given).unwrap_or("HS256"))
+        .ok_or_else(|| err("CDVAULT_JWT_ALGORITHM is not one of HS256, RS256, PS256, ES256, EdDSA"))
 }
 
 fn log_filter(given: Option<&Text>) -> Result<String, ConfigError> {

@@ -56,7 +56,7 @@ fn an_unknown_key_in_the_toml_file_is_refused_and_named() {
     let e = merge(Some("no_such_setting = 1\n"), []).err().unwrap().0;
     assert!(e.contains("no_such_setting"), "{e}");
     let e = merge(Some("[jwt]\nissuer = \"x\"\n"), []).err().unwrap().0;
-    assert!(e.contains("'jwt'"), "{e}");
+    assert!(e.contains("'issuer'"), "{e}");
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn the_development_set_up_creates_private_secret_files_once() {
     assert!(!data.exists(), "validating creates nothing");
     let first = ServeConfig::from_settings(&s).unwrap();
     let second = s.hs256_secret().unwrap();
-    let cdvault_api::auth::JwtKey::Hs256(first) = first.jwt.key else { panic!("an HS256 key") };
+    let cdvault_api::auth::KeySource::Hs256(first) = &first.jwt.issuers[0].source else { panic!("an HS256 key") };
     assert_eq!(first.expose_secret(), second.expose_secret());
     ServeConfig::from_settings(&s).unwrap();
     s.root_key().unwrap();
@@ -241,4 +241,49 @@ fn the_replica_is_named_by_its_setting_else_the_host_name_else_a_random_id() {
     assert_ne!(unnamed, Settings::validate(raw(), Some(" ")).unwrap().checkpoints.replica);
     let e = refused([("CDVAULT_REPLICA", "two words")]);
     assert!(e.contains("CDVAULT_REPLICA"), "{e}");
+}
+
+#[test]
+fn toml_issuers_join_the_environment_issuer_with_their_sources_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hs.secret");
+    std::fs::write(&secret, A_SECRET).unwrap();
+    let toml = format!(
+        "[[jwt.issuers]]\nissuer = \"https://idp.example\"\naudience = \"cdvault\"\ndiscovery = true\n\n\
+         [[jwt.issuers]]\nissuer = \"tools\"\naudience = \"cdvault\"\nhs256_secret_file = \"{}\"\n\n\
+         [[jwt.issuers]]\nissuer = \"k8s\"\naudience = \"cdvault\"\njwks_file = \"/var/run/jwks.json\"\n\
+         algorithms = [\"RS256\"]\nmode = \"claims\"\n",
+        secret.display()
+    );
+    let pairs = [("CDVAULT_DATABASE_URL", PRODUCTION_URL), ("CDVAULT_JWT_MAX_LIFETIME", "3600")];
+    let s = Settings::try_from(merge(Some(&toml), pairs).unwrap()).unwrap();
+    assert!(!s.has_env_issuer(), "production with file issuers only needs no CDVAULT_JWT_*");
+    let jwt = s.jwt().unwrap();
+    assert_eq!(jwt.max_lifetime, Some(std::time::Duration::from_secs(3600)));
+    let summary: Vec<_> = jwt.issuers.iter().map(|i| (i.issuer.as_str(), i.mode, i.algorithms.len())).collect();
+    use cdvault_api::auth::IssuerMode::{Claims, Grants};
+    assert_eq!(summary, [("https://idp.example", Grants, 4), ("tools", Claims, 1), ("k8s", Claims, 1)]);
+    assert!(!format!("{:?}", jwt).contains(A_SECRET), "the secret stays out of Debug");
+    cdvault_api::auth::JwtVerifier::new(&jwt).unwrap();
+}
+
+#[test]
+fn a_toml_issuer_needs_exactly_one_key_source_and_known_values() {
+    let base = "[[jwt.issuers]]\nissuer = \"i\"\naudience = \"a\"\n";
+    let refused = |extra: &str| {
+        let toml = format!("{base}{extra}");
+        Settings::try_from(merge(Some(&toml), [("CDVAULT_DATABASE_URL", PRODUCTION_URL)]).unwrap()).err().unwrap().0
+    };
+    assert!(refused("").contains("exactly one"));
+    assert!(refused("discovery = true\njwks_url = \"https://x\"\n").contains("exactly one"));
+    assert!(refused("discovery = true\nmode = \"both\"\n").contains("mode"));
+    assert!(refused("discovery = true\nalgorithms = [\"none\"]\n").contains("algorithms"));
+    assert!(refused("jwks_file = \"/x\"\nca_file = \"/ca\"\n").contains("ca_file"));
+    let e = merge(Some(&format!("{base}discovery = true\nsecret = \"x\"\n")), []).err().unwrap().0;
+    assert!(e.contains("'secret'") && !e.contains("\"x\""), "{e}");
+    assert!(refused_pairs(&[("CDVAULT_JWT_MAX_LIFETIME", "10")]).contains("CDVAULT_JWT_MAX_LIFETIME"));
+}
+
+fn refused_pairs(pairs: &[(&str, &str)]) -> String {
+    Settings::from_pairs(pairs.iter().copied()).err().unwrap().0
 }
