@@ -137,14 +137,8 @@ async fn a_token_without_a_sellers_claim_reaches_no_seller(engine: Engine) {
 on_both_engines!(a_token_without_a_sellers_claim_reaches_no_seller);
 
 fn eddsa_settings() -> JwtSettings {
-    JwtSettings {
-        key: JwtKey::PublicPem {
-            algorithm: Algorithm::EdDSA,
-            pem: include_bytes!("../fixtures/ed25519-public.pem").to_vec(),
-        },
-        issuer: ISSUER.to_owned(),
-        audience: AUDIENCE.to_owned(),
-    }
+    let pem = include_bytes!("../fixtures/ed25519-public.pem").to_vec();
+    JwtSettings::single(JwtKey::PublicPem { algorithm: Algorithm::EdDSA, pem }, ISSUER, AUDIENCE)
 }
 
 async fn an_eddsa_server_accepts_its_key_and_refuses_hs256_tokens(engine: Engine) {

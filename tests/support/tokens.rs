@@ -13,11 +13,7 @@ pub const ALL_SCOPES: &str = "credentials:read credentials:write audit:read";
 
 /// The verification settings of a test server (the default of [`crate::Options`]).
 pub fn hs256_settings() -> JwtSettings {
-    JwtSettings {
-        key: JwtKey::Hs256(SecretBox::new(Box::new(JWT_SECRET.as_bytes().to_vec()))),
-        issuer: ISSUER.to_owned(),
-        audience: AUDIENCE.to_owned(),
-    }
+    JwtSettings::single(JwtKey::Hs256(SecretBox::new(Box::new(JWT_SECRET.as_bytes().to_vec()))), ISSUER, AUDIENCE)
 }
 
 /// A valid HS256 token with the test secret, for ten minutes.

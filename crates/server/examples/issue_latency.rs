@@ -42,11 +42,7 @@ async fn main() -> anyhow::Result<()> {
         database_url: database_url.clone(),
         dev: false,
         root_key: RootKey::from_base64(&RootKey::generate_base64())?,
-        jwt: JwtSettings {
-            key: JwtKey::Hs256(SecretBox::new(Box::new(SECRET.to_vec()))),
-            issuer: "bench".into(),
-            audience: "cdvault".into(),
-        },
+        jwt: JwtSettings::single(JwtKey::Hs256(SecretBox::new(Box::new(SECRET.to_vec()))), "bench", "cdvault"),
         // Nothing listens on the discard port: this example never talks to a marketplace.
         marketplace: cdvault_cdiscount::Endpoints::same("http://127.0.0.1:9"),
         clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
