@@ -119,6 +119,31 @@ impl GrantMatch {
         }
     }
 
+    /// The one match given among the four ways of naming who a grant is for (refused as `match` when none or several
+    /// are given).
+    pub fn one_of(
+        subject: Option<&str>,
+        client_id: Option<&str>,
+        group: Option<&str>,
+        service_account: Option<(&str, &str)>,
+    ) -> Result<Self, ValidationError> {
+        let given = [subject.is_some(), client_id.is_some(), group.is_some(), service_account.is_some()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(ValidationError::new(
+                "match",
+                Reason::InvalidFormat,
+                "give exactly one of subject, clientId, group or serviceAccount",
+            ));
+        }
+        match (subject, client_id, group, service_account) {
+            (Some(s), _, _, _) => ClaimValue::parse("subject", s).map(Self::Subject),
+            (_, Some(c), _, _) => ClaimValue::parse("clientId", c).map(Self::ClientId),
+            (_, _, Some(g), _) => ClaimValue::parse("group", g).map(Self::Group),
+            (_, _, _, Some((namespace, name))) => Self::service_account(namespace, name),
+            (None, None, None, None) => Err(ValidationError::new("match", Reason::Empty, "nothing to match")),
+        }
+    }
+
     /// A service account match, both names checked.
     pub fn service_account(namespace: &str, name: &str) -> Result<Self, ValidationError> {
         Ok(Self::ServiceAccount {

@@ -212,6 +212,17 @@ fn matchers_are_validated() {
 }
 
 #[test]
+fn a_grant_is_for_exactly_one_kind_of_match() {
+    assert_eq!(GrantMatch::one_of(Some("s"), None, None, None), Ok(subject("s")));
+    assert_eq!(GrantMatch::one_of(None, Some("c"), None, None), Ok(client("c")));
+    assert_eq!(GrantMatch::one_of(None, None, Some("g"), None), Ok(group("g")));
+    assert!(matches!(GrantMatch::one_of(None, None, None, Some(("ns", "n"))), Ok(GrantMatch::ServiceAccount { .. })));
+    assert_eq!(GrantMatch::one_of(None, None, None, None).unwrap_err().field, "match");
+    assert_eq!(GrantMatch::one_of(Some("s"), Some("c"), None, None).unwrap_err().field, "match");
+    assert_eq!(GrantMatch::one_of(Some(""), None, None, None).unwrap_err().field, "subject");
+}
+
+#[test]
 fn a_matcher_reads_back_from_its_stored_parts() {
     for m in [subject("s"), client("c"), group("g"), GrantMatch::service_account("ns", "name").unwrap()] {
         assert_eq!(GrantMatch::from_parts(m.kind(), &m.value()), Ok(m));
