@@ -229,11 +229,22 @@ impl GrantInput {
         })
     }
 
+    /// A new grant (with a new id) by `created_by` at `created_at`.
+    pub fn into_new_grant(self, created_by: Creator, created_at: OffsetDateTime) -> Grant {
+        self.into_grant(Uuid::now_v7(), created_by, created_at)
+    }
+
     /// The grant this input makes, by `created_by` at `created_at`.
     pub fn into_grant(self, id: Uuid, created_by: Creator, created_at: OffsetDateTime) -> Grant {
         let Self { issuer, matcher, scopes, sellers } = self;
         Grant { id, issuer, matcher, scopes, sellers, created_by, created_at }
     }
+}
+
+/// A grant's id as a caller gives it: a UUID.
+pub fn parse_grant_id(field: &'static str, raw: &str) -> Result<Uuid, ValidationError> {
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| ValidationError::new(field, Reason::InvalidId, "an access grant id is a UUID"))
 }
 
 /// The scopes of a grant: each a scope cdvault knows, at least one.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdvault_domain::audit::{AuditAction, Outcome};
-use cdvault_domain::grant::{Creator, Grant, GrantInput, GrantMatch, Resolved, keeps_everything, resolve};
+use cdvault_domain::grant::{
+    Creator, Grant, GrantInput, GrantMatch, Resolved, keeps_everything, parse_grant_id, resolve,
+};
 use cdvault_domain::identity::{Identity, IssuerMode};
 use cdvault_domain::policy::{Denial, Principal, Scope, SellerReach};
 use cdvault_domain::{Reason, ValidationError};
@@ -189,7 +191,7 @@ impl Vault {
             return Err(self_grant_refused());
         }
         let creator = Creator { issuer: Some(p.issuer.clone()), subject: p.subject.clone() };
-        let grant = input.into_grant(Uuid::now_v7(), creator, OffsetDateTime::now_utc());
+        let grant = input.into_new_grant(creator, OffsetDateTime::now_utc());
         let event = caller.audit_record(&p.subject, act, Outcome::Success).details(grant_details(&grant));
         grants::create(&self.db, &grant, event).await?;
         self.refresh_after_change().await;
@@ -200,8 +202,7 @@ impl Vault {
     pub async fn delete_access_grant(&self, caller: &Caller, id: &str) -> Result<Grant, ApiError> {
         let act = AuditAction::AccessRevokeGrant;
         let p = self.authorize_scope(caller, act, Scope::AccessAdmin).await?;
-        let id = Uuid::parse_str(id)
-            .map_err(|_| ValidationError::new("id", Reason::InvalidId, "an access grant id is a UUID"))?;
+        let id = parse_grant_id("id", id)?;
         let event =
             |grant: &Grant| caller.audit_record(&p.subject, act, Outcome::Success).details(grant_details(grant));
         match grants::delete(&self.db, id, event).await {
