@@ -130,6 +130,9 @@ mod tests {
                 "payout.approve",
                 "payout.reject",
                 "payout.cancel",
+                "access.grant",
+                "access.revoke_grant",
+                "access.read",
             ]
         );
     }
