@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access_grants;
 mod audit;
 mod audit_status;
 mod audit_tamper;

@@ -10,7 +10,7 @@
 //! - `checkpoints`: the chain head signed and written outside the database, and the verifier's memory (leaves
 //!   that `vault` holds); `chain_status` runs both (emission, the background verifier);
 //! - the capabilities: `sellers`, `verification`, `credentials`, `issue`, `access_tokens`, `credential_changes`,
-//!   `audit`, `keys`, `payouts`.
+//!   `audit`, `keys`, `payouts`, `grants`.
 
 mod access_tokens;
 mod audit;
@@ -20,6 +20,7 @@ mod checkpoints;
 mod credential_changes;
 mod credential_secret;
 mod credentials;
+mod grants;
 mod issue;
 mod keys;
 mod listening;
@@ -39,10 +40,11 @@ pub use checkpoints::{
     random_replica_id,
 };
 pub use credentials::{NewOctopiaCredential, StoredApiCredential};
+pub use grants::{GRANTS_POLL, NewAccessGrant, grant_details};
 pub use issue::{IssuedApi, IssuedOctopia};
 pub use keys::{RewrapSettings, RotationJobReport};
 pub use listening::Listeners;
 pub use marketplace::Marketplace;
 pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
-pub use vault::Vault;
+pub use vault::{AccessSnapshot, Vault};
 pub use verification::VerificationReport;

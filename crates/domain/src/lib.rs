@@ -9,6 +9,7 @@ pub mod codes;
 pub mod credential;
 pub mod crypto;
 pub mod error;
+pub mod grant;
 pub mod identity;
 pub mod payout;
 pub mod policy;

@@ -59,6 +59,8 @@ stable_codes! {
         FourEyes = "FOUR_EYES",
         /// Someone other than the submitter tried to cancel a payout change.
         NotSubmitter = "NOT_SUBMITTER",
+        /// An access grant that would match its creator's own identity (no self-escalation).
+        SelfGrant = "SELF_GRANT",
 
         // An act that could not be done.
         /// A seller account with that login exists already.

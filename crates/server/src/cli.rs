@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `schema`, `config-reference`, `error-reference`, `token`, `audit verify`,
-//! `keys status | rotate | retire`.
+//! `keys status | rotate | retire`, `access grant | grants | revoke-grant`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::{ServeConfig, Settings};
 
+mod access;
 mod acts;
 use crate::startup::{Application, shutdown_signal};
 
@@ -50,6 +51,11 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Access grants: who (tokens of an issuer) may do what on which sellers.
+    Access {
+        #[command(subcommand)]
+        command: access::AccessCommand,
     },
 }
 
@@ -199,6 +205,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Keys { command: KeysCommand::Retire { version } } => acts::retire(&settings, version).await,
         Command::Audit { command: AuditCommand::Verify { checkpoints } } => acts::verify(&settings, checkpoints).await,
+        Command::Access { command } => access::run(&settings, command).await,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod credentials;
 mod db;
 mod entity;
 mod error;
+pub mod grants;
 pub mod keyring;
 pub mod payouts;
 pub mod rewrap;

@@ -1,6 +1,6 @@
 //! The GraphQL schema: thin resolvers over [`crate::service::Vault`], one module per resource.
 //!
-//! Each resource module (`sellers`, `credentials`, `audit`, `keys`, `payouts`, `marketplace`) holds its types and
+//! Each resource module (`sellers`, `credentials`, `audit`, `keys`, `payouts`, `marketplace`, `access`) holds its types and
 //! its parts of Query, Mutation and Subscription (`SellersQuery`, `KeysSubscription`, ...), merged in `root`.
 //! Shared pieces sit in modules that import no resource: `context` (the vault and caller of a request, error
 //! mapping, the end of a session) and `pagination` (Relay connections and cursors). Resources import each other
@@ -10,6 +10,7 @@
 //! `SellerAccount`), set with `#[graphql(name = "...")]`, so it never collides with the domain or storage type it
 //! wraps. The root types keep their names (`QueryRoot` is `Query`).
 
+mod access;
 mod audit;
 mod context;
 mod credentials;

@@ -3,6 +3,7 @@
 
 use async_graphql::{MergedObject, MergedSubscription};
 
+use super::access::{AccessMutation, AccessQuery};
 use super::audit::AuditTrailQuery;
 use super::credentials::CredentialsMutation;
 use super::keys::{KeysMutation, KeysQuery, KeysSubscription};
@@ -10,15 +11,22 @@ use super::marketplace::{MarketplaceMutation, MarketplaceSubscription};
 use super::payouts::{PayoutsMutation, PayoutsQuery, PayoutsSubscription};
 use super::sellers::{SellersMutation, SellersQuery};
 
-/// Reads: the caller, seller accounts and credential metadata, the audit trail.
+/// Reads: the caller, seller accounts and credential metadata, the audit trail, access grants.
 #[derive(MergedObject, Debug, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SellersQuery, KeysQuery, AuditTrailQuery, PayoutsQuery);
+pub struct QueryRoot(SellersQuery, KeysQuery, AuditTrailQuery, PayoutsQuery, AccessQuery);
 
 /// Writes, and every act with a side effect (issuing a credential writes the audit trail).
 #[derive(MergedObject, Debug, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(SellersMutation, CredentialsMutation, MarketplaceMutation, KeysMutation, PayoutsMutation);
+pub struct MutationRoot(
+    SellersMutation,
+    CredentialsMutation,
+    MarketplaceMutation,
+    KeysMutation,
+    PayoutsMutation,
+    AccessMutation,
+);
 
 /// Live updates, over the WebSocket endpoint `/graphql/ws` (graphql-transport-ws; the bearer token goes in the
 /// `connection_init` payload as `authorization`).

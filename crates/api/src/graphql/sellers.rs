@@ -23,18 +23,29 @@ pub enum SellerStatusGql {
     Inactive,
 }
 
-/// The caller, as its token describes it.
-pub struct ViewerGql(pub Principal);
+/// The caller, as its token and the access grants it matched describe it.
+pub struct ViewerGql(pub Principal, pub Vec<uuid::Uuid>);
 
-/// The caller, as its token describes it.
+/// The caller, as its token and the access grants it matched describe it.
 #[Object(name = "Viewer")]
 impl ViewerGql {
+    /// The token's issuer (`iss`): who vouches for the subject.
+    async fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
     /// The token's subject (`sub`): the tool or person calling.
     async fn subject(&self) -> &str {
         &self.0.subject
     }
 
-    /// The scopes of the token that cdvault knows (`credentials:read`, `credentials:write`, `audit:read`), in that order.
+    /// The ids of the access grants the token matched (empty for an issuer whose tokens carry their own scopes).
+    async fn grants(&self) -> Vec<ID> {
+        self.1.iter().map(|id| ID(id.to_string())).collect()
+    }
+
+    /// The effective scopes cdvault knows (from the token's claims, or from the grants it matched narrowed by its
+    /// `scope` claim), in the order of the scope list.
     async fn scopes(&self) -> Vec<&'static str> {
         self.0.scopes.iter().map(|s| s.as_str()).collect()
     }
@@ -169,10 +180,11 @@ pub struct SellersQuery;
 
 #[Object]
 impl SellersQuery {
-    /// The caller, as its token describes it. Needs a valid token.
+    /// The caller, as its token and the access grants it matched describe it. Needs a valid token.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<ViewerGql> {
         let (vault, caller) = request(ctx)?;
-        vault.viewer(caller).await.map(ViewerGql).gql(caller)
+        let principal = vault.viewer(caller).await.gql(caller)?;
+        Ok(ViewerGql(principal, vault.viewer_grants(caller)))
     }
 
     /// One seller account by login; `null` if there is none. Needs a token that reaches the seller.

@@ -10,6 +10,7 @@ use cdvault_storage::payouts::PayoutRequest;
 use tokio::sync::{Notify, broadcast, watch};
 
 use cdvault_domain::credential::StoredCredential;
+use cdvault_domain::grant::Grant;
 use zeroize::Zeroizing;
 
 use super::checkpoints::{ChainMonitor, CheckpointEmitter, CheckpointSettings};
@@ -43,6 +44,16 @@ pub struct Vault {
     pub(super) checkpoints: Arc<CheckpointEmitter>,
     /// The background verifier's last result and position.
     pub(super) chain: ChainMonitor,
+    /// The access grants identities resolve through, as last read; a change of it is watched by open sessions.
+    pub(super) grants: watch::Sender<Arc<AccessSnapshot>>,
+}
+
+/// The access grants as read at one value of the database's change counter.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSnapshot {
+    /// The counter they were read at; `None` before the first read.
+    pub version: Option<i64>,
+    pub grants: Vec<Grant>,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
@@ -68,6 +79,7 @@ impl Vault {
             listening: ListeningCount::default(),
             checkpoints,
             chain: ChainMonitor::default(),
+            grants: watch::channel(Arc::new(AccessSnapshot::default())).0,
         }
     }
 

@@ -45,6 +45,12 @@ stable_codes! {
         PayoutApprove = "payout.approve",
         PayoutReject = "payout.reject",
         PayoutCancel = "payout.cancel",
+        /// Creating an access grant.
+        AccessGrant = "access.grant",
+        /// Deleting an access grant.
+        AccessRevokeGrant = "access.revoke_grant",
+        /// Reading the access grants (only refusals are recorded).
+        AccessRead = "access.read",
     }
 }
 
@@ -124,6 +130,9 @@ mod tests {
                 "payout.approve",
                 "payout.reject",
                 "payout.cancel",
+                "access.grant",
+                "access.revoke_grant",
+                "access.read",
             ]
         );
     }
