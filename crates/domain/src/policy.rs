@@ -107,6 +107,8 @@ pub enum Denial {
     SellerInactive,
     /// Four eyes: the subject that submitted a payout change tried to review it.
     SubmitterCannotReview,
+    /// An access grant would match its creator's own identity (no self-escalation).
+    SelfGrant,
     /// Someone other than the submitter tried to cancel a payout change.
     NotSubmitter,
 }
@@ -118,6 +120,7 @@ impl Denial {
             Self::SellerNotAllowed => Reason::SellerNotAllowed,
             Self::SellerInactive => Reason::SellerInactive,
             Self::SubmitterCannotReview => Reason::FourEyes,
+            Self::SelfGrant => Reason::SelfGrant,
             Self::NotSubmitter => Reason::NotSubmitter,
         }
     }
@@ -128,6 +131,7 @@ impl Denial {
             Self::SellerNotAllowed => "this token does not reach that seller".to_owned(),
             Self::SellerInactive => "the seller account is deactivated: nothing is issued for it".to_owned(),
             Self::SubmitterCannotReview => "the subject that submitted a payout change cannot review it".to_owned(),
+            Self::SelfGrant => "an access grant cannot match its creator's own identity".to_owned(),
             Self::NotSubmitter => "only the subject that submitted a payout change can cancel it".to_owned(),
         }
     }

@@ -72,6 +72,9 @@ impl Application {
         drop(vault.start_rewrap_worker(config.rewrap));
         // A checkpoint now and every interval, and the chain verified in the background (auditChainStatus).
         vault.start_audit_evidence();
+        // Grants made on any replica reach this one by polling.
+        vault.refresh_access_grants().await.context("cannot read the access grants")?;
+        drop(vault.start_access_grants());
         let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
             .await

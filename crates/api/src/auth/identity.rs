@@ -1,21 +1,12 @@
-//! The claims cdvault reads from a verified token, the [`Identity`] they make, and the principal it gives.
+//! The claims cdvault reads from a verified token, and the [`Identity`] they make. What that identity may do is
+//! decided by the vault (`Vault::principal_for`: its claims, or the access grants kept in the vault).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cdvault_domain::identity::{Identity, IssuerMode};
-use cdvault_domain::policy::Principal;
 use serde::Deserialize;
 
 use super::{AuthError, MAX_SUBJECT_CHARS};
-
-/// The principal an identity acts as today: its own claims for a claims-mode issuer, nothing yet for a
-/// grants-mode one (access grants kept in the vault will fill it). The one place that decides it.
-pub fn principal(identity: &Identity) -> Principal {
-    match identity.mode {
-        IssuerMode::Claims => identity.claims_principal(),
-        IssuerMode::Grants => identity.bare_principal(),
-    }
-}
 
 /// The claims cdvault reads. `exp`, `nbf`, `iss` and `aud` are checked by jsonwebtoken's validation first, so
 /// their standard forms (an `aud` array, a fractional `exp`) are all accepted.

@@ -4,7 +4,7 @@
 //! - `jwks`: which key of a JWK set may verify which algorithm (pure, tested exhaustively);
 //! - `remote`: a provider's key set, cached, refreshed in the background and re-fetched on an unknown `kid`;
 //! - `discovery`: the shared HTTP client, OIDC discovery and bounded document fetches;
-//! - `identity`: the claims read from a verified token, and the principal an identity gives;
+//! - `identity`: the claims read from a verified token, and the identity they make;
 //! - `verifier`: routing a token to its issuer by its (unverified) `iss`;
 //! - `mint`: the HS256 tokens of `cdvault token`.
 
@@ -20,7 +20,6 @@ use cdvault_domain::Reason;
 use jsonwebtoken::Algorithm;
 
 pub use cdvault_domain::identity::{Identity, IssuerMode};
-pub use identity::principal;
 pub use issuer::{IssuerSettings, JwtSettings, KeySource};
 pub use mint::{TokenRequest, mint_hs256};
 pub use remote::RefreshTiming;

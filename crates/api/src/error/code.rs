@@ -74,7 +74,8 @@ error_codes! {
     /// The token is valid but not enough. `extensions.reason` says why: `MISSING_SCOPE`, `SELLER_NOT_ALLOWED` (the
     /// token's `sellers` claim does not reach the seller), `SELLER_INACTIVE` (the seller is deactivated and nothing
     /// is issued for it, neither credentials nor access tokens), `FOUR_EYES` (the submitter of a payout change tried
-    /// to review it) or `NOT_SUBMITTER` (someone other than the submitter tried to cancel it).
+    /// to review it), `NOT_SUBMITTER` (someone other than the submitter tried to cancel it) or `SELF_GRANT` (an access
+    /// grant would match its creator's own identity).
     Forbidden = "FORBIDDEN", Outcome, None;
     /// The seller, the credential (version), the payout change request or the active payout account asked for does
     /// not exist. For `issueAccessToken` and `verifyCredential` without `kind`: the seller has no credential of

@@ -44,5 +44,7 @@ pub(crate) fn session_end(vault: &Vault, caller: &Caller) -> impl std::future::F
         None if caller.expires_at.is_some() => futures::future::ready(()).boxed(),
         None => futures::future::pending().boxed(),
     };
-    futures::future::select(expired, Box::pin(vault.sessions_closed())).map(|_| ())
+    // A session also ends when the grants it was opened under shrink (or are deleted).
+    let lost = Box::pin(vault.access_lost(caller));
+    futures::future::select(futures::future::select(expired, Box::pin(vault.sessions_closed())), lost).map(|_| ())
 }

@@ -23,8 +23,9 @@ impl FromRequestParts<AppState> for Caller {
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
         match state.verifier.authenticate(authorization).await {
             Ok(identity) => {
-                let principal = identity.as_ref().map(crate::auth::principal);
-                Ok(Caller { request_id, caller_request_id, principal, expires_at: None })
+                // Scopes and sellers: from the claims, or from the grants kept in the vault (by the issuer's mode).
+                let principal = identity.as_ref().map(|identity| state.vault.principal_for(identity));
+                Ok(Caller { request_id, caller_request_id, identity, principal, expires_at: None })
             }
             Err(err) => {
                 tracing::info!(reason = %err, "token refused");

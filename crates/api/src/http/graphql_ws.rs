@@ -40,8 +40,9 @@ pub(super) async fn graphql_ws(
                             data.insert(Caller {
                                 request_id,
                                 caller_request_id,
-                                principal: Some(crate::auth::principal(&identity)),
+                                principal: Some(vault.principal_for(&identity)),
                                 expires_at: identity.expires_at,
+                                identity: Some(identity),
                             });
                             return Ok(data);
                         }

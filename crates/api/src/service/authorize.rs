@@ -16,6 +16,8 @@ pub struct Caller {
     pub request_id: String,
     /// The `x-request-id` the caller sent, if sane: recorded apart from ours, since the caller chooses it.
     pub caller_request_id: Option<String>,
+    /// What the verified token says (issuer, subject, the claims grants match); `None` for an anonymous caller.
+    pub identity: Option<cdvault_domain::identity::Identity>,
     pub principal: Option<Principal>,
     /// For a session that outlives its request (a WebSocket): when its token expires. Past it, the session's
     /// operations are `UNAUTHENTICATED` and its subscriptions end.

@@ -70,13 +70,12 @@ pub fn grant_details(grant: &Grant) -> serde_json::Value {
 /// The caller's verified identity. `Caller` carries only a principal until the verifier hands the HTTP layer an
 /// `Identity`; until then, the identity its principal implies, in claims mode (which grants do not change).
 fn caller_identity(caller: &Caller) -> Option<Identity> {
-    caller.principal.as_ref().map(|p| Identity::new(&p.issuer, &p.subject, IssuerMode::Claims))
+    caller.identity.clone()
 }
 
-/// `FORBIDDEN` for a grant that would match its creator. The audit event has reason `SELF_GRANT`; the error's
-/// reason becomes `SELF_GRANT` too once `Denial` has a variant for it (until then the four-eyes denial).
+/// `FORBIDDEN` with reason `SELF_GRANT` for a grant that would match its creator.
 fn self_grant_refused() -> ApiError {
-    ApiError::Forbidden(Denial::SubmitterCannotReview)
+    ApiError::Forbidden(Denial::SelfGrant)
 }
 
 /// Whether a session opened as `caller` still has everything it had, by the grants of `snapshot`.
