@@ -57,6 +57,11 @@ stable_codes! {
         FourEyes = "FOUR_EYES",
         /// Someone other than the submitter tried to cancel a payout change.
         NotSubmitter = "NOT_SUBMITTER",
+        /// The token is revoked: its `jti`, or every token of its identity issued before a time (a token without
+        /// `iat` while such a revocation applies).
+        TokenRevoked = "TOKEN_REVOKED",
+        /// The vault is frozen: no secret is handed out until it is unfrozen.
+        Frozen = "FROZEN",
 
         // An act that could not be done.
         /// A seller account with that login exists already.

@@ -45,6 +45,14 @@ stable_codes! {
         PayoutApprove = "payout.approve",
         PayoutReject = "payout.reject",
         PayoutCancel = "payout.cancel",
+        /// Revoking one token (issuer and `jti`).
+        AccessRevokeToken = "access.revoke_token",
+        /// Revoking every token of an identity issued before a time.
+        AccessRevokeSubject = "access.revoke_subject",
+        /// Freezing the vault (and refusals of secret-bearing acts while it is frozen are recorded under their own
+        /// action with reason `FROZEN`).
+        VaultFreeze = "vault.freeze",
+        VaultUnfreeze = "vault.unfreeze",
     }
 }
 
@@ -124,6 +132,10 @@ mod tests {
                 "payout.approve",
                 "payout.reject",
                 "payout.cancel",
+                "access.revoke_token",
+                "access.revoke_subject",
+                "vault.freeze",
+                "vault.unfreeze",
             ]
         );
     }
