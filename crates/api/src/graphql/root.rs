@@ -5,9 +5,11 @@ use async_graphql::{MergedObject, MergedSubscription};
 
 use super::audit::AuditTrailQuery;
 use super::credentials::CredentialsMutation;
+use super::freeze::FreezeMutation;
 use super::keys::{KeysMutation, KeysQuery, KeysSubscription};
 use super::marketplace::{MarketplaceMutation, MarketplaceSubscription};
 use super::payouts::{PayoutsMutation, PayoutsQuery, PayoutsSubscription};
+use super::revocation::RevocationMutation;
 use super::sellers::{SellersMutation, SellersQuery};
 
 /// Reads: the caller, seller accounts and credential metadata, the audit trail.
@@ -18,7 +20,15 @@ pub struct QueryRoot(SellersQuery, KeysQuery, AuditTrailQuery, PayoutsQuery);
 /// Writes, and every act with a side effect (issuing a credential writes the audit trail).
 #[derive(MergedObject, Debug, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(SellersMutation, CredentialsMutation, MarketplaceMutation, KeysMutation, PayoutsMutation);
+pub struct MutationRoot(
+    SellersMutation,
+    CredentialsMutation,
+    MarketplaceMutation,
+    KeysMutation,
+    PayoutsMutation,
+    RevocationMutation,
+    FreezeMutation,
+);
 
 /// Live updates, over the WebSocket endpoint `/graphql/ws` (graphql-transport-ws; the bearer token goes in the
 /// `connection_init` payload as `authorization`).

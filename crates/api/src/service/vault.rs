@@ -14,8 +14,10 @@ use zeroize::Zeroizing;
 
 use super::checkpoints::{ChainMonitor, CheckpointEmitter, CheckpointSettings};
 use super::credential_secret::open_secret;
+use super::freeze_state::FreezeState;
 use super::listening::{Listeners, ListeningCount};
 use super::marketplace::Marketplace;
+use super::revocation_state::RevocationState;
 use super::token_broker::TokenBroker;
 use crate::cache::IssueCache;
 use crate::error::ApiError;
@@ -43,6 +45,10 @@ pub struct Vault {
     pub(super) checkpoints: Arc<CheckpointEmitter>,
     /// The background verifier's last result and position.
     pub(super) chain: ChainMonitor,
+    /// The token revocations in force, as last polled (checked on every request without a query).
+    pub(super) revocations: RevocationState,
+    /// The emergency freeze, as last polled.
+    pub(super) freeze: FreezeState,
 }
 
 /// Sellers × kinds whose issue material is kept in memory.
@@ -68,6 +74,8 @@ impl Vault {
             listening: ListeningCount::default(),
             checkpoints,
             chain: ChainMonitor::default(),
+            revocations: RevocationState::default(),
+            freeze: FreezeState::default(),
         }
     }
 
