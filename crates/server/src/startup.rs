@@ -70,6 +70,9 @@ impl Application {
         drop(vault.start_rewrap_worker(config.rewrap));
         // A checkpoint now and every interval, and the chain verified in the background (auditChainStatus).
         vault.start_audit_evidence();
+        // Revocations and the freeze loaded before serving, then polled (a replica started while frozen hands out
+        // no secret).
+        vault.start_access_polling().await.context("cannot read the revocations and the freeze")?;
         let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
             .await

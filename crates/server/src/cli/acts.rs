@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::config::Settings;
 
 /// The database, with the audit MAC key opened (made on first use) by the configured root key.
-async fn open_keyed(settings: &Settings) -> anyhow::Result<(Database, RootKey)> {
+pub(super) async fn open_keyed(settings: &Settings) -> anyhow::Result<(Database, RootKey)> {
     let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
     let root = settings.root_key()?;
     let key = cdvault_storage::audit::open_key(&db, &root)
@@ -23,12 +23,12 @@ async fn open_keyed(settings: &Settings) -> anyhow::Result<(Database, RootKey)> 
 }
 
 /// The operator acting from the command line.
-fn operator() -> String {
+pub(super) fn operator() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()))
 }
 
 /// An audit record of an operator's act from the command line.
-fn record(who: &str, act: AuditAction, details: serde_json::Value) -> AuditRecord {
+pub(super) fn record(who: &str, act: AuditAction, details: serde_json::Value) -> AuditRecord {
     let request_id = format!("cli-{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
     AuditRecord::new(who, act, Outcome::Success, &request_id).details(details)
 }
