@@ -10,6 +10,7 @@ mod m20261123_000004_one_active_key;
 mod m20261123_000005_rotation_jobs;
 mod m20261127_000006_audit_v2;
 mod m20261127_000007_access_grants;
+mod m20261127_000008_revocations_freeze;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_rotation_jobs::Migration),
             Box::new(m20261127_000006_audit_v2::Migration),
             Box::new(m20261127_000007_access_grants::Migration),
+            Box::new(m20261127_000008_revocations_freeze::Migration),
         ]
     }
 }

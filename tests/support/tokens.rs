@@ -31,3 +31,19 @@ pub fn token_lasting(subject: &str, scope: &str, sellers: Option<&[&str]>, ttl: 
     };
     mint_hs256(JWT_SECRET.as_bytes(), ISSUER, AUDIENCE, &request).unwrap()
 }
+
+/// A valid HS256 token for ten minutes with a chosen `jti` and `iat` (absent when `None`): for revocation tests.
+pub fn token_with_ids(subject: &str, scope: &str, sellers: &[&str], jti: Option<&str>, iat: Option<u64>) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut claims = serde_json::json!({
+        "sub": subject, "scope": scope, "sellers": sellers, "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600,
+    });
+    if let Some(jti) = jti {
+        claims["jti"] = jti.into();
+    }
+    if let Some(iat) = iat {
+        claims["iat"] = iat.into();
+    }
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+}

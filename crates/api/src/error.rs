@@ -20,6 +20,12 @@ pub enum ApiError {
     /// No valid token: `UNAUTHENTICATED`.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The token is revoked: `UNAUTHENTICATED` with reason `TOKEN_REVOKED`.
+    #[error("{}", .0.message())]
+    TokenRevoked(cdvault_domain::revocation::Refusal),
+    /// The vault is frozen: `FROZEN` (secret-bearing operations only).
+    #[error("the vault is frozen: no secret is handed out until it is unfrozen")]
+    Frozen,
     /// A scope is missing, the seller is out of reach, or the seller is inactive: `FORBIDDEN`.
     #[error("{}", .0.message())]
     Forbidden(Denial),
@@ -62,7 +68,8 @@ impl ApiError {
     /// The `extensions.code` of this outcome.
     pub const fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Unauthenticated(_) | Self::TokenRevoked(_) => ErrorCode::Unauthenticated,
+            Self::Frozen => ErrorCode::Frozen,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
@@ -86,6 +93,7 @@ impl ApiError {
             Self::BadUserInput(invalid) => Some(invalid.reason.as_str()),
             Self::Forbidden(denial) => Some(denial.reason().as_str()),
             Self::CredentialRejected(_) => Some(Reason::MarketplaceRejected.as_str()),
+            Self::TokenRevoked(refusal) => Some(refusal.reason().as_str()),
             Self::Upstream { reason, .. } => Some(reason),
             _ => None,
         }

@@ -7,10 +7,12 @@
 //!   `listening` (how many subscriptions listen);
 //! - `token_broker`: access tokens fetched once for everyone (a small API over private internals);
 //! - `vault`: the context; `authorize`: who is calling and what they may do (every use case starts there);
+//! - `revocation_state`, `freeze_state`: this replica's copies of the revocations and the freeze (leaves that
+//!   `vault` holds), filled by `revocation` (which polls both) and `freeze`;
 //! - `checkpoints`: the chain head signed and written outside the database, and the verifier's memory (leaves
 //!   that `vault` holds); `chain_status` runs both (emission, the background verifier);
 //! - the capabilities: `sellers`, `verification`, `credentials`, `issue`, `access_tokens`, `credential_changes`,
-//!   `audit`, `keys`, `payouts`, `grants`.
+//!   `audit`, `keys`, `payouts`, `grants`, `revocation`, `freeze`.
 
 mod access_tokens;
 mod audit;
@@ -20,12 +22,16 @@ mod checkpoints;
 mod credential_changes;
 mod credential_secret;
 mod credentials;
+mod freeze;
+mod freeze_state;
 mod grants;
 mod issue;
 mod keys;
 mod listening;
 mod marketplace;
 mod payouts;
+mod revocation;
+mod revocation_state;
 mod sellers;
 mod token_broker;
 mod vault;
@@ -41,10 +47,11 @@ pub use checkpoints::{
 };
 pub use credentials::{NewOctopiaCredential, StoredApiCredential};
 pub use grants::{GRANTS_POLL, NewAccessGrant, grant_details};
-pub use issue::{IssuedApi, IssuedOctopia};
+pub use issue::{IssuedApi, IssuedOctopia, SecretField};
 pub use keys::{RewrapSettings, RotationJobReport};
 pub use listening::Listeners;
 pub use marketplace::Marketplace;
 pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
+pub use revocation::ACCESS_POLL;
 pub use vault::{AccessSnapshot, Vault};
 pub use verification::VerificationReport;

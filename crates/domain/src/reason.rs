@@ -61,6 +61,11 @@ stable_codes! {
         NotSubmitter = "NOT_SUBMITTER",
         /// An access grant that would match its creator's own identity (no self-escalation).
         SelfGrant = "SELF_GRANT",
+        /// The token is revoked: its `jti`, or every token of its identity issued before a time (a token without
+        /// `iat` while such a revocation applies).
+        TokenRevoked = "TOKEN_REVOKED",
+        /// The vault is frozen: no secret is handed out until it is unfrozen.
+        Frozen = "FROZEN",
 
         // An act that could not be done.
         /// A seller account with that login exists already.

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `schema`, `config-reference`, `error-reference`, `token`, `audit verify`,
-//! `keys status | rotate | retire`, `access grant | grants | revoke-grant`.
+//! `keys status | rotate | retire`, `access grant | grants | revoke-grant`, `freeze`, `unfreeze`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use crate::config::{ServeConfig, Settings};
 
 mod access;
 mod acts;
+mod freeze;
 use crate::startup::{Application, shutdown_signal};
 
 /// cdvault: a credential vault for Cdiscount / Octopia marketplace sellers, served over GraphQL.
@@ -47,6 +48,15 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Freezes the vault: every operation that returns a secret answers FROZEN on every replica (within a second)
+    /// until `cdvault unfreeze`. Needs the root key (the act commits with its audit event).
+    Freeze {
+        /// Why (recorded with the freeze and in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lifts the freeze. Needs the root key.
+    Unfreeze,
     /// The encryption keyring.
     Keys {
         #[command(subcommand)]
@@ -206,6 +216,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Keys { command: KeysCommand::Retire { version } } => acts::retire(&settings, version).await,
         Command::Audit { command: AuditCommand::Verify { checkpoints } } => acts::verify(&settings, checkpoints).await,
         Command::Access { command } => access::run(&settings, command).await,
+        Command::Freeze { reason } => freeze::freeze(&settings, &reason).await,
+        Command::Unfreeze => freeze::unfreeze(&settings).await,
     }
 }
 

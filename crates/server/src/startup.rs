@@ -75,6 +75,9 @@ impl Application {
         // Grants made on any replica reach this one by polling.
         vault.refresh_access_grants().await.context("cannot read the access grants")?;
         drop(vault.start_access_grants());
+        // Revocations and the freeze loaded before serving, then polled (a replica started while frozen hands out
+        // no secret).
+        vault.start_access_polling().await.context("cannot read the revocations and the freeze")?;
         let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier));
         let listener = TcpListener::bind(config.listen)
             .await

@@ -30,7 +30,7 @@ async fn an_issue_records_our_request_id_the_callers_beside_it_the_issuer_and_js
     assert_eq!(request_id, answered_id, "the id in the response header is the one in the audit trail");
     assert_eq!(event["callerRequestId"], "trace-42");
     assert_eq!(event["issuer"], ISSUER);
-    assert_eq!(event["details"], json!({ "kind": "MARKETPLACE_API", "version": 1 }));
+    assert_eq!(event["details"], json!({ "kind": "MARKETPLACE_API", "version": 1, "fields": ["password"] }));
     assert_eq!(event["recordVersion"], 2);
 }
 on_both_engines!(an_issue_records_our_request_id_the_callers_beside_it_the_issuer_and_json_details);

@@ -67,8 +67,10 @@ macro_rules! error_codes {
 
 error_codes! {
     /// No valid token. **HTTP 401** when the `Authorization` header is malformed or the token is invalid (bad
-    /// signature, expired, not yet valid, wrong `iss`/`aud`/algorithm, missing claim): the query is not run, and the
-    /// response has `extensions.requestId`. Without any `Authorization` header, the request runs and every field that
+    /// signature, expired, not yet valid, wrong `iss`/`aud`/algorithm, missing claim) or revoked
+    /// (`extensions.reason` `TOKEN_REVOKED`: its `jti` was revoked, or every token of its identity issued before a
+    /// time, which also refuses its tokens without `iat`): the query is not run, and the response has
+    /// `extensions.requestId`. Without any `Authorization` header, the request runs and every field that
     /// needs a token fails with this code (HTTP 200).
     Unauthenticated = "UNAUTHENTICATED", Outcome, Some(StatusCode::UNAUTHORIZED);
     /// The token is valid but not enough. `extensions.reason` says why: `MISSING_SCOPE`, `SELLER_NOT_ALLOWED` (the
@@ -108,6 +110,12 @@ error_codes! {
     /// `issueAccessToken` and by stores with `verify: true`, which then store nothing; `verifyCredential` returns
     /// `UNREACHABLE` instead. Try again later.
     UpstreamUnavailable = "UPSTREAM_UNAVAILABLE", Outcome, None;
+    /// The vault is frozen (`freezeVault`, or `cdvault freeze`, in response to a leak): every operation that
+    /// returns a secret (`issueApiCredential`, `issueOctopiaCredential`, `issueAccessToken`, `revealPayoutDetails`,
+    /// `revealPayoutAccount`) is refused on every replica, within a second of the freeze, until `unfreezeVault`.
+    /// Reads and every other operation keep working, so credentials can be rotated while frozen; `viewer.frozen`
+    /// tells. Like every outcome, in a response with HTTP 200: the other fields of the request are answered.
+    Frozen = "FROZEN", Outcome, None;
     /// Anything else. The client gets a generic message and `extensions.requestId`; the detail goes only to the
     /// server log, under that request id.
     InternalServerError = "INTERNAL_SERVER_ERROR", Outcome, None;

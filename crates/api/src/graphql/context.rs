@@ -44,7 +44,12 @@ pub(crate) fn session_end(vault: &Vault, caller: &Caller) -> impl std::future::F
         None if caller.expires_at.is_some() => futures::future::ready(()).boxed(),
         None => futures::future::pending().boxed(),
     };
-    // A session also ends when the grants it was opened under shrink (or are deleted).
+    // A session also ends when the grants it was opened under shrink (or are deleted), or its token is revoked.
     let lost = Box::pin(vault.access_lost(caller));
-    futures::future::select(futures::future::select(expired, Box::pin(vault.sessions_closed())), lost).map(|_| ())
+    let revoked = match &caller.identity {
+        Some(identity) => vault.revocation_end(identity.clone()).boxed(),
+        None => futures::future::pending().boxed(),
+    };
+    let ended = futures::future::select(futures::future::select(expired, revoked), Box::pin(vault.sessions_closed()));
+    futures::future::select(ended, lost).map(|_| ())
 }

@@ -6,7 +6,14 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 
 use super::context::{IntoGraphql, request};
-use crate::service::{IssuedApi, IssuedOctopia, NewOctopiaCredential};
+use crate::service::{IssuedApi, IssuedOctopia, NewOctopiaCredential, SecretField};
+
+/// The secret fields of `candidates` that the current field's selection asks for, read before the use case runs
+/// (aliases and fragments included), so their scopes are checked and recorded before the audit commits.
+pub(super) fn selected_secrets(ctx: &Context<'_>, candidates: &[SecretField]) -> Vec<SecretField> {
+    let selection = ctx.look_ahead();
+    candidates.iter().copied().filter(|f| selection.field(f.as_str()).exists()).collect()
+}
 
 /// The two kinds of seller credentials.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -296,8 +303,9 @@ impl CredentialsMutation {
             .gql(caller)
     }
 
-    /// Issues the newest Marketplace API credential of a seller. Needs `credentials:read` and a token that reaches
-    /// the seller; the seller must be active. Recorded in the audit trail before it is returned.
+    /// Issues the newest Marketplace API credential of a seller. Needs `credentials:read` (`credentials:token` is not
+    /// enough) and a token that reaches the seller; the seller must be active. `FROZEN` while the vault is frozen.
+    /// Recorded in the audit trail, with the secret fields selected, before it is returned.
     async fn issue_api_credential(
         &self,
         ctx: &Context<'_>,
@@ -305,7 +313,12 @@ impl CredentialsMutation {
         #[graphql(desc = "Why the credential is needed (recorded in the audit trail).")] purpose: String,
     ) -> async_graphql::Result<IssuedApiCredentialGql> {
         let (vault, caller) = request(ctx)?;
-        vault.issue_api_credential(caller, &seller_login, &purpose).await.map(IssuedApiCredentialGql).gql(caller)
+        let fields = selected_secrets(ctx, &[SecretField::Password]);
+        vault
+            .issue_api_credential(caller, &seller_login, &purpose, &fields)
+            .await
+            .map(IssuedApiCredentialGql)
+            .gql(caller)
     }
 
     /// Issues the newest Octopia client credentials of a seller. Same rules as `issueApiCredential`.
@@ -316,8 +329,9 @@ impl CredentialsMutation {
         #[graphql(desc = "Why the credential is needed (recorded in the audit trail).")] purpose: String,
     ) -> async_graphql::Result<IssuedOctopiaCredentialGql> {
         let (vault, caller) = request(ctx)?;
+        let fields = selected_secrets(ctx, &[SecretField::ClientSecret]);
         vault
-            .issue_octopia_credential(caller, &seller_login, &purpose)
+            .issue_octopia_credential(caller, &seller_login, &purpose, &fields)
             .await
             .map(IssuedOctopiaCredentialGql)
             .gql(caller)

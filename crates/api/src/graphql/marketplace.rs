@@ -6,9 +6,9 @@ use futures::{Stream, StreamExt};
 use time::OffsetDateTime;
 
 use super::context::{IntoGraphql, request, session_end};
-use super::credentials::{CredentialKindGql, VerificationOutcomeGql};
+use super::credentials::{CredentialKindGql, VerificationOutcomeGql, selected_secrets};
 use super::pagination::Cursors;
-use crate::service::{IssuedToken, VerificationReport};
+use crate::service::{IssuedToken, SecretField, VerificationReport};
 
 /// The cursors of the credential change feed: the change's sequence number.
 const CHANGE_CURSORS: Cursors = Cursors::new("credential-change");
@@ -174,7 +174,8 @@ impl MarketplaceMutation {
     }
 
     /// A short-lived marketplace access token for a seller, so the tool never holds the password. Needs
-    /// `credentials:read` and a token that reaches the seller; the seller must be active. The vault fetches each
+    /// `credentials:token` (or `credentials:read`, which implies it) and a token that reaches the seller; the seller
+    /// must be active. `FROZEN` while the vault is frozen. The vault fetches each
     /// token once for every tool and replica, reuses it until a margin before expiry and refreshes it ahead of time.
     /// A credential the marketplace rejected is `CONFLICT` (reason `MARKETPLACE_REJECTED`); a marketplace that
     /// cannot be reached is `UPSTREAM_UNAVAILABLE`. Recorded in the audit trail before it is returned.
@@ -187,8 +188,9 @@ impl MarketplaceMutation {
         kind: Option<CredentialKindGql>,
     ) -> async_graphql::Result<IssuedAccessTokenGql> {
         let (vault, caller) = request(ctx)?;
+        let fields = selected_secrets(ctx, &[SecretField::AccessToken]);
         vault
-            .issue_access_token(caller, &seller_login, &purpose, kind.map(Into::into))
+            .issue_access_token(caller, &seller_login, &purpose, kind.map(Into::into), &fields)
             .await
             .map(IssuedAccessTokenGql)
             .gql(caller)

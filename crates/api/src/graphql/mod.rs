@@ -14,11 +14,13 @@ mod access;
 mod audit;
 mod context;
 mod credentials;
+mod freeze;
 mod keys;
 mod limits;
 mod marketplace;
 mod pagination;
 mod payouts;
+mod revocation;
 mod root;
 mod sellers;
 

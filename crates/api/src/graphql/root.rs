@@ -6,9 +6,11 @@ use async_graphql::{MergedObject, MergedSubscription};
 use super::access::{AccessMutation, AccessQuery};
 use super::audit::AuditTrailQuery;
 use super::credentials::CredentialsMutation;
+use super::freeze::FreezeMutation;
 use super::keys::{KeysMutation, KeysQuery, KeysSubscription};
 use super::marketplace::{MarketplaceMutation, MarketplaceSubscription};
 use super::payouts::{PayoutsMutation, PayoutsQuery, PayoutsSubscription};
+use super::revocation::RevocationMutation;
 use super::sellers::{SellersMutation, SellersQuery};
 
 /// Reads: the caller, seller accounts and credential metadata, the audit trail, access grants.
@@ -26,6 +28,8 @@ pub struct MutationRoot(
     KeysMutation,
     PayoutsMutation,
     AccessMutation,
+    RevocationMutation,
+    FreezeMutation,
 );
 
 /// Live updates, over the WebSocket endpoint `/graphql/ws` (graphql-transport-ws; the bearer token goes in the

@@ -62,6 +62,12 @@ impl ViewerGql {
             SellerReach::Only(set) => set.iter().cloned().collect(),
         }
     }
+
+    /// Whether the vault is frozen: every operation that returns a secret answers `FROZEN` until it is unfrozen.
+    async fn frozen(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let (vault, _) = request(ctx)?;
+        Ok(vault.frozen())
+    }
 }
 
 /// A seller account whose Cdiscount credentials the vault keeps.

@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::request_id::{CallerRequestId, RequestId};
 use super::state::AppState;
-use super::transport::transport_error;
+use super::transport::refusal;
 use crate::error::ErrorCode;
 use crate::service::Caller;
 
@@ -23,6 +23,13 @@ impl FromRequestParts<AppState> for Caller {
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
         match state.verifier.authenticate(authorization).await {
             Ok(identity) => {
+                if let Some(identity) = &identity {
+                    // A revoked token is refused like an invalid one (audited by the check).
+                    if let Err(e) = state.vault.check_not_revoked(identity, &request_id).await {
+                        let reason = Some(cdvault_domain::Reason::TokenRevoked);
+                        return Err(refusal(ErrorCode::Unauthenticated, &e.to_string(), reason, &request_id));
+                    }
+                }
                 // Scopes and sellers: from the claims, or from the grants kept in the vault (by the issuer's mode).
                 let principal = identity.as_ref().map(|identity| state.vault.principal_for(identity));
                 Ok(Caller { request_id, caller_request_id, identity, principal, expires_at: None })
@@ -30,7 +37,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(err) => {
                 tracing::info!(reason = %err, "token refused");
                 state.vault.record_authentication_failure(&request_id, err.reason()).await;
-                Err(transport_error(ErrorCode::Unauthenticated, &err.to_string(), &request_id))
+                Err(refusal(ErrorCode::Unauthenticated, &err.to_string(), Some(err.reason()), &request_id))
             }
         }
     }

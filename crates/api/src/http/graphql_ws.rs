@@ -35,6 +35,9 @@ pub(super) async fn graphql_ws(
                         .or_else(|| payload.get("Authorization"))
                         .and_then(serde_json::Value::as_str);
                     let (refused, reason) = match verifier.authenticate(header).await {
+                        Ok(Some(identity)) if vault.is_revoked_now(&identity) => {
+                            ("the token is revoked".to_owned(), cdvault_domain::Reason::TokenRevoked)
+                        }
                         Ok(Some(identity)) => {
                             let mut data = async_graphql::Data::default();
                             data.insert(Caller {

@@ -6,6 +6,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cdvault_domain::Reason;
 use serde_json::json;
 
 use super::request_id::RequestId;
@@ -16,13 +17,18 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A GraphQL-shaped error response for failures before the schema runs.
 pub(super) fn transport_error(code: ErrorCode, message: &str, request_id: &str) -> Response {
+    refusal(code, message, None, request_id)
+}
+
+/// [`transport_error`] with `extensions.reason` (e.g. `TOKEN_REVOKED` for a `401`).
+pub(super) fn refusal(code: ErrorCode, message: &str, reason: Option<Reason>, request_id: &str) -> Response {
     // Every transport code has its status in the registry; 400 is the fallback for one that would not.
     let status = code.http_status().unwrap_or(StatusCode::BAD_REQUEST);
-    let code = code.as_str();
-    let body = json!({
-        "data": null,
-        "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }]
-    });
+    let mut extensions = json!({ "code": code.as_str(), "requestId": request_id });
+    if let Some(reason) = reason {
+        extensions["reason"] = json!(reason.as_str());
+    }
+    let body = json!({ "data": null, "errors": [{ "message": message, "extensions": extensions }] });
     (status, Json(body)).into_response()
 }
 

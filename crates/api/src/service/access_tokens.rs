@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::authorize::{Caller, RawLogin, SellerAct};
+use super::issue::{SecretField, field_names};
 use super::marketplace::rejection;
 use super::token_broker::FetchFailure;
 use super::vault::Vault;
@@ -58,17 +59,21 @@ impl Vault {
     }
 
     /// A short-lived marketplace access token for the newest credential of a seller, fetched once for everyone.
+    /// Needs `credentials:token` (or `credentials:read`, which implies it). `fields`: the secret fields the query
+    /// selects.
     pub async fn issue_access_token(
         &self,
         caller: &Caller,
         seller_login: &str,
         purpose: &str,
         kind: Option<CredentialKind>,
+        fields: &[SecretField],
     ) -> Result<IssuedToken, ApiError> {
         let act = AuditAction::TokenIssue;
         let SellerAct { principal: p, login } = self
-            .authorize_seller_act(caller, act, Some(Scope::CredentialsRead), RawLogin::seller_login(seller_login))
+            .authorize_seller_act(caller, act, Some(Scope::CredentialsToken), RawLogin::seller_login(seller_login))
             .await?;
+        self.authorize_secret_fields(caller, p, act, &login, fields).await?;
         let purpose = Purpose::parse("purpose", purpose)?;
         // Another attempt only when a newer version was stored between our read and the audit commit.
         for _ in 0..3 {
@@ -81,11 +86,13 @@ impl Vault {
             let stored = &material.stored;
             let meta = &stored.meta;
             let base = |outcome| {
-                caller
-                    .audit_record(&p.subject, act, outcome)
-                    .seller(login.as_str())
-                    .purpose(purpose.as_str())
-                    .details(json!({ "kind": meta.kind.as_str(), "version": meta.version }))
+                caller.audit_record(&p.subject, act, outcome).seller(login.as_str()).purpose(purpose.as_str()).details(
+                    json!({
+                        "kind": meta.kind.as_str(),
+                        "version": meta.version,
+                        "fields": field_names(fields),
+                    }),
+                )
             };
             if rejection(stored).is_some() {
                 self.record_best_effort(base(Outcome::Failed).reason(Reason::MarketplaceRejected)).await;

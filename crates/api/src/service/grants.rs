@@ -148,7 +148,7 @@ impl Vault {
     }
 
     /// Refreshes after a change made here; a failure is logged (the next poll catches up).
-    async fn refresh_after_change(&self) {
+    async fn refresh_grants_after_change(&self) {
         if let Err(e) = self.refresh_access_grants().await {
             tracing::warn!(error = %crate::error::error_chain(&e), "the access grants could not be re-read");
         }
@@ -162,7 +162,7 @@ impl Vault {
         tokio::spawn(async move {
             tokio::pin!(closed);
             loop {
-                vault.refresh_after_change().await;
+                vault.refresh_grants_after_change().await;
                 tokio::select! {
                     () = &mut closed => return,
                     () = tokio::time::sleep(GRANTS_POLL) => {}
@@ -193,7 +193,7 @@ impl Vault {
         let grant = input.into_new_grant(creator, OffsetDateTime::now_utc());
         let event = caller.audit_record(&p.subject, act, Outcome::Success).details(grant_details(&grant));
         grants::create(&self.db, &grant, event).await?;
-        self.refresh_after_change().await;
+        self.refresh_grants_after_change().await;
         Ok(grant)
     }
 
@@ -206,7 +206,7 @@ impl Vault {
             |grant: &Grant| caller.audit_record(&p.subject, act, Outcome::Success).details(grant_details(grant));
         match grants::delete(&self.db, id, event).await {
             Ok(grant) => {
-                self.refresh_after_change().await;
+                self.refresh_grants_after_change().await;
                 Ok(grant)
             }
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("access grant '{id}'"))),

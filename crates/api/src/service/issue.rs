@@ -42,6 +42,43 @@ pub struct IssuedOctopia {
     pub issued_at: OffsetDateTime,
 }
 
+/// A field of an issue payload that carries a secret. The resolver reads which ones the query selects before the use
+/// case runs, so each one's scope is checked, and the audit records them, before anything is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretField {
+    /// `IssuedApiCredential.password`.
+    Password,
+    /// `IssuedOctopiaCredential.clientSecret`.
+    ClientSecret,
+    /// `IssuedAccessToken.token`: a brokered marketplace token.
+    AccessToken,
+}
+
+impl SecretField {
+    /// The field's name in the schema (and in the audit's `fields`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::ClientSecret => "clientSecret",
+            Self::AccessToken => "token",
+        }
+    }
+
+    /// The scope that reveals it: passwords and client secrets need `credentials:read`, a brokered token only
+    /// `credentials:token` (which `credentials:read` implies).
+    pub fn scope(self) -> Scope {
+        match self {
+            Self::Password | Self::ClientSecret => Scope::CredentialsRead,
+            Self::AccessToken => Scope::CredentialsToken,
+        }
+    }
+}
+
+/// The names of `fields`, for the audit details.
+pub(super) fn field_names(fields: &[SecretField]) -> Vec<&'static str> {
+    fields.iter().map(|f| f.as_str()).collect()
+}
+
 /// The newest version of a credential, opened, once its issue is recorded.
 struct Issued {
     login: SellerLogin,
@@ -58,6 +95,24 @@ fn octopia_metadata_missing() -> ApiError {
 }
 
 impl Vault {
+    /// The scope of every selected secret field, then the freeze: the checks of a secret-bearing act once its own
+    /// scope and the seller's reach are checked. Each refusal is audited as a denial of `act`.
+    pub(super) async fn authorize_secret_fields(
+        &self,
+        caller: &Caller,
+        p: &Principal,
+        act: AuditAction,
+        login: &SellerLogin,
+        fields: &[SecretField],
+    ) -> Result<(), ApiError> {
+        for field in fields {
+            if let Err(denial) = p.require(field.scope()) {
+                return Err(self.record_denial(caller, p, act, Some(login.as_str()), denial).await);
+            }
+        }
+        self.refuse_if_frozen(caller, p, act, Some(login.as_str())).await
+    }
+
     /// The newest credential of a seller, from the cache or the database. `NOT_FOUND` and `SELLER_INACTIVE` (audited
     /// as `act`) here.
     pub(super) async fn issue_material(
@@ -90,11 +145,13 @@ impl Vault {
         seller_login: &str,
         purpose: &str,
         kind: CredentialKind,
+        fields: &[SecretField],
     ) -> Result<Issued, ApiError> {
         let act = AuditAction::CredentialIssue;
         let SellerAct { principal: p, login } = self
             .authorize_seller_act(caller, act, Some(Scope::CredentialsRead), RawLogin::seller_login(seller_login))
             .await?;
+        self.authorize_secret_fields(caller, p, act, &login, fields).await?;
         let purpose = Purpose::parse("purpose", purpose)?;
         // Another attempt only when a newer version was stored between our read and the audit commit, or once when
         // the cached ciphertext no longer opens.
@@ -103,11 +160,13 @@ impl Vault {
             let material = self.issue_material(caller, p, &login, kind, act).await?;
             let stored = &material.stored;
             let base = |outcome| {
-                caller
-                    .audit_record(&p.subject, act, outcome)
-                    .seller(login.as_str())
-                    .purpose(purpose.as_str())
-                    .details(json!({ "kind": kind.as_str(), "version": stored.meta.version }))
+                caller.audit_record(&p.subject, act, outcome).seller(login.as_str()).purpose(purpose.as_str()).details(
+                    json!({
+                        "kind": kind.as_str(),
+                        "version": stored.meta.version,
+                        "fields": field_names(fields),
+                    }),
+                )
             };
             let secret = match self.open_credential(stored).await {
                 Ok(secret) => secret,
@@ -144,14 +203,16 @@ impl Vault {
         Err(ApiError::Conflict(format!("the credential of seller '{login}' keeps changing; try again")))
     }
 
+    /// `fields`: the secret fields the query selects (see [`SecretField`]).
     pub async fn issue_api_credential(
         &self,
         caller: &Caller,
         seller_login: &str,
         purpose: &str,
+        fields: &[SecretField],
     ) -> Result<IssuedApi, ApiError> {
         let Issued { login, material, secret } =
-            self.issue(caller, seller_login, purpose, CredentialKind::MarketplaceApi).await?;
+            self.issue(caller, seller_login, purpose, CredentialKind::MarketplaceApi, fields).await?;
         Ok(IssuedApi {
             api_login: login.api_login(),
             seller_login: login.as_str().to_owned(),
@@ -161,14 +222,16 @@ impl Vault {
         })
     }
 
+    /// `fields`: the secret fields the query selects (see [`SecretField`]).
     pub async fn issue_octopia_credential(
         &self,
         caller: &Caller,
         seller_login: &str,
         purpose: &str,
+        fields: &[SecretField],
     ) -> Result<IssuedOctopia, ApiError> {
         let Issued { login, material, secret } =
-            self.issue(caller, seller_login, purpose, CredentialKind::Octopia).await?;
+            self.issue(caller, seller_login, purpose, CredentialKind::Octopia, fields).await?;
         let meta = &material.stored.meta;
         Ok(IssuedOctopia {
             seller_login: login.as_str().to_owned(),

@@ -15,8 +15,10 @@ use zeroize::Zeroizing;
 
 use super::checkpoints::{ChainMonitor, CheckpointEmitter, CheckpointSettings};
 use super::credential_secret::open_secret;
+use super::freeze_state::FreezeState;
 use super::listening::{Listeners, ListeningCount};
 use super::marketplace::Marketplace;
+use super::revocation_state::RevocationState;
 use super::token_broker::TokenBroker;
 use crate::cache::IssueCache;
 use crate::error::ApiError;
@@ -46,6 +48,10 @@ pub struct Vault {
     pub(super) chain: ChainMonitor,
     /// The access grants identities resolve through, as last read; a change of it is watched by open sessions.
     pub(super) grants: watch::Sender<Arc<AccessSnapshot>>,
+    /// The token revocations in force, as last polled (checked on every request without a query).
+    pub(super) revocations: RevocationState,
+    /// The emergency freeze, as last polled.
+    pub(super) freeze: FreezeState,
 }
 
 /// The access grants as read at one value of the database's change counter.
@@ -80,6 +86,8 @@ impl Vault {
             checkpoints,
             chain: ChainMonitor::default(),
             grants: watch::channel(Arc::new(AccessSnapshot::default())).0,
+            revocations: RevocationState::default(),
+            freeze: FreezeState::default(),
         }
     }
 

@@ -51,6 +51,14 @@ stable_codes! {
         AccessRevokeGrant = "access.revoke_grant",
         /// Reading the access grants (only refusals are recorded).
         AccessRead = "access.read",
+        /// Revoking one token (issuer and `jti`).
+        AccessRevokeToken = "access.revoke_token",
+        /// Revoking every token of an identity issued before a time.
+        AccessRevokeSubject = "access.revoke_subject",
+        /// Freezing the vault (and refusals of secret-bearing acts while it is frozen are recorded under their own
+        /// action with reason `FROZEN`).
+        VaultFreeze = "vault.freeze",
+        VaultUnfreeze = "vault.unfreeze",
     }
 }
 
@@ -133,6 +141,10 @@ mod tests {
                 "access.grant",
                 "access.revoke_grant",
                 "access.read",
+                "access.revoke_token",
+                "access.revoke_subject",
+                "vault.freeze",
+                "vault.unfreeze",
             ]
         );
     }

@@ -143,6 +143,7 @@ impl Vault {
     ) -> Result<PayoutDetails, ApiError> {
         let act = AuditAction::PayoutReveal;
         let p = self.authorize_scope(caller, act, Scope::KycReview).await?;
+        self.refuse_if_frozen(caller, p, act, None).await?;
         let id = request_id(id)?;
         let purpose = Purpose::parse("purpose", purpose)?;
         let not_found = || ApiError::NotFound(format!("payout change request {id}"));
@@ -186,6 +187,7 @@ impl Vault {
         let SellerAct { principal: p, login } = self
             .authorize_seller_act(caller, act, Some(Scope::KycReview), RawLogin::seller_login(seller_login))
             .await?;
+        self.refuse_if_frozen(caller, p, act, Some(login.as_str())).await?;
         let purpose = Purpose::parse("purpose", purpose)?;
         let seller = self.existing_seller(&login).await?;
         let account = payouts::active_account(&self.db, seller.id)
