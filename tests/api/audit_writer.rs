@@ -45,6 +45,7 @@ impl Served {
             clock: options.clock.clone(),
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
+            access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

@@ -172,6 +172,7 @@ impl TestAppBuilder {
             clock: options.clock.clone(),
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
+            access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

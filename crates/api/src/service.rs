@@ -46,12 +46,11 @@ pub use checkpoints::{
     random_replica_id,
 };
 pub use credentials::{NewOctopiaCredential, StoredApiCredential};
-pub use grants::{GRANTS_POLL, NewAccessGrant, grant_details};
+pub use grants::{NewAccessGrant, grant_details};
 pub use issue::{IssuedApi, IssuedOctopia, SecretField};
 pub use keys::{RewrapSettings, RotationJobReport};
 pub use listening::Listeners;
 pub use marketplace::Marketplace;
 pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
-pub use revocation::ACCESS_POLL;
-pub use vault::{AccessSnapshot, Vault};
+pub use vault::{AccessSnapshot, DEFAULT_ACCESS_POLL, Vault};
 pub use verification::VerificationReport;

@@ -54,7 +54,8 @@ impl Application {
         tracing::info!(sts = %config.marketplace.sts, octopia = %config.marketplace.octopia_auth, "marketplace endpoints");
         let marketplace = cdvault_api::service::Marketplace { client, clock: config.clock.clone() };
         let vault = cdvault_api::service::Vault::new(database.clone(), Arc::new(keys), audit, marketplace)
-            .with_checkpoints(config.checkpoints.clone());
+            .with_checkpoints(config.checkpoints.clone())
+            .with_access_poll(config.access_poll);
         let vault = Arc::new(vault);
         if database.is_postgres() {
             // Every replica hears of credential changes made on any replica, for its subscribers.

@@ -15,7 +15,7 @@ use super::vault::Vault;
 use crate::error::ApiError;
 
 impl Vault {
-    /// Whether the vault is frozen, as this replica last read it (at most `ACCESS_POLL` old).
+    /// Whether the vault is frozen, as this replica last read it (at most one access poll old).
     pub fn frozen(&self) -> bool {
         self.freeze.is_frozen()
     }

@@ -3,7 +3,6 @@
 //! re-check of open sessions when the snapshot changes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::grant::{
@@ -21,9 +20,6 @@ use uuid::Uuid;
 use super::authorize::Caller;
 use super::vault::{AccessSnapshot, Vault};
 use crate::error::ApiError;
-
-/// How often each replica polls the grants' change counter, to see changes made on other replicas.
-pub const GRANTS_POLL: Duration = Duration::from_secs(2);
 
 /// A new grant as the caller gave it: exactly one of `subject`, `client_id`, `group`, `service_account`.
 #[derive(Debug, Clone, Default)]
@@ -154,7 +150,7 @@ impl Vault {
         }
     }
 
-    /// Polls for grant changes made on other replicas every [`GRANTS_POLL`] until the server shuts down. Call
+    /// Polls for grant changes made on other replicas every `access_poll` (`CDVAULT_ACCESS_POLL_MS`) until the server shuts down. Call
     /// [`Self::refresh_access_grants`] once before serving, so the first requests see the grants.
     pub fn start_access_grants(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let vault = self.clone();
@@ -165,7 +161,7 @@ impl Vault {
                 vault.refresh_grants_after_change().await;
                 tokio::select! {
                     () = &mut closed => return,
-                    () = tokio::time::sleep(GRANTS_POLL) => {}
+                    () = tokio::time::sleep(vault.access_poll) => {}
                 }
             }
         })

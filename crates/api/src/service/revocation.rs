@@ -1,9 +1,8 @@
 //! Token revocation: revoking one token or every earlier token of an identity (`access:admin`), and the check every
-//! request makes against this replica's copy of the revocations, which a poll keeps within [`ACCESS_POLL`] of the
+//! request makes against this replica's copy of the revocations, which a poll keeps within the access poll (`CDVAULT_ACCESS_POLL_MS`) of the
 //! database (and a local change refreshes at once). The same poll reads the emergency freeze.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use cdvault_domain::Reason;
 use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
@@ -19,10 +18,6 @@ use tokio::sync::watch;
 use super::authorize::Caller;
 use super::vault::Vault;
 use crate::error::ApiError;
-
-/// How often each replica reads the freeze and the revocations' version (one small query): a revocation or a
-/// freeze made on another replica takes effect here within this.
-pub const ACCESS_POLL: Duration = Duration::from_secs(1);
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
@@ -135,7 +130,7 @@ impl Vault {
     }
 
     /// Loads the revocations and the freeze (before serving: a replica started while frozen never hands out a
-    /// secret), then polls them every [`ACCESS_POLL`] until the sessions close. A failed poll keeps the last copy.
+    /// secret), then polls them every `access_poll` until the sessions close. A failed poll keeps the last copy.
     pub async fn start_access_polling(self: &Arc<Self>) -> Result<(), ApiError> {
         self.refresh_access_state().await?;
         let vault = self.clone();
@@ -145,7 +140,7 @@ impl Vault {
             loop {
                 tokio::select! {
                     () = &mut closed => return,
-                    () = tokio::time::sleep(ACCESS_POLL) => {}
+                    () = tokio::time::sleep(vault.access_poll) => {}
                 }
                 if let Err(e) = vault.refresh_access_state().await {
                     tracing::warn!(error = %crate::error::error_chain(&e), "the revocations and freeze could not be polled");

@@ -2,6 +2,7 @@
 //! memory. The use cases are `impl Vault` blocks, one module per capability.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cdvault_storage::Database;
 use cdvault_storage::audit::{AuditSink, WriterHealth};
@@ -52,7 +53,13 @@ pub struct Vault {
     pub(super) revocations: RevocationState,
     /// The emergency freeze, as last polled.
     pub(super) freeze: FreezeState,
+    /// How often grants, revocations and the freeze are read again (changes made on other replicas).
+    pub(super) access_poll: Duration,
 }
+
+/// How often each replica reads the grants, revocations and freeze again, unless configured
+/// (`CDVAULT_ACCESS_POLL_MS`).
+pub const DEFAULT_ACCESS_POLL: Duration = Duration::from_secs(1);
 
 /// The access grants as read at one value of the database's change counter.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +73,12 @@ pub struct AccessSnapshot {
 const CACHE_CAPACITY: usize = 200_000;
 
 impl Vault {
+    /// This vault, reading grants, revocations and the freeze again every `every`.
+    pub fn with_access_poll(mut self, every: Duration) -> Self {
+        self.access_poll = every;
+        self
+    }
+
     pub fn new(db: Database, keys: Arc<KeyringHandle>, audit: AuditSink, marketplace: Marketplace) -> Self {
         let (payout_changes, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
@@ -88,6 +101,7 @@ impl Vault {
             grants: watch::channel(Arc::new(AccessSnapshot::default())).0,
             revocations: RevocationState::default(),
             freeze: FreezeState::default(),
+            access_poll: DEFAULT_ACCESS_POLL,
         }
     }
 

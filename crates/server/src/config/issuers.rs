@@ -188,3 +188,15 @@ pub(super) fn max_lifetime(given: Option<&Text>) -> Result<Option<Duration>, Con
     }
     Ok(Some(Duration::from_secs(seconds)))
 }
+
+/// `CDVAULT_ACCESS_POLL_MS`: how often each replica reads grants, revocations and the freeze again.
+pub(super) fn access_poll(raw: &super::raw::RawSettings) -> Result<Duration, super::ConfigError> {
+    let Some(text) = Text::present(raw.access_poll_ms.as_ref()) else {
+        return Ok(cdvault_api::service::DEFAULT_ACCESS_POLL);
+    };
+    let millis: u64 = text.trim().parse().map_err(|_| err("CDVAULT_ACCESS_POLL_MS is not a whole number"))?;
+    if !(100..=60_000).contains(&millis) {
+        return Err(err("CDVAULT_ACCESS_POLL_MS is outside 100..=60000"));
+    }
+    Ok(Duration::from_millis(millis))
+}

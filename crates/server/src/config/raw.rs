@@ -134,6 +134,9 @@ settings! {
     rewrap_batch_pause_ms = "CDVAULT_REWRAP_BATCH_PAUSE_MS", secret: false,
         meaning: "Milliseconds the rewrap worker waits between two batches, 0 to 60,000.",
         default: "`0`";
+    access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
+        meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
+        default: "`1000`";
     job_lease_ttl = "CDVAULT_JOB_LEASE_TTL", secret: false,
         meaning: "Seconds a rewrap job's lease lasts without a batch renewing it, 5 to 3600. On SQLite, a crashed server's job is taken over after it; PostgreSQL replicas share the job without a lease.",
         default: "`30`";

@@ -24,6 +24,8 @@ pub struct ServeConfig {
     pub rewrap: cdvault_api::service::RewrapSettings,
     /// Where audit checkpoints go, how often, and the replica name they are signed with.
     pub checkpoints: cdvault_api::service::CheckpointSettings,
+    /// How often grants, revocations and the freeze are read again (`CDVAULT_ACCESS_POLL_MS`).
+    pub access_poll: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -64,6 +66,7 @@ impl ServeConfig {
             clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
             rewrap: settings.rewrap,
             checkpoints: settings.checkpoints.clone(),
+            access_poll: settings.access_poll,
         })
     }
 }

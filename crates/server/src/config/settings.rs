@@ -78,6 +78,8 @@ pub struct Settings {
     pub rewrap: RewrapSettings,
     /// Where audit checkpoints go, how often, and the replica name they are signed with.
     pub checkpoints: CheckpointSettings,
+    /// How often grants, revocations and the freeze are read again.
+    pub access_poll: Duration,
     root_key: Required<Secret>,
     verification_key: Required<VerificationKey>,
     jwt_issuer: Required<String>,
@@ -189,6 +191,7 @@ impl Settings {
             marketplace: marketplace(&raw, dev)?,
             rewrap: rewrap(&raw)?,
             checkpoints: super::checkpoints::checkpoints(&raw, data_dir(&set_up), host_name)?,
+            access_poll: super::issuers::access_poll(&raw)?,
             set_up,
             jwt_algorithm,
             root_key,
