@@ -46,6 +46,9 @@ async fn freezing_refuses_every_secret_and_keeps_reads_and_other_writes_until_un
     assert_eq!((state["frozen"].as_bool(), state["frozenBy"].as_str()), (Some(true), Some("incident-responder")));
     assert_eq!(state["reason"], "laptop of an operator stolen");
     assert!(frozen_seen_by_viewer(&app).await);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200, "a frozen vault still serves");
+    assert!(ready.text().await.unwrap().contains("frozen"));
 
     let refused = issue(&app).await;
     assert_eq!(refused.code(), "FROZEN", "{}", refused.body);

@@ -84,6 +84,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, cause).into_response();
     }
     match state.vault.database().ping().await {
+        // A frozen vault is ready (it serves reads and writes): the body says so for the operator.
+        Ok(()) if state.vault.frozen() => (StatusCode::OK, "ready (frozen: no secret is handed out)").into_response(),
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {
             tracing::warn!(error = %crate::error::error_chain(&err), "readiness check failed");
