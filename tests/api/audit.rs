@@ -5,19 +5,7 @@ use cdvault_tests::{ALL_SCOPES, Engine, TestApp, on_both_engines, spawn_app};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-/// Two sellers with a password each and three issues for `shop-a`: seven audit events, numbered 1 to 7.
-async fn app_with_seven_audit_events(engine: Engine) -> TestApp {
-    let app = TestApp::builder(engine)
-        .seller_with_password("shop-a", "Passw0rd-A!")
-        .seller_with_password("shop-b", "Passw0rd-B!")
-        .spawn()
-        .await;
-    let admin = app.token(ALL_SCOPES, &["*"]);
-    for _ in 0..3 {
-        app.issue_password(&admin, "shop-a").await.data();
-    }
-    app
-}
+use cdvault_tests::audit::app_with_seven_audit_events;
 
 async fn verify_app(app: &TestApp) -> Result<u64, StorageError> {
     verify(&app.keyed_db().await, &[]).await.map(|verified| verified.checked)

@@ -12,22 +12,10 @@ use cdvault_domain::audit::{ChainBreak, ChainedEvent, Checkpoint};
 use cdvault_domain::policy::SellerReach;
 use cdvault_storage::StorageError;
 use cdvault_storage::audit::{AuditFilter, Verified};
-use cdvault_tests::{ALL_SCOPES, Engine, TestApp};
+use cdvault_tests::TestApp;
 use sea_orm::ConnectionTrait;
 
-/// Two sellers with a password each and three issues for `shop-a`: seven audit events, numbered 1 to 7, all v2.
-async fn app_with_seven_audit_events(engine: Engine) -> TestApp {
-    let app = TestApp::builder(engine)
-        .seller_with_password("shop-a", "Passw0rd-A!")
-        .seller_with_password("shop-b", "Passw0rd-B!")
-        .spawn()
-        .await;
-    let admin = app.token(ALL_SCOPES, &["*"]);
-    for _ in 0..3 {
-        app.issue_password(&admin, "shop-a").await.data();
-    }
-    app
-}
+use cdvault_tests::audit::app_with_seven_audit_events;
 
 /// A checkpoint of the head as it is now, signed with the app's audit MAC key by `replica-a` (what a replica ships
 /// off the host).

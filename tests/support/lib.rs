@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
 pub mod app;
+pub mod audit;
 pub mod db;
 pub mod oidc;
 pub mod operations;

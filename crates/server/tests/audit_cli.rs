@@ -4,35 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdvault");
+mod support;
 
-/// `cdvault` in `dir`, with no `CDVAULT_*` setting inherited from the test's environment.
-fn cdvault(dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CDVAULT_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{Server, cdvault, run, text};
 
 /// `cdvault audit verify` with these checkpoint files: its exit code and what it printed.
 fn audit_verify(dir: &Path, checkpoints: &[&Path]) -> (Option<i32>, String, String) {
@@ -48,31 +26,8 @@ fn audit_verify(dir: &Path, checkpoints: &[&Path]) -> (Option<i32>, String, Stri
 /// Starts the development set-up in `dir`, sends `refusals` requests with a bad token (each leaves an audit event),
 /// and stops it with SIGTERM, so every event is committed.
 fn dev_vault_with_events(dir: &Path, refusals: usize) {
-    let mut child = cdvault(dir)
-        .arg("serve")
-        .env("CDVAULT_LISTEN", "127.0.0.1:0")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let address = loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            panic!("the server did not print its address");
-        };
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let server = Server::start(cdvault(dir));
+    let address = server.address.clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
@@ -90,8 +45,7 @@ fn dev_vault_with_events(dir: &Path, refusals: usize) {
             assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
         }
     });
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-    assert!(child.wait().unwrap().success(), "the server stops cleanly");
+    server.terminate();
 }
 
 fn data_dir(dir: &Path) -> PathBuf {

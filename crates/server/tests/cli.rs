@@ -3,82 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdvault");
+mod support;
 
-/// `cdvault` in `dir`, with no `CDVAULT_*` setting inherited from the test's environment.
-fn cdvault(dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CDVAULT_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A `cdvault serve` child process and the log lines it printed up to "listening".
-struct Server {
-    child: Child,
-    address: String,
-    log: Vec<String>,
-}
-
-impl Server {
-    fn start(mut command: Command) -> Self {
-        let mut child = command
-            .arg("serve")
-            .env("CDVAULT_LISTEN", "127.0.0.1:0")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut log = Vec::new();
-        loop {
-            let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server did not print its address: {log:?}");
-            };
-            let address =
-                line.split("listening on http://").nth(1).map(|rest| rest.split('/').next().unwrap().to_owned());
-            log.push(line);
-            if let Some(address) = address {
-                return Self { child, address, log };
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{BIN, Server, cdvault, graphql, run, text};
 
 fn viewer(address: &str, token: &str) -> serde_json::Value {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -379,20 +310,6 @@ fn on_sigterm_in_flight_issues_finish_and_their_audit_events_are_committed() {
     });
     assert!(successes > 0, "some issues were in flight and finished");
     assert_eq!(audited, i64::try_from(successes).unwrap(), "every credential that left has a committed audit event");
-}
-
-/// POSTs a GraphQL document to a running server.
-async fn graphql(address: &str, token: &str, query: &str, variables: serde_json::Value) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("http://{address}/graphql"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// Starts a rewrap of many rows, kills the server with SIGKILL mid-job, restarts it, and checks that the job
