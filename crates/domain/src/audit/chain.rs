@@ -59,14 +59,19 @@ fn opt(out: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
-/// The v1 link: SHA-256 over the previous link and the event (no issuer, no caller request id).
-pub fn v1_hash(seq: i64, r: &AuditRecord, prev_hash: &[u8; 32]) -> [u8; 32] {
-    let mut buf = Vec::with_capacity(256);
-    push_part(&mut buf, b"cdvault.audit.v1");
+/// The canonical encoding of an event and the previous link in `version`: every field in a fixed order,
+/// length-prefixed. v2 adds the issuer (after the time) and the caller's request id (at the end); v1 has neither.
+fn encoding(version: RecordVersion, seq: i64, r: &AuditRecord, prev_hash: &[u8; 32]) -> Vec<u8> {
+    let v2 = version == RecordVersion::V2;
+    let mut buf = Vec::with_capacity(320);
+    push_part(&mut buf, if v2 { b"cdvault.audit.v2" } else { b"cdvault.audit.v1" });
     push_part(&mut buf, prev_hash);
     push_part(&mut buf, &seq.to_be_bytes());
     push_part(&mut buf, r.id.as_bytes());
     push_part(&mut buf, &r.micros().to_be_bytes());
+    if v2 {
+        opt(&mut buf, r.issuer.as_deref());
+    }
     push_part(&mut buf, r.subject.as_bytes());
     push_part(&mut buf, r.action.as_str().as_bytes());
     opt(&mut buf, r.seller_login.as_deref());
@@ -75,28 +80,20 @@ pub fn v1_hash(seq: i64, r: &AuditRecord, prev_hash: &[u8; 32]) -> [u8; 32] {
     opt(&mut buf, r.reason.map(Reason::as_str));
     opt(&mut buf, r.detail.as_deref());
     push_part(&mut buf, r.request_id.as_bytes());
-    Sha256::digest(&buf).into()
+    if v2 {
+        opt(&mut buf, r.caller_request_id.as_deref());
+    }
+    buf
+}
+
+/// The v1 link: SHA-256 over the previous link and the event (no issuer, no caller request id).
+pub fn v1_hash(seq: i64, r: &AuditRecord, prev_hash: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest(encoding(RecordVersion::V1, seq, r, prev_hash)).into()
 }
 
 /// The v2 encoding, the one input of an event's MAC: every stored field, in a fixed order.
 pub fn v2_encoding(seq: i64, r: &AuditRecord, prev_hash: &[u8; 32]) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(320);
-    push_part(&mut buf, b"cdvault.audit.v2");
-    push_part(&mut buf, prev_hash);
-    push_part(&mut buf, &seq.to_be_bytes());
-    push_part(&mut buf, r.id.as_bytes());
-    push_part(&mut buf, &r.micros().to_be_bytes());
-    opt(&mut buf, r.issuer.as_deref());
-    push_part(&mut buf, r.subject.as_bytes());
-    push_part(&mut buf, r.action.as_str().as_bytes());
-    opt(&mut buf, r.seller_login.as_deref());
-    opt(&mut buf, r.purpose.as_deref());
-    push_part(&mut buf, r.outcome.as_str().as_bytes());
-    opt(&mut buf, r.reason.map(Reason::as_str));
-    opt(&mut buf, r.detail.as_deref());
-    push_part(&mut buf, r.request_id.as_bytes());
-    opt(&mut buf, r.caller_request_id.as_deref());
-    buf
+    encoding(RecordVersion::V2, seq, r, prev_hash)
 }
 
 impl AuditKey {

@@ -224,3 +224,30 @@ mod checkpoints {
         }
     }
 }
+
+/// The v1 link of a fixed event, as computed by the encoding every chain before v2 was written with: existing chains
+/// verify only while this stays byte for byte the same.
+#[test]
+fn the_v1_link_of_a_fixed_event_never_changes() {
+    let record = AuditRecord {
+        id: uuid::Uuid::from_u128(0x0190_f5b8_0000_7000_8000_0000_0000_0001),
+        occurred_at: time::macros::datetime!(2026-11-23 10:00:00.123456 UTC),
+        issuer: None,
+        subject: "tool".into(),
+        action: AuditAction::CredentialIssue,
+        seller_login: Some("bestshop".into()),
+        purpose: Some("nightly sync".into()),
+        outcome: Outcome::Success,
+        reason: None,
+        detail: Some("kind=MARKETPLACE_API version=3".into()),
+        request_id: "req-1".into(),
+        caller_request_id: None,
+    };
+    let link = v1_hash(7, &record, &[3; 32]);
+    assert_eq!(hex::encode(link), PINNED_V1_LINK);
+    let keyed = AuditKey::from_bytes([7; 32], 1).link(7, AuditRecord { issuer: Some("iss".into()), ..record }, [3; 32]);
+    assert_eq!(hex::encode(keyed.hash), PINNED_V2_LINK);
+}
+
+const PINNED_V1_LINK: &str = "850287522d13aa279c58878518dabc60e1284b0cf2e6d4fb32e35baaf62fb66f";
+const PINNED_V2_LINK: &str = "ee258587b65a974b60e9540e7941eee754fb483b9ee1ecaed6d2ca8512987490";
