@@ -17,6 +17,7 @@ enum AccessGrants {
     CreatedByIssuer,
     CreatedBy,
     CreatedAt,
+    Mac,
 }
 
 #[derive(DeriveIden)]
@@ -43,6 +44,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(AccessGrants::CreatedByIssuer).string_len(512).null())
                     .col(ColumnDef::new(AccessGrants::CreatedBy).string_len(256).not_null())
                     .col(ColumnDef::new(AccessGrants::CreatedAt).timestamp_with_time_zone().not_null())
+                    // Under the audit MAC key: a grant inserted or edited by SQL is not authentic and never applies.
+                    .col(ColumnDef::new(AccessGrants::Mac).binary().not_null())
                     .check(Expr::col(AccessGrants::MatchKind).is_in([
                         "SUBJECT",
                         "CLIENT_ID",

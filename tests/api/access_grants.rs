@@ -207,3 +207,20 @@ async fn a_claims_mode_token_keeps_its_own_scopes_and_sellers_whatever_the_grant
     );
 }
 on_both_engines!(a_claims_mode_token_keeps_its_own_scopes_and_sellers_whatever_the_grants);
+
+async fn a_grant_written_or_widened_by_sql_never_gives_access(engine: Engine) {
+    let app = spawn_app(engine).await;
+    create(&app, &admin(), subject_grant("erp", &["audit:read"], &["a-shop"])).await.data();
+    assert!(app.vault().principal_for(&grants_identity("erp")).has_scope(Scope::AuditRead));
+
+    // A database writer widens the grant and copies it for another subject, without the audit MAC key.
+    let conn = app.db.raw().await;
+    use sea_orm::ConnectionTrait;
+    conn.execute_unprepared("UPDATE access_grants SET scopes = 'audit:read keys:admin', sellers = '*'").await.unwrap();
+    conn.execute_unprepared("UPDATE access_grants_version SET version = version + 1").await.unwrap();
+    app.vault().refresh_access_grants().await.unwrap();
+    let widened = app.vault().principal_for(&grants_identity("erp"));
+    assert!(widened.scopes.is_empty() && widened.sellers == SellerReach::Only(Default::default()), "{widened:?}");
+    assert_eq!(app.graphql(Some(&admin()), LIST, json!({})).await.data()["accessGrants"], json!([]));
+}
+on_both_engines!(a_grant_written_or_widened_by_sql_never_gives_access);

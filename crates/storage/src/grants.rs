@@ -1,10 +1,10 @@
 //! Access grants, and the counter every change of them moves (each replica polls it to know when to reload).
 
-use cdvault_domain::audit::AuditRecord;
+use cdvault_domain::audit::{AuditKey, AuditRecord};
 use cdvault_domain::grant::{Creator, Grant, GrantIssuer, GrantMatch, parse_scopes, parse_sellers};
 use cdvault_domain::policy::SellerReach;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder};
 use uuid::Uuid;
 
 use crate::{Database, StorageError, audit};
@@ -29,6 +29,8 @@ mod entity {
             pub created_by_issuer: Option<String>,
             pub created_by: String,
             pub created_at: TimeDateTimeWithTimeZone,
+            /// HMAC-SHA256 under the audit MAC key over the other columns.
+            pub mac: Vec<u8>,
         }
 
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -73,23 +75,54 @@ fn to_domain(row: row::Model) -> Result<Grant, StorageError> {
     })
 }
 
-fn to_row(grant: &Grant) -> row::ActiveModel {
+/// The table name bound into each row's MAC.
+const TABLE: &str = "access_grants";
+
+/// The columns a row's MAC covers, in order.
+fn mac_fields(row: &row::Model) -> [Vec<u8>; 9] {
+    [
+        row.id.as_bytes().to_vec(),
+        row.issuer.as_bytes().to_vec(),
+        row.match_kind.as_bytes().to_vec(),
+        row.match_value.as_bytes().to_vec(),
+        row.scopes.as_bytes().to_vec(),
+        row.sellers.as_bytes().to_vec(),
+        row.created_by_issuer.as_deref().unwrap_or("\u{0}").as_bytes().to_vec(),
+        row.created_by.as_bytes().to_vec(),
+        (row.created_at.unix_timestamp_nanos() / 1000).to_be_bytes().to_vec(),
+    ]
+}
+
+fn to_row(grant: &Grant, key: &AuditKey) -> row::ActiveModel {
     let scopes: Vec<&str> = grant.scopes.iter().map(|s| s.as_str()).collect();
     let sellers = match &grant.sellers {
         SellerReach::All => "*".to_owned(),
         SellerReach::Only(logins) => logins.iter().cloned().collect::<Vec<_>>().join(","),
     };
-    row::ActiveModel {
-        id: Set(grant.id),
-        issuer: Set(grant.issuer.as_str().to_owned()),
-        match_kind: Set(grant.matcher.kind().to_owned()),
-        match_value: Set(grant.matcher.value()),
-        scopes: Set(scopes.join(" ")),
-        sellers: Set(sellers),
-        created_by_issuer: Set(grant.created_by.issuer.clone()),
-        created_by: Set(grant.created_by.subject.clone()),
-        created_at: Set(grant.created_at),
-    }
+    // Stored to the microsecond, the precision both databases keep (the MAC covers the stored value).
+    let created_at = grant.created_at.replace_nanosecond(grant.created_at.nanosecond() / 1000 * 1000);
+    let mut row = row::Model {
+        id: grant.id,
+        issuer: grant.issuer.as_str().to_owned(),
+        match_kind: grant.matcher.kind().to_owned(),
+        match_value: grant.matcher.value(),
+        scopes: scopes.join(" "),
+        sellers,
+        created_by_issuer: grant.created_by.issuer.clone(),
+        created_by: grant.created_by.subject.clone(),
+        created_at: created_at.unwrap_or(grant.created_at),
+        mac: Vec::new(),
+    };
+    let fields = mac_fields(&row);
+    row.mac = key.row_mac(TABLE, &fields.each_ref().map(Vec::as_slice)).to_vec();
+    // Every column set, for the insert.
+    row::ActiveModel::from(row).reset_all()
+}
+
+/// Whether a stored row was written by the vault (its MAC holds under the audit MAC key).
+fn authentic(row: &row::Model, key: &AuditKey) -> bool {
+    let fields = mac_fields(row);
+    key.row_is_authentic(TABLE, &fields.each_ref().map(Vec::as_slice), &row.mac)
 }
 
 /// Moves the counter, in the transaction of the change.
@@ -107,7 +140,7 @@ async fn bump(tx: &impl ConnectionTrait) -> Result<(), StorageError> {
 /// Inserts a grant with its audit event, in one transaction.
 pub async fn create(db: &Database, grant: &Grant, event: AuditRecord) -> Result<(), StorageError> {
     let tx = db.begin_write().await?;
-    to_row(grant).insert(&tx).await?;
+    to_row(grant, db.audit_key()?).insert(&tx).await?;
     bump(&tx).await?;
     audit::append_in(&tx, db.audit_key()?, vec![event]).await?;
     tx.commit().await?;
@@ -130,10 +163,16 @@ pub async fn delete(db: &Database, id: Uuid, event: impl FnOnce(&Grant) -> Audit
     Ok(grant)
 }
 
-/// Every grant, oldest first (a few thousand at most).
+/// Every grant the vault wrote, oldest first (a few thousand at most). A row that is not authentic (inserted or
+/// edited by SQL, without the root key) is left out and logged: it never gives access.
 pub async fn list(db: &Database) -> Result<Vec<Grant>, StorageError> {
+    let key = db.audit_key()?;
     let rows = Grants::find().order_by_asc(row::Column::CreatedAt).order_by_asc(row::Column::Id).all(db.conn()).await?;
-    rows.into_iter().map(to_domain).collect()
+    let (kept, forged): (Vec<_>, Vec<_>) = rows.into_iter().partition(|row| authentic(row, key));
+    for row in &forged {
+        tracing::error!(grant = %row.id, "an access grant row is not authentic (written outside the vault): ignored");
+    }
+    kept.into_iter().map(to_domain).collect()
 }
 
 /// The counter of grant changes: one row by primary key, cheap to poll.
