@@ -13,6 +13,7 @@ mod credentials;
 mod encryption;
 mod freeze;
 mod http;
+mod identity;
 mod keys;
 mod limits;
 mod marketplace;

@@ -28,11 +28,15 @@ use crate::{Engine, TestDb};
 /// listens, so no test can reach the real Cdiscount hosts.
 pub const NO_MARKETPLACE: &str = "http://127.0.0.1:9";
 
+/// Builds the JWT settings of a test server, each time one starts (the settings hold secrets and are not `Clone`);
+/// a closure, so a test can name what it learns at run time (a provider's URL, a temporary JWKS file).
+pub type JwtSettingsFn = Arc<dyn Fn() -> JwtSettings + Send + Sync>;
+
 /// How a test server is configured (kept by the running [`TestApp`], so a replica or a restart gets the same).
 #[derive(Clone)]
 pub struct Options {
     pub root_key: String,
-    pub jwt: fn() -> JwtSettings,
+    pub jwt: JwtSettingsFn,
     /// Base URL of the (fake) marketplace.
     pub marketplace: String,
     /// The token broker's clock: a test moves it forward instead of sleeping.
@@ -48,7 +52,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             root_key: RootKey::generate_base64().to_string(),
-            jwt: hs256_settings,
+            jwt: Arc::new(hs256_settings),
             marketplace: NO_MARKETPLACE.to_owned(),
             clock: Arc::new(ManualClock::new()),
             rewrap: RewrapSettings::default(),
@@ -125,9 +129,10 @@ impl TestAppBuilder {
         self
     }
 
-    /// Verify tokens with these settings instead of the test HS256 secret.
-    pub fn jwt(mut self, jwt: fn() -> JwtSettings) -> Self {
-        self.options.jwt = jwt;
+    /// Verify tokens with the settings `jwt` builds instead of the test HS256 secret (called again by each
+    /// replica and restart).
+    pub fn jwt(mut self, jwt: impl Fn() -> JwtSettings + Send + Sync + 'static) -> Self {
+        self.options.jwt = Arc::new(jwt);
         self
     }
 

@@ -78,6 +78,20 @@ impl OidcProvider {
         body["access_token"].as_str().unwrap_or_else(|| panic!("no access token: {body}")).to_owned()
     }
 
+    /// The key set the provider publishes: its discovery document's `jwks_uri`, fetched (for the tests of forged
+    /// tokens, which use its public keys as an attacker would).
+    pub async fn jwks(&self) -> serde_json::Value {
+        let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
+        let document: serde_json::Value = self.get_json(&discovery).await;
+        let jwks_uri = document["jwks_uri"].as_str().unwrap_or_else(|| panic!("no jwks_uri: {document}"));
+        self.get_json(jwks_uri).await
+    }
+
+    async fn get_json(&self, url: &str) -> serde_json::Value {
+        let response = self.http.get(url).send().await.expect("the provider answers");
+        response.json().await.expect("the provider answers JSON")
+    }
+
     /// Stops the provider now (a provider that is down, for the tests of cached keys).
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
