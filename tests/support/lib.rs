@@ -20,7 +20,7 @@ pub mod tokens;
 pub mod tools;
 pub mod ws;
 
-pub use app::{Gql, NO_MARKETPLACE, Octopia, Options, TestApp, TestAppBuilder, keyed_db, spawn_app};
+pub use app::{Gql, JwtSettingsFn, NO_MARKETPLACE, Octopia, Options, TestApp, TestAppBuilder, keyed_db, spawn_app};
 pub use db::TestDb;
 pub use tokens::{ALL_SCOPES, AUDIENCE, ISSUER, JWT_SECRET, hs256_settings, token_for};
 
