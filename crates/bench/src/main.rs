@@ -4,8 +4,10 @@
 //! cargo build --release -p cdvault-server -p cdvault-bench
 //! target/release/cdvault-bench [--concurrency 64] [--sellers 1000] [--postgres URL] [--json FILE]
 
+mod es256;
 mod load;
 mod openbao;
+mod report;
 mod rewrap;
 mod server;
 
@@ -18,15 +20,17 @@ use cdvault_api::auth::{TokenRequest, mint_hs256};
 use cdvault_domain::crypto::RootKey;
 use clap::Parser;
 use hyper::Method;
-use serde::Serialize;
 
-use crate::load::{Call, Stats, Workload};
+use crate::es256::Es256Issuer;
+use crate::load::{Call, Workload};
+use crate::report::{Round, print_report};
 
 /// Closed-loop benchmark of cdvault beside OpenBao.
 #[derive(Debug, Parser)]
 #[command(name = "cdvault-bench")]
 struct Args {
-    /// Scenarios, comma-separated: healthz, viewer, issue, openbao, kyc-list (pages of 100 payout change
+    /// Scenarios, comma-separated: healthz, viewer, issue, issue-es256 and viewer-es256 (the same requests with an
+    /// ES256 token whose key the server reads from a JWKS file), openbao, kyc-list (pages of 100 payout change
     /// requests, at every depth of the list), token (`issueAccessToken` from the token cache, for up to
     /// `--token-sellers` sellers, against a fake marketplace in this process), rewrap (a key rotation of every
     /// seeded credential: rewrap throughput alone, then issue latency during a second rotation against before it;
@@ -71,16 +75,6 @@ struct Args {
     json: Option<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
-struct Round {
-    engine: String,
-    sellers: usize,
-    results: Vec<Stats>,
-    server_idle_rss_mib: Option<f64>,
-    server_peak_rss_mib: Option<f64>,
-    openbao_peak_rss_mib: Option<f64>,
-}
-
 fn graphql(token: &str, query: &str, variables: serde_json::Value) -> Call {
     Call {
         method: Method::POST,
@@ -92,6 +86,30 @@ fn graphql(token: &str, query: &str, variables: serde_json::Value) -> Call {
 
 fn contains(body: &[u8], needle: &[u8]) -> bool {
     body.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The `viewer` query: HTTP + GraphQL + token check.
+fn viewer(name: &str, address: std::net::SocketAddr, token: &str) -> Workload {
+    let call = graphql(token, "{ viewer { subject } }", serde_json::json!({}));
+    Workload {
+        name: name.into(),
+        address,
+        calls: Arc::new(vec![call]),
+        check: |b| contains(b, b"\"subject\":\"cdvault-bench\""),
+    }
+}
+
+/// `issueApiCredential` over every seeded seller in turn.
+fn issue(name: &str, address: std::net::SocketAddr, token: &str, sellers: usize) -> Workload {
+    let query = "mutation($l: String!) { issueApiCredential(sellerLogin: $l, purpose: \"benchmark\") { password } }";
+    let calls =
+        (1..=sellers).map(|n| graphql(token, query, serde_json::json!({ "l": server::seller_login(n) }))).collect();
+    Workload {
+        name: name.into(),
+        address,
+        calls: Arc::new(calls),
+        check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
+    }
 }
 
 /// Requests per page in the kyc-list scenario (the largest page the API allows).
@@ -139,6 +157,13 @@ async fn main() -> anyhow::Result<()> {
         server::seed(&store.url(), &root_key, sellers, kyc_requests).await?;
         // Always started, so the server never points at the real Cdiscount hosts.
         let marketplace = cdvault_fake_marketplace::FakeMarketplace::start().await?;
+        // Kept until the server stops: it holds the JWKS and TOML files the server reads.
+        let es256_dir = tempfile::tempdir()?;
+        let es256 = if wants("issue-es256") || wants("viewer-es256") {
+            Some(Es256Issuer::create(es256_dir.path(), server::AUDIENCE)?)
+        } else {
+            None
+        };
         let srv = server::Server::start(
             &binary,
             &store.url(),
@@ -146,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             &jwt_secret,
             &marketplace.base_url(),
             args.rewrap_batch,
+            es256.as_ref().map(|issuer| issuer.config.as_path()),
         )?;
         let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
         let request = TokenRequest {
@@ -155,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             ttl: Duration::from_secs(24 * 3600),
         };
         let token = mint_hs256(jwt_secret.as_bytes(), server::ISSUER, server::AUDIENCE, &request)?;
+        let es256_token = es256.as_ref().map(|issuer| issuer.mint(server::AUDIENCE, &request)).transpose()?;
 
         let peer = if wants("openbao") {
             eprintln!("starting OpenBao and seeding {sellers} secrets");
@@ -173,27 +200,17 @@ async fn main() -> anyhow::Result<()> {
                 check: |b| b == b"ok",
             });
         }
-        if wants("viewer") {
-            let call = graphql(&token, "{ viewer { subject } }", serde_json::json!({}));
-            workloads.push(Workload {
-                name: "viewer".into(),
-                address: srv.address,
-                calls: Arc::new(vec![call]),
-                check: |b| contains(b, b"\"subject\":\"cdvault-bench\""),
-            });
+        // Each ES256 scenario right after its HS256 twin, on the same server, so their ratio compares like with like.
+        let es256_token = es256_token.as_deref();
+        for (name, token) in [("viewer", Some(token.as_str())), ("viewer-es256", es256_token)] {
+            if let (true, Some(token)) = (wants(name), token) {
+                workloads.push(viewer(name, srv.address, token));
+            }
         }
-        if wants("issue") {
-            let query =
-                "mutation($l: String!) { issueApiCredential(sellerLogin: $l, purpose: \"benchmark\") { password } }";
-            let calls = (1..=sellers)
-                .map(|n| graphql(&token, query, serde_json::json!({ "l": server::seller_login(n) })))
-                .collect();
-            workloads.push(Workload {
-                name: "issue".into(),
-                address: srv.address,
-                calls: Arc::new(calls),
-                check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
-            });
+        for (name, token) in [("issue", Some(token.as_str())), ("issue-es256", es256_token)] {
+            if let (true, Some(token)) = (wants(name), token) {
+                workloads.push(issue(name, srv.address, token, sellers));
+            }
         }
         if wants("token") {
             let query = "mutation($l: String!) { issueAccessToken(sellerLogin: $l, purpose: \"benchmark\", kind: MARKETPLACE_API) { token } }";
@@ -303,68 +320,4 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&rounds)?)?;
     }
     Ok(())
-}
-
-fn print_report(rounds: &[Round]) {
-    println!("| engine | sellers | scenario | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for round in rounds {
-        for s in &round.results {
-            println!(
-                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-                round.engine,
-                round.sellers,
-                s.scenario,
-                s.concurrency,
-                s.rps,
-                s.p50_ms,
-                s.p90_ms,
-                s.p99_ms,
-                s.max_ms,
-                s.errors
-            );
-        }
-    }
-    for round in rounds {
-        let find = |name: &str, c: usize| round.results.iter().find(|s| s.scenario == name && s.concurrency == c);
-        let mut concurrencies: Vec<usize> = round.results.iter().map(|s| s.concurrency).collect();
-        concurrencies.dedup();
-        for c in concurrencies {
-            if let (Some(issue), Some(bao)) = (find("issue", c), find("openbao", c)) {
-                println!(
-                    "{} sellers={} clients={c}: issue/openbao throughput {:.2}x, p99 issue/openbao {:.2}",
-                    round.engine,
-                    round.sellers,
-                    issue.rps / bao.rps,
-                    issue.p99_ms / bao.p99_ms
-                );
-            }
-            if let (Some(token), Some(bao)) = (find("token", c), find("openbao", c)) {
-                println!(
-                    "{} sellers={} clients={c}: token/openbao throughput {:.2}x, p99 token/openbao {:.2}",
-                    round.engine,
-                    round.sellers,
-                    token.rps / bao.rps,
-                    token.p99_ms / bao.p99_ms
-                );
-            }
-            if let (Some(issue), Some(viewer)) = (find("issue", c), find("viewer", c)) {
-                println!(
-                    "{} sellers={} clients={c}: issue/viewer throughput {:.2}x",
-                    round.engine,
-                    round.sellers,
-                    issue.rps / viewer.rps
-                );
-            }
-        }
-        let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MiB"));
-        println!(
-            "{} sellers={}: server RSS idle {}, peak {}; OpenBao peak {}",
-            round.engine,
-            round.sellers,
-            mib(round.server_idle_rss_mib),
-            mib(round.server_peak_rss_mib),
-            mib(round.openbao_peak_rss_mib)
-        );
-    }
 }

@@ -143,7 +143,7 @@ pub struct Server {
 
 impl Server {
     /// Starts the server on `url`, talking to the (fake) marketplace at `marketplace`, rewrapping `rewrap_batch`
-    /// rows per batch.
+    /// rows per batch, with the TOML file `config` (extra token issuers) if given.
     pub fn start(
         binary: &Path,
         url: &str,
@@ -151,8 +151,13 @@ impl Server {
         jwt_secret: &str,
         marketplace: &str,
         rewrap_batch: u64,
+        config: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

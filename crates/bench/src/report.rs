@@ -1,0 +1,93 @@
+//! The results of a run: the Markdown table of every scenario, then the ratios that matter and the memory.
+
+use serde::Serialize;
+
+use crate::load::Stats;
+
+/// One `--sellers` count on one engine: a fresh server and database.
+#[derive(Debug, Serialize)]
+pub struct Round {
+    pub engine: String,
+    pub sellers: usize,
+    pub results: Vec<Stats>,
+    pub server_idle_rss_mib: Option<f64>,
+    pub server_peak_rss_mib: Option<f64>,
+    pub openbao_peak_rss_mib: Option<f64>,
+}
+
+/// Prints the table, the ratios and the memory of every round to stdout.
+pub fn print_report(rounds: &[Round]) {
+    println!("| engine | sellers | scenario | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for round in rounds {
+        for s in &round.results {
+            println!(
+                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                round.engine,
+                round.sellers,
+                s.scenario,
+                s.concurrency,
+                s.rps,
+                s.p50_ms,
+                s.p90_ms,
+                s.p99_ms,
+                s.max_ms,
+                s.errors
+            );
+        }
+    }
+    for round in rounds {
+        let find = |name: &str, c: usize| round.results.iter().find(|s| s.scenario == name && s.concurrency == c);
+        let mut concurrencies: Vec<usize> = round.results.iter().map(|s| s.concurrency).collect();
+        concurrencies.dedup();
+        for c in concurrencies {
+            if let (Some(issue), Some(bao)) = (find("issue", c), find("openbao", c)) {
+                println!(
+                    "{} sellers={} clients={c}: issue/openbao throughput {:.2}x, p99 issue/openbao {:.2}",
+                    round.engine,
+                    round.sellers,
+                    issue.rps / bao.rps,
+                    issue.p99_ms / bao.p99_ms
+                );
+            }
+            if let (Some(token), Some(bao)) = (find("token", c), find("openbao", c)) {
+                println!(
+                    "{} sellers={} clients={c}: token/openbao throughput {:.2}x, p99 token/openbao {:.2}",
+                    round.engine,
+                    round.sellers,
+                    token.rps / bao.rps,
+                    token.p99_ms / bao.p99_ms
+                );
+            }
+            // The same request with an ES256 token from a JWKS file: the cost of the signature and the key lookup.
+            for (es256, hs256) in [("issue-es256", "issue"), ("viewer-es256", "viewer")] {
+                if let (Some(es), Some(hs)) = (find(es256, c), find(hs256, c)) {
+                    println!(
+                        "{} sellers={} clients={c}: {es256}/{hs256} throughput {:.2}x, p99 {:.2}x",
+                        round.engine,
+                        round.sellers,
+                        es.rps / hs.rps,
+                        es.p99_ms / hs.p99_ms
+                    );
+                }
+            }
+            if let (Some(issue), Some(viewer)) = (find("issue", c), find("viewer", c)) {
+                println!(
+                    "{} sellers={} clients={c}: issue/viewer throughput {:.2}x",
+                    round.engine,
+                    round.sellers,
+                    issue.rps / viewer.rps
+                );
+            }
+        }
+        let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MiB"));
+        println!(
+            "{} sellers={}: server RSS idle {}, peak {}; OpenBao peak {}",
+            round.engine,
+            round.sellers,
+            mib(round.server_idle_rss_mib),
+            mib(round.server_peak_rss_mib),
+            mib(round.openbao_peak_rss_mib)
+        );
+    }
+}
