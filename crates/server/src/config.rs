@@ -17,11 +17,13 @@ mod checkpoints;
 mod dev_setup;
 mod issuers;
 mod layers;
+mod pacing;
 mod raw;
 mod reference;
 mod serve;
 mod settings;
 mod twins;
+mod written;
 
 pub use checkpoints::CHECKPOINT_FILE;
 pub use dev_setup::{Needed as DevelopmentFiles, create_data_dir};

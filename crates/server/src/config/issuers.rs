@@ -8,42 +8,11 @@ use std::time::Duration;
 use cdvault_api::auth::{IssuerMode, IssuerSettings, KeySource, MIN_HS256_SECRET_LEN};
 use jsonwebtoken::Algorithm;
 use secrecy::SecretBox;
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::raw::Text;
+use super::written::{JwtTable, TomlIssuer};
 use super::{ConfigError, err};
-
-/// The `[jwt]` table of the TOML file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct JwtTable {
-    pub issuers: Vec<TomlIssuer>,
-}
-
-/// One `[[jwt.issuers]]` table, as written. Names files, never holds a secret.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TomlIssuer {
-    issuer: String,
-    audience: String,
-    #[serde(default)]
-    algorithms: Option<Vec<String>>,
-    #[serde(default)]
-    hs256_secret_file: Option<PathBuf>,
-    #[serde(default)]
-    public_key_file: Option<PathBuf>,
-    #[serde(default)]
-    jwks_url: Option<String>,
-    #[serde(default)]
-    discovery: Option<bool>,
-    #[serde(default)]
-    jwks_file: Option<PathBuf>,
-    #[serde(default)]
-    ca_file: Option<PathBuf>,
-    #[serde(default)]
-    mode: Option<String>,
-}
 
 /// A validated issuer of the file. Its key material is read at load; the `KeySource` is made on each use
 /// (an HS256 secret box cannot be cloned).

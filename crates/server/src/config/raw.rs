@@ -75,7 +75,7 @@ macro_rules! settings {
         pub struct RawSettings {
             $( pub $key: Option<Text>, )*
             /// The TOML file's `[jwt]` table (`[[jwt.issuers]]`): not a flat setting, so not in the list.
-            pub jwt: Option<super::issuers::JwtTable>,
+            pub jwt: Option<super::written::JwtTable>,
         }
 
         /// The reference of every setting, in the order the docs list them.
