@@ -13,6 +13,59 @@ async fn health_readiness_and_graphiql_answer(engine: Engine) {
 on_both_engines!(health_readiness_and_graphiql_answer);
 
 #[tokio::test]
+async fn the_graphiql_page_loads_only_from_our_own_origin_under_a_strict_policy() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let page = app.client.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    let policy = headers["content-security-policy"].to_str().unwrap().to_owned();
+    for directive in ["default-src 'self'", "script-src 'self';", "frame-ancestors 'none'"] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    let host = app.address.to_string();
+    assert!(policy.contains(&format!("connect-src 'self' ws://{host} wss://{host};")), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("https://") && !html.contains("http://") && !html.contains("//"), "{html}");
+    assert!(!html.contains("<script>"), "no inline script: {html}");
+    let assets: Vec<&str> =
+        html.split("\"/graphql/assets/").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+    assert!(assets.len() >= 4, "{html}");
+    for asset in assets {
+        let answer = app.client.get(app.url(&format!("/graphql/assets/{asset}"))).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{asset}");
+        let content_type = answer.headers()["content-type"].to_str().unwrap().to_owned();
+        let expected = if asset.ends_with(".js") { "text/javascript" } else { "text/css" };
+        assert!(content_type.starts_with(expected), "{asset}: {content_type}");
+        assert!(answer.headers()["cache-control"].to_str().unwrap().contains("max-age="), "{asset}");
+        let body = answer.text().await.unwrap();
+        assert!(!body.is_empty(), "{asset}");
+        if asset.ends_with(".css") {
+            assert!(!body.contains("url(http") && !body.contains("@import"), "{asset} loads from elsewhere");
+        }
+    }
+    let missing = app.client.get(app.url("/graphql/assets/missing.js")).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn every_graphql_answer_forbids_caching_with_or_without_a_token() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let token = app.token(cdvault_tests::ALL_SCOPES, &["*"]);
+    let body = serde_json::json!({ "query": "{ __typename }" });
+    for token in [Some(token.as_str()), Some("not.a.jwt"), None] {
+        let mut request = app.client.post(app.url("/graphql")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.headers()["cache-control"], "no-store", "token {token:?}: {}", answer.status());
+    }
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(health.headers().get("cache-control").is_none(), "only /graphql is concerned");
+}
+
+#[tokio::test]
 async fn every_response_carries_our_own_request_id_whatever_the_caller_sent() {
     let app = spawn_app(Engine::Sqlite).await;
     let fresh = app.client.get(app.url("/healthz")).send().await.unwrap();

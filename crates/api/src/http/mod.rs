@@ -1,9 +1,10 @@
-//! The HTTP surface: `POST /graphql`, GraphiQL on `GET /graphql`, subscriptions on `/graphql/ws`, `/healthz`,
+//! The HTTP surface: `POST /graphql`, GraphiQL on `GET /graphql` (when switched on), subscriptions on `/graphql/ws`, `/healthz`,
 //! `/readyz`. Request ids, the access log and the body limit are tower-http layers; the caller is an extractor
 //! (`caller.rs`), so authentication happens once per request, before the schema runs.
 
 mod access_log;
 mod caller;
+mod graphiql;
 mod graphql_post;
 mod graphql_ws;
 mod request_id;
@@ -12,18 +13,20 @@ mod transport;
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use axum::Router;
 use axum::extract::State;
 use axum::handler::Handler;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
+use axum::http::header::CACHE_CONTROL;
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use cdvault_storage::audit::WriterHealth;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use request_id::{CallerRequestId, RequestId};
@@ -34,8 +37,15 @@ use crate::graphql::{build_schema, build_session_schema};
 use crate::service::Vault;
 use state::AppState;
 
-/// Builds the router of the service.
+/// Builds the router of the service with GraphiQL on, as before the setting existed.
+// TODO(issue 16): remove once `Application::build` passes `CDVAULT_GRAPHIQL` to `router_with_graphiql`.
 pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
+    router_with_graphiql(vault, verifier, true)
+}
+
+/// Builds the router of the service; `graphiql` serves the GraphiQL page and its assets (off in production: with it
+/// off, `GET /graphql` answers 404).
+pub fn router_with_graphiql(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, graphiql: bool) -> Router {
     let state = AppState {
         schema: build_schema(Some(vault.clone())),
         sessions: build_session_schema(vault.clone()),
@@ -58,17 +68,17 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
     let body_limit = ServiceBuilder::new()
         .layer(middleware::from_fn(transport::too_large_as_graphql))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    // Answers hold secrets (and the page, tokens typed into it): no cache, shared or private, may keep them.
+    let no_store = SetResponseHeaderLayer::overriding(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let graphql = graphiql::page(post(graphql_post::graphql.layer(body_limit)), graphiql);
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql_post::graphql.layer(body_limit)))
+        .route("/graphql", graphql.layer(no_store))
+        .merge(graphiql::assets(graphiql))
         .route("/graphql/ws", get(graphql_ws::graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(request_context)
         .with_state(state)
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("cdvault").finish())
 }
 
 /// Ready when the audit writer is alive (every issue waits on it) and the database answers its ping.
