@@ -46,6 +46,7 @@ impl Served {
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
+            graphiql: true,
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

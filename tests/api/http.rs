@@ -136,3 +136,16 @@ async fn a_chunked_body_that_grows_past_the_limit_is_too_large_whatever_its_toke
     let refusals = app.audit(serde_json::json!({ "action": "authenticate" })).await;
     assert!(refusals.is_empty(), "the body is refused before the token is read: {refusals:?}");
 }
+
+#[tokio::test]
+async fn with_graphiql_off_get_graphql_answers_404_and_the_api_still_works() {
+    let app = cdvault_tests::TestApp::builder(Engine::Sqlite).graphiql(false).spawn().await;
+    let page = app.client.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 404);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let asset = app.client.get(app.url("/graphql/assets/start.js")).send().await.unwrap();
+    assert_eq!(asset.status().as_u16(), 404);
+    let token = app.token(cdvault_tests::ALL_SCOPES, &["*"]);
+    let answer = app.graphql(Some(&token), "{ viewer { subject } }", serde_json::json!({})).await;
+    assert_eq!(answer.data()["viewer"]["subject"], "tool");
+}

@@ -46,6 +46,8 @@ pub struct Options {
     /// Audit checkpoints: to the log unless a test names a file; hourly, so only start-up, shutdown and the ones a
     /// test forces are emitted.
     pub checkpoints: CheckpointSettings,
+    /// Whether `GET /graphql` serves GraphiQL (on, as in the development set-up).
+    pub graphiql: bool,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
                 interval: Duration::from_secs(3600),
                 replica: "test-replica".to_owned(),
             },
+            graphiql: true,
         }
     }
 }
@@ -143,6 +146,12 @@ impl TestAppBuilder {
     }
 
     /// Open the keyring with this root key (base64).
+    /// Serves GraphiQL on `GET /graphql`, or not.
+    pub fn graphiql(mut self, on: bool) -> Self {
+        self.options.graphiql = on;
+        self
+    }
+
     pub fn root_key(mut self, root_key: &str) -> Self {
         root_key.clone_into(&mut self.options.root_key);
         self
@@ -178,6 +187,7 @@ impl TestAppBuilder {
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
+            graphiql: options.graphiql,
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

@@ -37,15 +37,9 @@ use crate::graphql::{build_schema, build_session_schema};
 use crate::service::Vault;
 use state::AppState;
 
-/// Builds the router of the service with GraphiQL on, as before the setting existed.
-// TODO(issue 16): remove once `Application::build` passes `CDVAULT_GRAPHIQL` to `router_with_graphiql`.
-pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>) -> Router {
-    router_with_graphiql(vault, verifier, true)
-}
-
 /// Builds the router of the service; `graphiql` serves the GraphiQL page and its assets (off in production: with it
 /// off, `GET /graphql` answers 404).
-pub fn router_with_graphiql(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, graphiql: bool) -> Router {
+pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, graphiql: bool) -> Router {
     let state = AppState {
         schema: build_schema(Some(vault.clone())),
         sessions: build_session_schema(vault.clone()),

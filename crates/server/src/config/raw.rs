@@ -35,6 +35,16 @@ impl Text {
     pub fn present(this: Option<&Self>) -> Option<&str> {
         this.map(|text| text.0.as_str()).filter(|text| !text.trim().is_empty())
     }
+
+    /// A `true` / `false` setting named `name`; `None` when unset.
+    pub fn flag(this: Option<&Self>, name: &str) -> Result<Option<bool>, super::ConfigError> {
+        match Self::present(this).map(str::trim) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(_) => Err(super::err(format!("{name} must be true or false"))),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Text {
@@ -134,6 +144,9 @@ settings! {
     rewrap_batch_pause_ms = "CDVAULT_REWRAP_BATCH_PAUSE_MS", secret: false,
         meaning: "Milliseconds the rewrap worker waits between two batches, 0 to 60,000.",
         default: "`0`";
+    graphiql = "CDVAULT_GRAPHIQL", secret: false,
+        meaning: "Whether `GET /graphql` serves GraphiQL (from assets embedded in the binary, under a strict Content-Security-Policy): `true` or `false`.",
+        default: "development: `true`; production: `false`";
     access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
         meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
         default: "`1000`";

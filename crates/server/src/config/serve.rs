@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub checkpoints: cdvault_api::service::CheckpointSettings,
     /// How often grants, revocations and the freeze are read again (`CDVAULT_ACCESS_POLL_MS`).
     pub access_poll: std::time::Duration,
+    /// Whether `GET /graphql` serves GraphiQL (`CDVAULT_GRAPHIQL`).
+    pub graphiql: bool,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -37,6 +39,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
             .field("checkpoints", &self.checkpoints)
+            .field("graphiql", &self.graphiql)
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +70,7 @@ impl ServeConfig {
             rewrap: settings.rewrap,
             checkpoints: settings.checkpoints.clone(),
             access_poll: settings.access_poll,
+            graphiql: settings.graphiql,
         })
     }
 }

@@ -80,6 +80,8 @@ pub struct Settings {
     pub checkpoints: CheckpointSettings,
     /// How often grants, revocations and the freeze are read again.
     pub access_poll: Duration,
+    /// Whether `GET /graphql` serves GraphiQL.
+    pub graphiql: bool,
     root_key: Required<Secret>,
     verification_key: Required<VerificationKey>,
     jwt_issuer: Required<String>,
@@ -192,6 +194,7 @@ impl Settings {
             rewrap: super::pacing::rewrap(&raw)?,
             checkpoints: super::checkpoints::checkpoints(&raw, data_dir(&set_up), host_name)?,
             access_poll: super::issuers::access_poll(&raw)?,
+            graphiql: Text::flag(raw.graphiql.as_ref(), "CDVAULT_GRAPHIQL")?.unwrap_or(dev),
             set_up,
             jwt_algorithm,
             root_key,
