@@ -128,11 +128,20 @@ error_codes! {
     GraphqlParseFailed = "GRAPHQL_PARSE_FAILED", Request, None;
     /// The query does not match the schema (unknown field, wrong argument or variable type, ...).
     GraphqlValidationFailed = "GRAPHQL_VALIDATION_FAILED", Request, None;
-    /// The selection is nested deeper than {max_depth}.
+    /// The selection is nested deeper than {max_depth}. Under `__schema` or `__type` (introspection) the bound is
+    /// 15 instead, which graphql-js's standard introspection query fits.
     QueryTooDeep = "QUERY_TOO_DEEP", Limit, None;
     /// The query's complexity is above {max_complexity}: one per field, lists weighted by their size (`first` for
     /// connections, 10 for `credentialVersions`, `timeline` and `payoutAccountHistory`).
     QueryTooComplex = "QUERY_TOO_COMPLEX", Limit, None;
+    /// An operation asks for more than 10 secret-bearing root fields (`issueApiCredential`, `issueOctopiaCredential`,
+    /// `issueAccessToken`, `revealPayoutDetails`, `revealPayoutAccount`), each alias and each spread of a fragment
+    /// counting once: nothing in the request runs, so nothing is issued. Split the work over several requests.
+    TooManySecretFields = "TOO_MANY_SECRET_FIELDS", Limit, None;
+    /// An operation has more than 50 root fields (fragments spread at the root counted each time): nothing runs.
+    TooManyRootFields = "TOO_MANY_ROOT_FIELDS", Limit, None;
+    /// The document has more than 100 aliased fields: nothing runs.
+    TooManyAliases = "TOO_MANY_ALIASES", Limit, None;
 }
 
 impl std::fmt::Display for ErrorCode {

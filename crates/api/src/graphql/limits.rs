@@ -2,55 +2,90 @@
 //!
 //! Depth and complexity are enforced here rather than by async-graphql's `limit_depth`/`limit_complexity`: its
 //! errors carry no extensions, and telling them apart would mean matching its English messages. async-graphql still
-//! measures both while it validates (`ValidationResult`); [`Limits`] reads the numbers and refuses with our codes.
+//! measures complexity while it validates (`ValidationResult`); depth, root fields, secret fields and aliases are
+//! measured here on the parsed document ([`shape`]), since introspection gets a depth bound of its own.
+
+mod shape;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
+use self::shape::Shape;
 use crate::error::ErrorCode;
 
-/// Deepest selection accepted. Our own types nest no deeper than 7; 15 is what graphql-js's standard introspection
-/// query needs (`getIntrospectionQuery()` 16.x: nine `ofType` levels under a field argument's type), and every
-/// GraphQL tool sends it (`tests/api/schema.rs` runs the real one).
-pub const MAX_DEPTH: usize = 15;
+/// Deepest selection accepted outside introspection. Our own types nest no deeper than 7.
+pub const MAX_DEPTH: usize = 10;
+/// Deepest selection accepted under `__schema` or `__type`: what graphql-js's standard introspection query needs
+/// (`getIntrospectionQuery()` 16.x: nine `ofType` levels under a field argument's type), which every GraphQL tool
+/// sends (`tests/api/schema.rs` runs the real one).
+pub const MAX_INTROSPECTION_DEPTH: usize = 15;
 /// Highest complexity accepted (one per field; lists weighted by their size: `first` for connections, 10 for credential versions).
 pub const MAX_COMPLEXITY: usize = 2500;
+/// Most secret-bearing root fields (the issues and reveals) in one operation: one request cannot take every password.
+pub const MAX_SECRET_FIELDS: usize = 10;
+/// Most root fields in one operation (each can write its own audit event, even a refused `viewer`).
+pub const MAX_ROOT_FIELDS: usize = 50;
+/// Most aliased fields in one document.
+pub const MAX_ALIASES: usize = 100;
 
 fn with_code(mut err: ServerError, code: ErrorCode) -> ServerError {
     err.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
     err
 }
 
-/// Refuses queries deeper than [`MAX_DEPTH`] or more complex than [`MAX_COMPLEXITY`], and puts a code on parse
-/// and validation errors.
+fn refused(code: ErrorCode, message: &str) -> ServerError {
+    with_code(ServerError::new(message, None), code)
+}
+
+/// Refuses, before any resolver runs, operations with too many secret fields, root fields or aliases, queries nested
+/// deeper than [`MAX_DEPTH`] (introspection: [`MAX_INTROSPECTION_DEPTH`]) or more complex than [`MAX_COMPLEXITY`],
+/// and puts a code on parse and validation errors.
 #[derive(Debug)]
 pub struct Limits;
 
 impl Limits {
-    /// The refusal of a valid query that is too big to run, complexity first (as async-graphql's own limits did).
-    fn refusal(measured: &ValidationResult) -> Option<ServerError> {
-        let (code, message) = if measured.complexity > MAX_COMPLEXITY {
-            (ErrorCode::QueryTooComplex, "Query is too complex.")
-        } else if measured.depth > MAX_DEPTH {
-            (ErrorCode::QueryTooDeep, "Query is nested too deep.")
+    /// The refusal of a parsed document too wide to run, the secret cap first (its code tells the most).
+    fn cap_refusal(shape: &Shape) -> Option<ServerError> {
+        if shape.secret_fields > MAX_SECRET_FIELDS {
+            Some(refused(ErrorCode::TooManySecretFields, "Too many secret-bearing fields in one operation."))
+        } else if shape.root_fields > MAX_ROOT_FIELDS {
+            Some(refused(ErrorCode::TooManyRootFields, "Too many root fields in one operation."))
+        } else if shape.aliases > MAX_ALIASES {
+            Some(refused(ErrorCode::TooManyAliases, "Too many aliases in one document."))
         } else {
-            return None;
-        };
-        Some(with_code(ServerError::new(message, None), code))
+            None
+        }
+    }
+
+    /// The refusal of a valid query that is too big to run, complexity first (as async-graphql's own limits did).
+    /// Without a measured shape (a request that skipped parsing), async-graphql's depth counts as the general one.
+    fn refusal(measured: &ValidationResult, shape: Option<&Shape>) -> Option<ServerError> {
+        let (depth, introspection_depth) = shape.map_or((measured.depth, 0), |s| (s.depth, s.introspection_depth));
+        if measured.complexity > MAX_COMPLEXITY {
+            Some(refused(ErrorCode::QueryTooComplex, "Query is too complex."))
+        } else if depth > MAX_DEPTH || introspection_depth > MAX_INTROSPECTION_DEPTH {
+            Some(refused(ErrorCode::QueryTooDeep, "Query is nested too deep."))
+        } else {
+            None
+        }
     }
 }
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension)
+        Arc::new(LimitsExtension::default())
     }
 }
 
-struct LimitsExtension;
+/// One per request: the shape measured at parse time, read again when validation has measured complexity.
+#[derive(Default)]
+struct LimitsExtension {
+    shape: Mutex<Option<Shape>>,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for LimitsExtension {
@@ -61,7 +96,16 @@ impl Extension for LimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))
+        let document =
+            next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
+        let shape = Shape::of(&document);
+        if let Some(refusal) = Limits::cap_refusal(&shape) {
+            return Err(refusal);
+        }
+        if let Ok(mut kept) = self.shape.lock() {
+            *kept = Some(shape);
+        }
+        Ok(document)
     }
 
     async fn validation(
@@ -72,7 +116,8 @@ impl Extension for LimitsExtension {
         let measured = next.run(ctx).await.map_err(|errors| {
             errors.into_iter().map(|e| with_code(e, ErrorCode::GraphqlValidationFailed)).collect::<Vec<_>>()
         })?;
-        match Limits::refusal(&measured) {
+        let shape = self.shape.lock().ok().and_then(|kept| *kept);
+        match Limits::refusal(&measured, shape.as_ref()) {
             Some(refused) => Err(vec![refused]),
             None => Ok(measured),
         }
@@ -133,10 +178,14 @@ impl Extension for ParseCache {
 mod tests {
     use async_graphql::ValidationResult;
 
-    use super::{Limits, MAX_COMPLEXITY, MAX_DEPTH, ParseCache};
+    use super::{
+        Limits, MAX_ALIASES, MAX_COMPLEXITY, MAX_DEPTH, MAX_INTROSPECTION_DEPTH, MAX_ROOT_FIELDS, MAX_SECRET_FIELDS,
+        ParseCache, Shape,
+    };
+    use crate::error::ErrorCode;
     use crate::graphql::build_schema;
 
-    /// The query graphql-js tools send (`getIntrospectionQuery()`), its type references seven wrappers deep.
+    /// The query graphql-js 16 tools send (`getIntrospectionQuery()`), its type references nine `ofType` deep.
     const INTROSPECTION: &str = r#"
         query IntrospectionQuery {
           __schema {
@@ -158,7 +207,7 @@ mod tests {
         fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
         fragment TypeRef on __Type {
           kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType {
-            kind name ofType { kind name ofType { kind name } } } } } } }
+            kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
         }
     "#;
 
@@ -170,16 +219,61 @@ mod tests {
         refused.and_then(|e| e.extensions).and_then(|x| x.get("code").cloned())
     }
 
+    fn shape(depth: usize, introspection_depth: usize) -> Shape {
+        Shape { depth, introspection_depth, ..Shape::default() }
+    }
+
     #[test]
     fn queries_at_the_limits_pass_and_queries_beyond_them_are_refused_with_our_codes() {
-        assert!(Limits::refusal(&measured(MAX_DEPTH, MAX_COMPLEXITY)).is_none());
-        let deep = code_of(Limits::refusal(&measured(MAX_DEPTH + 1, 1)));
+        let at_limits = shape(MAX_DEPTH, MAX_INTROSPECTION_DEPTH);
+        assert!(Limits::refusal(&measured(0, MAX_COMPLEXITY), Some(&at_limits)).is_none());
+        let deep = code_of(Limits::refusal(&measured(0, 1), Some(&shape(MAX_DEPTH + 1, 0))));
         assert_eq!(deep, Some(async_graphql::Value::from("QUERY_TOO_DEEP")));
-        let complex = code_of(Limits::refusal(&measured(MAX_DEPTH + 1, MAX_COMPLEXITY + 1)));
+        let deep_introspection =
+            code_of(Limits::refusal(&measured(0, 1), Some(&shape(1, MAX_INTROSPECTION_DEPTH + 1))));
+        assert_eq!(deep_introspection, Some(async_graphql::Value::from("QUERY_TOO_DEEP")));
+        let complex = code_of(Limits::refusal(&measured(0, MAX_COMPLEXITY + 1), Some(&shape(MAX_DEPTH + 1, 0))));
         assert_eq!(complex, Some(async_graphql::Value::from("QUERY_TOO_COMPLEX")), "complexity is checked first");
     }
 
-    /// An older graphql-js introspection query (eight `ofType` levels, depth 13) passes every limit.
+    #[test]
+    fn without_a_measured_shape_async_graphqls_depth_meets_the_general_limit() {
+        assert!(Limits::refusal(&measured(MAX_DEPTH, 1), None).is_none());
+        let deep = code_of(Limits::refusal(&measured(MAX_DEPTH + 1, 1), None));
+        assert_eq!(deep, Some(async_graphql::Value::from("QUERY_TOO_DEEP")));
+    }
+
+    #[test]
+    fn operations_at_the_caps_pass_and_one_more_of_each_is_refused_with_its_code() {
+        let at_caps = Shape {
+            secret_fields: MAX_SECRET_FIELDS,
+            root_fields: MAX_ROOT_FIELDS,
+            aliases: MAX_ALIASES,
+            ..Shape::default()
+        };
+        assert!(Limits::cap_refusal(&at_caps).is_none());
+        let over = |shape: Shape| code_of(Limits::cap_refusal(&shape));
+        let secrets = over(Shape { secret_fields: MAX_SECRET_FIELDS + 1, ..at_caps });
+        assert_eq!(secrets, Some(async_graphql::Value::from("TOO_MANY_SECRET_FIELDS")));
+        let roots = over(Shape { root_fields: MAX_ROOT_FIELDS + 1, ..at_caps });
+        assert_eq!(roots, Some(async_graphql::Value::from("TOO_MANY_ROOT_FIELDS")));
+        let aliases = over(Shape { aliases: MAX_ALIASES + 1, ..at_caps });
+        assert_eq!(aliases, Some(async_graphql::Value::from("TOO_MANY_ALIASES")));
+    }
+
+    /// The error reference cannot fill in these limits (it knows `{max_depth}` and `{max_complexity}` only), so the
+    /// registry writes them out and this test keeps them true.
+    #[test]
+    fn the_error_registry_states_todays_caps() {
+        let meaning = |code: ErrorCode| code.description().split_whitespace().collect::<Vec<_>>().join(" ");
+        let states = |code: ErrorCode, limit: usize| meaning(code).contains(&format!("more than {limit} "));
+        assert!(states(ErrorCode::TooManySecretFields, MAX_SECRET_FIELDS));
+        assert!(states(ErrorCode::TooManyRootFields, MAX_ROOT_FIELDS));
+        assert!(states(ErrorCode::TooManyAliases, MAX_ALIASES));
+        assert!(meaning(ErrorCode::QueryTooDeep).contains(&format!("the bound is {MAX_INTROSPECTION_DEPTH} ")));
+    }
+
+    /// graphql-js 16's introspection query (nine `ofType` levels, depth 15) passes every limit.
     #[test]
     fn the_standard_introspection_query_passes_the_limits() {
         let response = futures::executor::block_on(build_schema(None).execute(INTROSPECTION));
