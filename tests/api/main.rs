@@ -19,6 +19,7 @@ mod limits;
 mod marketplace;
 mod oidc;
 mod payouts;
+mod review_findings;
 mod revocation;
 mod schema;
 mod sellers;

@@ -199,23 +199,26 @@ pub async fn record_verification(
             return Err(StorageError::NotFound);
         }
     }
+    // Locks in the order `store` takes them (version rows, token row, then the audit chain head), so a store and a
+    // rejection of the same seller cannot deadlock on PostgreSQL.
+    let newest = verification.outcome == VerificationOutcome::Rejected
+        && latest_version_in(&tx, meta.seller_id, meta.kind).await? == Some(meta.version);
+    if newest {
+        crate::tokens::drop_in(&tx, meta.seller_id, meta.kind).await?;
+    }
     audit::append_in(&tx, db.audit_key()?, vec![event]).await?;
     let mut change = None;
-    if verification.outcome == VerificationOutcome::Rejected {
-        let newest = latest_version_in(&tx, meta.seller_id, meta.kind).await? == Some(meta.version);
-        if newest {
-            crate::tokens::drop_in(&tx, meta.seller_id, meta.kind).await?;
-            let new = NewChange {
-                seller_id: meta.seller_id,
-                seller_login,
-                kind: meta.kind,
-                version: meta.version,
-                change: CredentialChangeKind::Rejected,
-                changed_by: "marketplace",
-                occurred_at: verification.checked_at,
-            };
-            change = Some(credential_changes::insert_in(&tx, new).await?);
-        }
+    if newest {
+        let new = NewChange {
+            seller_id: meta.seller_id,
+            seller_login,
+            kind: meta.kind,
+            version: meta.version,
+            change: CredentialChangeKind::Rejected,
+            changed_by: "marketplace",
+            occurred_at: verification.checked_at,
+        };
+        change = Some(credential_changes::insert_in(&tx, new).await?);
     }
     tx.commit().await?;
     Ok(change)

@@ -2,12 +2,15 @@
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, Subscription};
 use cdvault_domain::crypto::KeyState;
+use cdvault_domain::{Reason, ValidationError};
 use cdvault_storage::keyring::KeyCensus;
 use cdvault_storage::rewrap::{JobFailure, RotationJob};
 use futures::{Stream, StreamExt};
+use std::ops::Range;
 use time::OffsetDateTime;
 
 use super::context::{IntoGraphql, request, session_end};
+use crate::error::ApiError;
 use crate::service::RotationJobReport;
 
 /// The state of a keyring version.
@@ -164,17 +167,52 @@ impl RotationJobGql {
         self.job.finished_at
     }
 
-    /// The rows it could not rewrap, with the reason.
-    async fn failures(&self) -> Vec<RotationFailureGql> {
-        self.failures
+    /// The rows it could not rewrap, with the reason, in order of table and row: at most `first` of them (default
+    /// 100, at most 500) after the index `after`.
+    async fn failures(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return: default 100, at most 500.")] first: Option<i32>,
+        #[graphql(desc = "The index (from 0) of the last failure already seen; the page starts after it.")]
+        after: Option<String>,
+    ) -> async_graphql::Result<Vec<RotationFailureGql>> {
+        let (_, caller) = request(ctx)?;
+        let range = page(self.failures.len(), first, after.as_deref()).map_err(ApiError::from).gql(caller)?;
+        Ok(self.failures[range]
             .iter()
             .map(|f| RotationFailureGql {
                 table: f.table.name().to_owned(),
                 row_id: ID(f.row_id.to_string()),
                 reason: f.reason.as_str().to_owned(),
             })
-            .collect()
+            .collect())
     }
+}
+
+/// Items in a page of a list field when `first` is not given, and the most one page may hold.
+pub(crate) const PAGE_DEFAULT: usize = 100;
+pub(crate) const PAGE_MAX: usize = 500;
+
+/// The positions in a list of `len` items of the page of `first` items after the index `after` (a list field's
+/// arguments): `BAD_USER_INPUT` when `first` is out of 0..=500 or `after` is not an index.
+pub(crate) fn page(len: usize, first: Option<i32>, after: Option<&str>) -> Result<Range<usize>, ValidationError> {
+    let first = match first {
+        None => PAGE_DEFAULT,
+        Some(n) => usize::try_from(n).ok().filter(|n| *n <= PAGE_MAX).ok_or_else(|| {
+            ValidationError::new("first", Reason::OutOfRange, format!("first must be between 0 and {PAGE_MAX}"))
+        })?,
+    };
+    let start = match after {
+        None => 0,
+        Some(after) => after
+            .parse::<usize>()
+            .map_err(|_| {
+                ValidationError::new("after", Reason::InvalidCursor, "after must be the index of an item, from 0")
+            })?
+            .saturating_add(1),
+    };
+    let start = start.min(len);
+    Ok(start..start.saturating_add(first).min(len))
 }
 
 /// The reads of the keyring: its versions, a rotation job.
@@ -246,5 +284,33 @@ impl KeysSubscription {
         let (vault, caller) = request(ctx)?;
         let progress = vault.rotation_progress(caller, &job_id).await.gql(caller)?;
         Ok(progress.take_until(session_end(vault, caller)).map(RotationJobGql::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_holds_the_first_hundred_unless_told_and_never_more_than_five_hundred() {
+        assert_eq!(page(1_000, None, None), Ok(0..100));
+        assert_eq!(page(1_000, Some(500), None), Ok(0..500));
+        assert_eq!(page(3, Some(0), None), Ok(0..0));
+        for first in [501, -1, i32::MAX, i32::MIN] {
+            let refused = page(1_000, Some(first), None).map_err(|e| (e.field, e.reason));
+            assert_eq!(refused, Err(("first", Reason::OutOfRange)), "first: {first}");
+        }
+    }
+
+    #[test]
+    fn a_page_starts_after_the_index_given_and_ends_with_the_list() {
+        assert_eq!(page(10, Some(3), Some("0")), Ok(1..4));
+        assert_eq!(page(10, None, Some("7")), Ok(8..10));
+        assert_eq!(page(10, None, Some("9")), Ok(10..10));
+        assert_eq!(page(10, None, Some("18446744073709551615")), Ok(10..10));
+        for after in ["", "-1", "x", "1.5"] {
+            let refused = page(10, None, Some(after)).map_err(|e| (e.field, e.reason));
+            assert_eq!(refused, Err(("after", Reason::InvalidCursor)), "after: {after:?}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! Asking the marketplace whether a credential works: before a new one is stored, and on demand for the newest
-//! stored version (the answer is recorded on it).
+//! stored version (the answer is recorded on it). A version the marketplace rejected is never sent again: its
+//! record is the answer until a new version is stored (repeated failed logins can lock the seller's account).
 
 use cdvault_cdiscount::MarketplaceError;
 use cdvault_domain::audit::{AuditAction, Outcome};
-use cdvault_domain::credential::{CredentialKind, StoredCredential, Verification};
+use cdvault_domain::credential::{CredentialKind, StoredCredential, Verification, VerificationOutcome};
 use cdvault_domain::policy::Scope;
 use cdvault_domain::seller::{SellerAccount, SellerLogin};
 use cdvault_domain::{Reason, ValidationError};
@@ -111,6 +112,26 @@ impl Vault {
             .await?;
         let seller = self.existing_seller(&login).await?;
         let stored = self.newest_of(&seller, &login, kind).await?;
+        if let Some(recorded) = rejected(&stored) {
+            // Answered from the record, so aliased or repeated checks cannot add failed logins on Cdiscount.
+            let meta = &stored.meta;
+            let details = json!({
+                "kind": meta.kind.as_str(),
+                "version": meta.version,
+                "outcome": recorded.outcome.as_str(),
+                "marketplace": Reason::RejectedEarlier.as_str(),
+            });
+            self.record_best_effort(
+                caller.audit_record(&p.subject, act, Outcome::Success).seller(login.as_str()).details(details),
+            )
+            .await;
+            return Ok(VerificationReport {
+                seller_login: login.as_str().to_owned(),
+                kind: meta.kind,
+                version: meta.version,
+                verification: recorded.clone(),
+            });
+        }
         let secret = self.open_credential(&stored).await?;
         let answer = ask(&self.marketplace, &login, &stored, &secret).await;
         let verification = verification_of(&answer, self.marketplace.clock.now());
@@ -143,4 +164,9 @@ impl Vault {
             verification,
         })
     }
+}
+
+/// The recorded answer of a version the marketplace rejected when last asked.
+fn rejected(stored: &StoredCredential) -> Option<&Verification> {
+    stored.meta.verification.as_ref().filter(|v| v.outcome == VerificationOutcome::Rejected)
 }

@@ -5,7 +5,9 @@ use cdvault_domain::payout::{PAYOUT_CURRENCY, PayoutDetails};
 use cdvault_storage::payouts::{PayoutAccount, PayoutRequest, TimelineEntry};
 use time::OffsetDateTime;
 
+use crate::error::ApiError;
 use crate::graphql::context::{IntoGraphql, request};
+use crate::graphql::keys::page;
 use crate::graphql::pagination::PageInfoGql;
 
 /// Where a payout change request is in its review.
@@ -142,12 +144,21 @@ impl PayoutChangeRequestGql {
         self.0.decided_at
     }
 
-    /// Every step, oldest first, from the submission on.
+    /// The steps, oldest first, from the submission on: at most `first` of them (default 100, at most 500) after
+    /// the index `after`.
     #[graphql(complexity = "10 * child_complexity + 1")]
-    async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PayoutChangeEventGql>> {
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return: default 100, at most 500.")] first: Option<i32>,
+        #[graphql(desc = "The index (from 0) of the last step already seen; the page starts after it.")] after: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<Vec<PayoutChangeEventGql>> {
         let (vault, caller) = request(ctx)?;
-        let entries = vault.payout_timeline(&self.0).await.gql(caller)?;
-        Ok(entries.into_iter().map(PayoutChangeEventGql).collect())
+        let mut entries = vault.payout_timeline(&self.0).await.gql(caller)?;
+        let range = page(entries.len(), first, after.as_deref()).map_err(ApiError::from).gql(caller)?;
+        Ok(entries.drain(range).map(PayoutChangeEventGql).collect())
     }
 }
 
