@@ -156,7 +156,9 @@ pub struct MarketplaceMutation;
 impl MarketplaceMutation {
     /// Asks the marketplace whether the newest credential of a seller works, and records the answer on that version
     /// (see `CredentialVersion.lastVerification`). Needs `credentials:write`. Without `kind`, a seller that has
-    /// both is checked on Octopia. `REJECTED` also stops token brokering for that version and tells subscribers.
+    /// both is checked on Octopia. `REJECTED` also stops token brokering for that version and tells subscribers; a
+    /// version already `REJECTED` is answered from its record, without asking the marketplace again (store a new
+    /// version to lift it).
     async fn verify_credential(
         &self,
         ctx: &Context<'_>,
