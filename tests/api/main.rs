@@ -19,6 +19,7 @@ mod limits;
 mod marketplace;
 mod oidc;
 mod payouts;
+mod rate_limits;
 mod review_findings;
 mod revocation;
 mod schema;

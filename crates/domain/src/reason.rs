@@ -66,6 +66,9 @@ stable_codes! {
         TokenRevoked = "TOKEN_REVOKED",
         /// The vault is frozen: no secret is handed out until it is unfrozen.
         Frozen = "FROZEN",
+        /// Too many requests from the caller's identity or source address: refused before the token's signature or
+        /// the query was looked at.
+        RateLimited = "RATE_LIMITED",
 
         // An act that could not be done.
         /// A seller account with that login exists already.

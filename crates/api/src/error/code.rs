@@ -116,6 +116,12 @@ error_codes! {
     /// Reads and every other operation keep working, so credentials can be rotated while frozen; `viewer.frozen`
     /// tells. Like every outcome, in a response with HTTP 200: the other fields of the request are answered.
     Frozen = "FROZEN", Outcome, None;
+    /// **HTTP 429**: too many requests from the caller, per verified identity (issuer and subject) or, without a
+    /// token or with a refused one, per source address; the query is not run, and the token not checked. The
+    /// response has a `Retry-After` header (seconds), `extensions.reason` `RATE_LIMITED` and `extensions.requestId`.
+    /// Limits are per replica and configured; the first few denials per caller and minute are audited one by one,
+    /// the rest summarised.
+    RateLimited = "RATE_LIMITED", Outcome, Some(StatusCode::TOO_MANY_REQUESTS);
     /// Anything else. The client gets a generic message and `extensions.requestId`; the detail goes only to the
     /// server log, under that request id.
     InternalServerError = "INTERNAL_SERVER_ERROR", Outcome, None;

@@ -1,12 +1,15 @@
 //! The caller of a request, as an extractor: the bearer token of the `Authorization` header checked by the verifier.
 //! No header is an anonymous caller (each use case decides what that may do); a malformed or refused token is
-//! answered `401 UNAUTHENTICATED` and audited, even where a token is optional.
+//! answered `401 UNAUTHENTICATED` and audited, even where a token is optional. Rate limits come first: a request
+//! without a token is limited by its source address before anything else; one with a token, by its identity once
+//! the token is verified, or by its address when the token is refused (`429 RATE_LIMITED`).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Response;
 
+use super::rate_limit::{self, LimitKey};
 use super::request_id::{CallerRequestId, RequestId};
 use super::state::AppState;
 use super::transport::refusal;
@@ -21,9 +24,20 @@ impl FromRequestParts<AppState> for Caller {
         let Ok(CallerRequestId(caller_request_id)) = CallerRequestId::from_request_parts(parts, state).await;
         // A header that is not visible ASCII is there, and malformed.
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
+        let address = state.limiter.source_address(parts);
+        // Without a token there is nothing to verify: the address pays before the schema runs.
+        if authorization.is_none()
+            && let Err(denied) = state.limiter.check(&address)
+        {
+            return Err(rate_limit::refuse(&state.vault, &address, denied, &request_id).await);
+        }
         match state.verifier.authenticate(authorization).await {
             Ok(identity) => {
                 if let Some(identity) = &identity {
+                    let key = LimitKey::Identity { issuer: identity.issuer.clone(), subject: identity.subject.clone() };
+                    if let Err(denied) = state.limiter.check(&key) {
+                        return Err(rate_limit::refuse(&state.vault, &key, denied, &request_id).await);
+                    }
                     // A revoked token is refused like an invalid one (audited by the check).
                     if let Err(e) = state.vault.check_not_revoked(identity, &request_id).await {
                         let reason = Some(cdvault_domain::Reason::TokenRevoked);
@@ -35,6 +49,10 @@ impl FromRequestParts<AppState> for Caller {
                 Ok(Caller { request_id, caller_request_id, identity, principal, expires_at: None })
             }
             Err(err) => {
+                // A refused token is anyone's to send: its address pays, and a flood of them is not audited one by one.
+                if let Err(denied) = state.limiter.check(&address) {
+                    return Err(rate_limit::refuse(&state.vault, &address, denied, &request_id).await);
+                }
                 tracing::info!(reason = %err, "token refused");
                 state.vault.record_authentication_failure(&request_id, err.reason()).await;
                 Err(refusal(ErrorCode::Unauthenticated, &err.to_string(), Some(err.reason()), &request_id))

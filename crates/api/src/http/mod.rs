@@ -7,6 +7,7 @@ mod caller;
 mod graphiql;
 mod graphql_post;
 mod graphql_ws;
+mod rate_limit;
 mod request_id;
 mod state;
 mod transport;
@@ -29,6 +30,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use rate_limit::RateLimits;
 pub use request_id::{CallerRequestId, RequestId};
 pub use transport::MAX_BODY_BYTES;
 
@@ -38,9 +40,22 @@ use crate::service::Vault;
 use state::AppState;
 
 /// Builds the router of the service; `graphiql` serves the GraphiQL page and its assets (off in production: with it
-/// off, `GET /graphql` answers 404).
+/// off, `GET /graphql` answers 404). The rate limits are the defaults.
 pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, graphiql: bool) -> Router {
+    router_with_limits(vault, verifier, graphiql, &RateLimits::default())
+}
+
+/// [`router`] with the given rate limits. Source addresses are the TCP peers when the router is served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`; without it, every request without a valid token shares one
+/// budget.
+pub fn router_with_limits(
+    vault: Arc<Vault>,
+    verifier: Arc<JwtVerifier>,
+    graphiql: bool,
+    limits: &RateLimits,
+) -> Router {
     let state = AppState {
+        limiter: Arc::new(rate_limit::Limiter::new(limits)),
         schema: build_schema(Some(vault.clone())),
         sessions: build_session_schema(vault.clone()),
         vault,

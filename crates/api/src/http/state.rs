@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::rate_limit::Limiter;
 use crate::auth::JwtVerifier;
 use crate::graphql::{SessionSchema, VaultSchema};
 use crate::service::Vault;
@@ -13,4 +14,5 @@ pub(super) struct AppState {
     pub(super) sessions: SessionSchema,
     pub(super) vault: Arc<Vault>,
     pub(super) verifier: Arc<JwtVerifier>,
+    pub(super) limiter: Arc<Limiter>,
 }

@@ -1,0 +1,280 @@
+//! Rate limits, per replica: per identity (issuer and subject) once a token is verified, and per source address for
+//! requests with no token (checked before anything else runs) or a refused one. A denial is `429 RATE_LIMITED` with
+//! `Retry-After`; denials are audited without letting a flood write the audit: the first few per key and interval
+//! individually, the rest counted into one summary per interval.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+
+use super::transport::refusal;
+use crate::error::ErrorCode;
+use crate::service::Vault;
+use cdvault_domain::Reason;
+
+/// How long a denial window lasts: its first denials are audited one by one, the rest summarised once.
+const DENIAL_INTERVAL: Duration = Duration::from_secs(60);
+/// Denials audited individually per key and interval.
+const DENIALS_WRITTEN: u32 = 5;
+/// Checks between two prunings of forgotten keys (idle limiters and old windows), so memory follows live callers.
+const PRUNE_EVERY: u64 = 4096;
+
+/// The limits of one replica. Defaults sit well above what one tool (or `cdvault-bench`) drives from one identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Requests per second per verified identity (issuer and subject).
+    pub per_identity_per_second: NonZeroU32,
+    /// Requests one identity may send at once before the rate applies.
+    pub per_identity_burst: NonZeroU32,
+    /// Requests per second per source address, for requests without a token or with a refused one.
+    pub per_address_per_second: NonZeroU32,
+    /// Such requests one address may send at once before the rate applies.
+    pub per_address_burst: NonZeroU32,
+    /// Peers (an ingress, a load balancer) whose `X-Forwarded-For` names the source address; empty: none.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_identity_per_second: NonZeroU32::new(1_000).unwrap_or(NonZeroU32::MIN),
+            per_identity_burst: NonZeroU32::new(2_000).unwrap_or(NonZeroU32::MIN),
+            per_address_per_second: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            per_address_burst: NonZeroU32::new(40).unwrap_or(NonZeroU32::MIN),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// What a caller is limited as.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum LimitKey {
+    /// A verified identity: issuer and subject.
+    Identity { issuer: String, subject: String },
+    /// A source address, or `None` when the peer is not known (then all such requests share one budget).
+    Address(Option<IpAddr>),
+}
+
+impl std::fmt::Display for LimitKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Identity { issuer, subject } => write!(f, "identity {subject} of {issuer}"),
+            Self::Address(Some(address)) => write!(f, "address {address}"),
+            Self::Address(None) => f.write_str("address unknown"),
+        }
+    }
+}
+
+/// How a denial is audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DenialAudit {
+    /// One of the first of its interval: its own event.
+    Individually,
+    /// The first of a new interval after one with denials only counted: one event standing for them.
+    Summary { counted: u64 },
+    /// Counted, not written.
+    Counted,
+}
+
+/// A request over its limit.
+#[derive(Debug)]
+pub(super) struct Denied {
+    pub(super) retry_after: Duration,
+    pub(super) audit: DenialAudit,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    written: u32,
+    counted: u64,
+}
+
+/// The keyed limiters of the router, shared by every request of the replica.
+pub(super) struct Limiter {
+    identities: DefaultKeyedRateLimiter<LimitKey>,
+    addresses: DefaultKeyedRateLimiter<LimitKey>,
+    trusted_proxies: Vec<IpNet>,
+    denials: Mutex<HashMap<LimitKey, Window>>,
+    checks: AtomicU64,
+}
+
+impl Limiter {
+    pub(super) fn new(limits: &RateLimits) -> Self {
+        let quota = |rate, burst| Quota::per_second(rate).allow_burst(burst);
+        Self {
+            identities: RateLimiter::dashmap(quota(limits.per_identity_per_second, limits.per_identity_burst)),
+            addresses: RateLimiter::dashmap(quota(limits.per_address_per_second, limits.per_address_burst)),
+            trusted_proxies: limits.trusted_proxies.clone(),
+            denials: Mutex::new(HashMap::new()),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// The source address of a request: the TCP peer, or, when the peer is a trusted proxy, the nearest address of
+    /// `X-Forwarded-For` that is not one (proxies append, so the entries left of the last untrusted one are the
+    /// client's to choose).
+    pub(super) fn source_address(&self, parts: &Parts) -> LimitKey {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+        let Some(peer) = peer else { return LimitKey::Address(None) };
+        if !self.trusted(peer) {
+            return LimitKey::Address(Some(peer));
+        }
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok());
+        let hops: Vec<IpAddr> =
+            forwarded.flat_map(|value| value.split(',')).filter_map(|hop| hop.trim().parse().ok()).collect();
+        let client = hops.iter().rev().find(|hop| !self.trusted(**hop)).or(hops.first());
+        LimitKey::Address(Some(client.copied().unwrap_or(peer)))
+    }
+
+    fn trusted(&self, address: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|range| range.contains(&address))
+    }
+
+    /// Takes one request from the key's budget.
+    pub(super) fn check(&self, key: &LimitKey) -> Result<(), Denied> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
+        }
+        let limiter = match key {
+            LimitKey::Identity { .. } => &self.identities,
+            LimitKey::Address(_) => &self.addresses,
+        };
+        match limiter.check_key(key) {
+            Ok(()) => Ok(()),
+            Err(not_until) => Err(Denied {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+                audit: self.note_denial(key, Instant::now()),
+            }),
+        }
+    }
+
+    fn note_denial(&self, key: &LimitKey, now: Instant) -> DenialAudit {
+        let mut denials = self.denials.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fresh = Window { started: now, written: 1, counted: 0 };
+        let Some(window) = denials.get_mut(key) else {
+            denials.insert(key.clone(), fresh);
+            return DenialAudit::Individually;
+        };
+        if now.duration_since(window.started) >= DENIAL_INTERVAL {
+            let counted = window.counted;
+            *window = fresh;
+            return if counted > 0 { DenialAudit::Summary { counted } } else { DenialAudit::Individually };
+        }
+        if window.written < DENIALS_WRITTEN {
+            window.written += 1;
+            DenialAudit::Individually
+        } else {
+            window.counted += 1;
+            DenialAudit::Counted
+        }
+    }
+
+    fn prune(&self) {
+        self.identities.retain_recent();
+        self.addresses.retain_recent();
+        let now = Instant::now();
+        let mut denials = self.denials.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A window with uncounted denials is kept until a later denial of its key summarises it.
+        denials.retain(|_, window| window.counted > 0 || now.duration_since(window.started) < DENIAL_INTERVAL);
+    }
+}
+
+/// Audits a denial as [`Limiter::check`] decided, and answers it: `429 RATE_LIMITED` with `Retry-After` in whole
+/// seconds (at least one).
+pub(super) async fn refuse(vault: &Vault, key: &LimitKey, denied: Denied, request_id: &str) -> Response {
+    match denied.audit {
+        DenialAudit::Individually => vault.record_authentication_failure(request_id, Reason::RateLimited).await,
+        DenialAudit::Summary { counted } => {
+            tracing::warn!(%key, counted, "requests refused by the rate limit in the last interval, not audited one by one");
+            vault.record_authentication_failure(request_id, Reason::RateLimited).await;
+        }
+        DenialAudit::Counted => {}
+    }
+    let seconds = denied.retry_after.as_secs() + u64::from(denied.retry_after.subsec_nanos() > 0);
+    let message = "too many requests: try again after the number of seconds in Retry-After";
+    let mut response = refusal(ErrorCode::RateLimited, message, Some(Reason::RateLimited), request_id);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn limits(burst: u32) -> RateLimits {
+        let burst = NonZeroU32::new(burst).unwrap();
+        RateLimits { per_address_burst: burst, per_identity_burst: burst, ..RateLimits::default() }
+    }
+
+    fn parts(peer: &str, forwarded: Option<&str>) -> Parts {
+        let mut request = Request::builder();
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts.extensions.insert(ConnectInfo::<SocketAddr>(peer.parse().unwrap()));
+        parts
+    }
+
+    fn address(ip: &str) -> LimitKey {
+        LimitKey::Address(Some(ip.parse().unwrap()))
+    }
+
+    #[test]
+    fn a_key_over_its_burst_is_denied_with_a_wait_and_other_keys_are_not() {
+        let limiter = Limiter::new(&limits(3));
+        let key = address("192.0.2.1");
+        for _ in 0..3 {
+            assert!(limiter.check(&key).is_ok());
+        }
+        let denied = limiter.check(&key).unwrap_err();
+        assert!(denied.retry_after > Duration::ZERO);
+        assert!(limiter.check(&address("192.0.2.2")).is_ok());
+        let identity = LimitKey::Identity { issuer: "i".into(), subject: "s".into() };
+        assert!(limiter.check(&identity).is_ok());
+    }
+
+    #[test]
+    fn the_first_denials_of_an_interval_are_written_and_the_rest_summarised_in_the_next() {
+        let limiter = Limiter::new(&limits(1));
+        let key = address("192.0.2.1");
+        let start = Instant::now();
+        let audits: Vec<_> = (0..8).map(|_| limiter.note_denial(&key, start)).collect();
+        assert_eq!(audits.iter().filter(|audit| **audit == DenialAudit::Individually).count(), 5);
+        assert_eq!(audits.iter().filter(|audit| **audit == DenialAudit::Counted).count(), 3);
+        let next = limiter.note_denial(&key, start + DENIAL_INTERVAL);
+        assert_eq!(next, DenialAudit::Summary { counted: 3 });
+        assert_eq!(limiter.note_denial(&key, start + DENIAL_INTERVAL * 3), DenialAudit::Individually);
+    }
+
+    #[test]
+    fn the_peer_is_the_source_unless_it_is_a_trusted_proxy() {
+        let trusted = RateLimits { trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()], ..RateLimits::default() };
+        let limiter = Limiter::new(&trusted);
+        let spoofed = parts("192.0.2.9:1000", Some("198.51.100.1"));
+        assert_eq!(limiter.source_address(&spoofed), address("192.0.2.9"));
+        let proxied = parts("10.1.2.3:1000", Some("203.0.113.5, 198.51.100.1, 10.0.0.7"));
+        assert_eq!(limiter.source_address(&proxied), address("198.51.100.1"));
+        let without_header = parts("10.1.2.3:1000", None);
+        assert_eq!(limiter.source_address(&without_header), address("10.1.2.3"));
+    }
+
+    #[test]
+    fn without_connect_info_the_source_is_unknown() {
+        let (parts, ()) = Request::builder().body(()).unwrap().into_parts();
+        assert_eq!(Limiter::new(&RateLimits::default()).source_address(&parts), LimitKey::Address(None));
+    }
+}
