@@ -47,6 +47,7 @@ impl Served {
             checkpoints: options.checkpoints.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
             graphiql: true,
+            rate_limits: cdvault_api::http::RateLimits::default(),
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

@@ -188,6 +188,7 @@ impl TestAppBuilder {
             checkpoints: options.checkpoints.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
             graphiql: options.graphiql,
+            rate_limits: cdvault_api::http::RateLimits::default(),
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

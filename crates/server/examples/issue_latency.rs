@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         checkpoints: cdvault_api::service::CheckpointSettings::default(),
         access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
         graphiql: false,
+        rate_limits: cdvault_api::http::RateLimits::default(),
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

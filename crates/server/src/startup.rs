@@ -79,7 +79,12 @@ impl Application {
         // Revocations and the freeze loaded before serving, then polled (a replica started while frozen hands out
         // no secret).
         vault.start_access_polling().await.context("cannot read the revocations and the freeze")?;
-        let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier), config.graphiql);
+        let router = cdvault_api::http::router_with_limits(
+            vault.clone(),
+            Arc::new(verifier),
+            config.graphiql,
+            &config.rate_limits,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;
@@ -127,7 +132,9 @@ impl Application {
         // The emitter holds no audit sink: it outlives the vault, for the checkpoint at shutdown.
         let checkpoints = vault.checkpoint_emitter();
         drop(vault);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        // The peer's address is what token-less requests are rate-limited by.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
         let stopped = writer.await.context("the audit writer watch failed")?;
         // The writer drained its queue: this checkpoint covers the last event (a sink failure is logged in emit).

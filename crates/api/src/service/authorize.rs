@@ -160,6 +160,15 @@ impl Vault {
     }
 
     /// Records a refused token (called by the HTTP layer, which never gets as far as a principal).
+    /// One audit event standing for `counted` rate-limit denials of `key` (an address or an identity) that were not
+    /// written one by one.
+    pub async fn record_rate_limit_summary(&self, request_id: &str, key: &str, counted: u64) {
+        let record = AuditRecord::new("anonymous", AuditAction::Authenticate, Outcome::Denied, request_id)
+            .reason(Reason::RateLimited)
+            .details(serde_json::json!({ "limitedKey": key, "counted": counted }));
+        self.record_best_effort(record).await;
+    }
+
     pub async fn record_authentication_failure(&self, request_id: &str, reason: Reason) {
         let record =
             AuditRecord::new("anonymous", AuditAction::Authenticate, Outcome::Denied, request_id).reason(reason);

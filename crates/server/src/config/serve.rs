@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub access_poll: std::time::Duration,
     /// Whether `GET /graphql` serves GraphiQL (`CDVAULT_GRAPHIQL`).
     pub graphiql: bool,
+    /// Request rate limits of this replica (per identity, and per source address before verification).
+    pub rate_limits: cdvault_api::http::RateLimits,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -71,6 +73,7 @@ impl ServeConfig {
             checkpoints: settings.checkpoints.clone(),
             access_poll: settings.access_poll,
             graphiql: settings.graphiql,
+            rate_limits: cdvault_api::http::RateLimits::default(),
         })
     }
 }
