@@ -11,8 +11,6 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use cdvault_api::auth::TokenRequest;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Serialize;
-use uuid::Uuid;
 
 /// The `iss` of the ES256 tokens (the HS256 ones keep `server::ISSUER`).
 pub const ISSUER: &str = "cdvault-bench-es256";
@@ -29,22 +27,6 @@ impl std::fmt::Debug for Es256Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Es256Issuer").field("config", &self.config).finish_non_exhaustive()
     }
-}
-
-/// The claims `mint_hs256` writes, so both tokens carry the same payload.
-#[derive(Serialize)]
-struct Claims<'a> {
-    sub: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sellers: Option<&'a [String]>,
-    iss: &'a str,
-    aud: &'a str,
-    exp: u64,
-    nbf: u64,
-    iat: u64,
-    jti: String,
 }
 
 impl Es256Issuer {
@@ -69,21 +51,9 @@ impl Es256Issuer {
 
     /// An ES256 token with the same claims as `mint_hs256` would write for `request`.
     pub fn mint(&self, audience: &str, request: &TokenRequest) -> anyhow::Result<String> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-        let claims = Claims {
-            sub: &request.subject,
-            scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
-            sellers: request.sellers.as_deref(),
-            iss: ISSUER,
-            aud: audience,
-            exp: now + request.ttl.as_secs(),
-            nbf: now,
-            iat: now,
-            jti: Uuid::now_v7().simple().to_string(),
-        };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(KID.into());
-        Ok(jsonwebtoken::encode(&header, &claims, &self.key)?)
+        Ok(cdvault_api::auth::mint(&header, &self.key, ISSUER, audience, request)?)
     }
 }
 

@@ -21,7 +21,7 @@ use jsonwebtoken::Algorithm;
 
 pub use cdvault_domain::identity::{Identity, IssuerMode};
 pub use issuer::{IssuerSettings, JwtSettings, KeySource};
-pub use mint::{TokenRequest, mint_hs256};
+pub use mint::{TokenRequest, mint, mint_hs256};
 pub use remote::RefreshTiming;
 pub use verifier::JwtVerifier;
 
