@@ -39,21 +39,11 @@ use crate::graphql::{build_schema, build_session_schema};
 use crate::service::Vault;
 use state::AppState;
 
-/// Builds the router of the service; `graphiql` serves the GraphiQL page and its assets (off in production: with it
-/// off, `GET /graphql` answers 404). The rate limits are the defaults.
-pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, graphiql: bool) -> Router {
-    router_with_limits(vault, verifier, graphiql, &RateLimits::default())
-}
-
-/// [`router`] with the given rate limits. Source addresses are the TCP peers when the router is served with
-/// `into_make_service_with_connect_info::<SocketAddr>()`; without it, every request without a valid token shares one
-/// budget.
-pub fn router_with_limits(
-    vault: Arc<Vault>,
-    verifier: Arc<JwtVerifier>,
-    graphiql: bool,
-    limits: &RateLimits,
-) -> Router {
+/// Builds the router of the service. `graphiql` serves the GraphiQL page and its assets (off in production: with it
+/// off, `GET /graphql` answers 404). Source addresses for the rate `limits` are the TCP peers when the router is
+/// served with `into_make_service_with_connect_info::<SocketAddr>()`; without it, every request without a valid
+/// token shares one budget.
+pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, graphiql: bool, limits: &RateLimits) -> Router {
     let state = AppState {
         limiter: Arc::new(rate_limit::Limiter::new(limits)),
         schema: build_schema(Some(vault.clone())),
