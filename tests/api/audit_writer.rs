@@ -46,8 +46,7 @@ impl Served {
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
-            graphiql: true,
-            rate_limits: cdvault_api::http::RateLimits::default(),
+            http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

@@ -46,8 +46,8 @@ pub struct Options {
     /// Audit checkpoints: to the log unless a test names a file; hourly, so only start-up, shutdown and the ones a
     /// test forces are emitted.
     pub checkpoints: CheckpointSettings,
-    /// Whether `GET /graphql` serves GraphiQL (on, as in the development set-up).
-    pub graphiql: bool,
+    /// The HTTP surface; GraphiQL on, as in the development set-up.
+    pub http: cdvault_api::http::HttpOptions,
 }
 
 impl Default for Options {
@@ -63,7 +63,7 @@ impl Default for Options {
                 interval: Duration::from_secs(3600),
                 replica: "test-replica".to_owned(),
             },
-            graphiql: true,
+            http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
         }
     }
 }
@@ -148,7 +148,13 @@ impl TestAppBuilder {
     /// Open the keyring with this root key (base64).
     /// Serves GraphiQL on `GET /graphql`, or not.
     pub fn graphiql(mut self, on: bool) -> Self {
-        self.options.graphiql = on;
+        self.options.http.graphiql = on;
+        self
+    }
+
+    /// Changes the HTTP surface (rate limits, WebSocket limits, introspection) from the test defaults.
+    pub fn http(mut self, change: impl FnOnce(&mut cdvault_api::http::HttpOptions)) -> Self {
+        change(&mut self.options.http);
         self
     }
 
@@ -187,8 +193,7 @@ impl TestAppBuilder {
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
-            graphiql: options.graphiql,
-            rate_limits: cdvault_api::http::RateLimits::default(),
+            http: options.http.clone(),
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

@@ -49,8 +49,7 @@ async fn main() -> anyhow::Result<()> {
         rewrap: cdvault_api::service::RewrapSettings::default(),
         checkpoints: cdvault_api::service::CheckpointSettings::default(),
         access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
-        graphiql: false,
-        rate_limits: cdvault_api::http::RateLimits::default(),
+        http: cdvault_api::http::HttpOptions::default(),
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

@@ -79,7 +79,7 @@ impl Application {
         // Revocations and the freeze loaded before serving, then polled (a replica started while frozen hands out
         // no secret).
         vault.start_access_polling().await.context("cannot read the revocations and the freeze")?;
-        let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier), config.graphiql, &config.rate_limits);
+        let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier), &config.http);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;

@@ -49,22 +49,27 @@ fn limited<M: async_graphql::ObjectType + 'static>(
 }
 
 /// Builds the WebSocket schema, with the same limits as [`build_schema`].
-pub fn build_session_schema(vault: Arc<Vault>) -> SessionSchema {
-    limited(Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot::default())).data(vault).finish()
+pub fn build_session_schema(vault: Arc<Vault>, introspection: bool) -> SessionSchema {
+    let builder = limited(Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot::default())).data(vault);
+    if introspection { builder } else { builder.disable_introspection() }.finish()
 }
 
-/// Builds the schema; `vault` is absent only when printing the SDL.
-pub fn build_schema(vault: Option<Arc<Vault>>) -> VaultSchema {
+/// Builds the schema; `vault` is absent only when printing the SDL. Without `introspection`, `__schema` and
+/// `__type` are refused (the SDL is published in the repository instead).
+pub fn build_schema(vault: Option<Arc<Vault>>, introspection: bool) -> VaultSchema {
     let mut builder =
         limited(Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default()))
             .extension(ParseCache::default());
     if let Some(vault) = vault {
         builder = builder.data(vault);
     }
+    if !introspection {
+        builder = builder.disable_introspection();
+    }
     builder.finish()
 }
 
 /// The SDL of the schema, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(None).sdl()
+    build_schema(None, true).sdl()
 }

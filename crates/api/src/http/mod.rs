@@ -7,6 +7,7 @@ mod caller;
 mod graphiql;
 mod graphql_post;
 mod graphql_ws;
+mod options;
 mod rate_limit;
 mod request_id;
 mod state;
@@ -30,6 +31,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use options::{HttpOptions, WebSocketLimits};
 pub use rate_limit::RateLimits;
 pub use request_id::{CallerRequestId, RequestId};
 pub use transport::MAX_BODY_BYTES;
@@ -39,15 +41,16 @@ use crate::graphql::{build_schema, build_session_schema};
 use crate::service::Vault;
 use state::AppState;
 
-/// Builds the router of the service. `graphiql` serves the GraphiQL page and its assets (off in production: with it
-/// off, `GET /graphql` answers 404). Source addresses for the rate `limits` are the TCP peers when the router is
-/// served with `into_make_service_with_connect_info::<SocketAddr>()`; without it, every request without a valid
-/// token shares one budget.
-pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, graphiql: bool, limits: &RateLimits) -> Router {
+/// Builds the router of the service, as `options` say. Source addresses for the rate limits are the TCP peers when
+/// the router is served with `into_make_service_with_connect_info::<SocketAddr>()`; without it, every request
+/// without a valid token shares one budget.
+pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptions) -> Router {
+    let graphiql = options.graphiql;
     let state = AppState {
-        limiter: Arc::new(rate_limit::Limiter::new(limits)),
-        schema: build_schema(Some(vault.clone())),
-        sessions: build_session_schema(vault.clone()),
+        limiter: Arc::new(rate_limit::Limiter::new(&options.rate_limits)),
+        websocket: options.websocket,
+        schema: build_schema(Some(vault.clone()), options.introspection),
+        sessions: build_session_schema(vault.clone(), options.introspection),
         vault,
         verifier,
     };

@@ -193,9 +193,8 @@ impl Limiter {
     }
 }
 
-/// Audits a denial as [`Limiter::check`] decided, and answers it: `429 RATE_LIMITED` with `Retry-After` in whole
-/// seconds (at least one).
-pub(super) async fn refuse(vault: &Vault, key: &LimitKey, denied: Denied, request_id: &str) -> Response {
+/// Audits a denial as [`Limiter::check`] decided: individually, as a summary of the counted ones, or not at all.
+pub(super) async fn audit_denial(vault: &Vault, key: &LimitKey, denied: &Denied, request_id: &str) {
     match denied.audit {
         DenialAudit::Individually => vault.record_authentication_failure(request_id, Reason::RateLimited).await,
         DenialAudit::Summary { counted } => {
@@ -204,6 +203,12 @@ pub(super) async fn refuse(vault: &Vault, key: &LimitKey, denied: Denied, reques
         }
         DenialAudit::Counted => {}
     }
+}
+
+/// Audits a denial ([`audit_denial`]) and answers it: `429 RATE_LIMITED` with `Retry-After` in whole seconds (at
+/// least one).
+pub(super) async fn refuse(vault: &Vault, key: &LimitKey, denied: Denied, request_id: &str) -> Response {
+    audit_denial(vault, key, &denied, request_id).await;
     let seconds = denied.retry_after.as_secs() + u64::from(denied.retry_after.subsec_nanos() > 0);
     let message = "too many requests: try again after the number of seconds in Retry-After";
     let mut response = refusal(ErrorCode::RateLimited, message, Some(Reason::RateLimited), request_id);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::options::WebSocketLimits;
 use super::rate_limit::Limiter;
 use crate::auth::JwtVerifier;
 use crate::graphql::{SessionSchema, VaultSchema};
@@ -15,4 +16,6 @@ pub(super) struct AppState {
     pub(super) vault: Arc<Vault>,
     pub(super) verifier: Arc<JwtVerifier>,
     pub(super) limiter: Arc<Limiter>,
+    #[expect(dead_code, reason = "the WebSocket session guard reads it next")]
+    pub(super) websocket: WebSocketLimits,
 }

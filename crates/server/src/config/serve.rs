@@ -26,10 +26,8 @@ pub struct ServeConfig {
     pub checkpoints: cdvault_api::service::CheckpointSettings,
     /// How often grants, revocations and the freeze are read again (`CDVAULT_ACCESS_POLL_MS`).
     pub access_poll: std::time::Duration,
-    /// Whether `GET /graphql` serves GraphiQL (`CDVAULT_GRAPHIQL`).
-    pub graphiql: bool,
-    /// Request rate limits of this replica (per identity, and per source address before verification).
-    pub rate_limits: cdvault_api::http::RateLimits,
+    /// The HTTP surface: GraphiQL (`CDVAULT_GRAPHIQL`), introspection, rate limits, WebSocket limits.
+    pub http: cdvault_api::http::HttpOptions,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -41,7 +39,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
             .field("checkpoints", &self.checkpoints)
-            .field("graphiql", &self.graphiql)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -72,8 +70,7 @@ impl ServeConfig {
             rewrap: settings.rewrap,
             checkpoints: settings.checkpoints.clone(),
             access_poll: settings.access_poll,
-            graphiql: settings.graphiql,
-            rate_limits: cdvault_api::http::RateLimits::default(),
+            http: cdvault_api::http::HttpOptions { graphiql: settings.graphiql, ..Default::default() },
         })
     }
 }
