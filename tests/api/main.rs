@@ -22,6 +22,7 @@ mod payouts;
 mod rate_limits;
 mod review_findings;
 mod revocation;
+mod rotation_jobs;
 mod schema;
 mod sellers;
 mod startup;
