@@ -105,7 +105,8 @@ impl Session {
             return Err(Close::TooManySockets);
         };
         self.slot = Some(slot);
-        self.limit_key = Some(LimitKey::Identity { issuer: identity.issuer.clone(), subject: identity.subject.clone() });
+        self.limit_key =
+            Some(LimitKey::Identity { issuer: identity.issuer.clone(), subject: identity.subject.clone() });
         let caller = Caller {
             request_id: self.request_id.clone(),
             caller_request_id: self.caller_request_id.clone(),
