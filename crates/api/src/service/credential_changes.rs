@@ -35,9 +35,8 @@ impl Vault {
         let act = AuditAction::CredentialChanges;
         let p = self.authenticate(caller, act).await?;
         self.authorize_seller_filter(caller, p, act, seller_login.as_deref()).await?;
-        let subscriber =
-            Subscriber { reach: p.sellers.clone(), only: seller_login, after, listening: self.listening.enter() };
+        let subscriber = Subscriber { reach: p.sellers.clone(), only: seller_login, after };
         let pokes = self.broker.pokes().subscribe();
-        Ok(self.change_feed.follow(&self.db, pokes, self.sessions_closed(), subscriber).await?)
+        Ok(self.change_feed.follow(&self.db, pokes, self.sessions_closed(), subscriber, &self.listening).await?)
     }
 }

@@ -19,7 +19,7 @@ use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Mutex, broadcast, watch};
 
-use super::listening::Listening;
+use super::listening::{Listening, ListeningCount};
 
 /// Changes read from the database at once, by the reader or a subscriber catching up.
 const CHANGE_PAGE: u64 = 100;
@@ -61,8 +61,6 @@ pub(super) struct Subscriber {
     pub(super) only: Option<String>,
     /// The cursor to resume after; `None` is from now on.
     pub(super) after: Option<i64>,
-    /// Counted as listening while the stream lives.
-    pub(super) listening: Listening,
 }
 
 impl ChangeFeed {
@@ -71,18 +69,22 @@ impl ChangeFeed {
         self.reads.load(Ordering::Relaxed)
     }
 
-    /// Joins the reader (starting it if none runs) and returns the subscriber's changes. `pokes` and `closed` are
-    /// the vault's, for a reader started here.
+    /// Joins the reader (starting it if none runs) and returns the subscriber's changes; the subscriber counts in
+    /// `listening` from the moment it can miss no change. `pokes` and `closed` are the vault's, for a reader
+    /// started here.
     pub(super) async fn follow(
         &self,
         db: &Database,
         pokes: watch::Receiver<u64>,
         closed: impl Future<Output = ()> + Send + 'static,
         subscriber: Subscriber,
+        listening: &ListeningCount,
     ) -> Result<impl Stream<Item = CredentialChange> + Send + 'static, StorageError> {
         let (batches, position) = self.join(db, pokes, closed).await?;
         // Joined before the position is read: every batch past it is received.
         let reader_at = *position.borrow();
+        // Only now: a change committed before the position was read may be behind it, and not sent.
+        let listening = listening.enter();
         let follower = Follower {
             db: db.clone(),
             reads: self.reads.clone(),
@@ -93,7 +95,7 @@ impl ChangeFeed {
             reader: position,
             batches,
             buffer: VecDeque::new(),
-            _listening: subscriber.listening,
+            _listening: listening,
         };
         Ok(futures::stream::unfold(follower, |mut follower| async move {
             let change = follower.next().await?;
