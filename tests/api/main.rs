@@ -28,3 +28,4 @@ mod sellers;
 mod startup;
 mod subscriptions;
 mod walkthrough;
+mod websocket_limits;

@@ -20,6 +20,7 @@ mod authorize;
 mod chain_status;
 mod checkpoints;
 mod credential_changes;
+mod credential_feed;
 mod credential_secret;
 mod credentials;
 mod freeze;

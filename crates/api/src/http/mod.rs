@@ -6,12 +6,12 @@ mod access_log;
 mod caller;
 mod graphiql;
 mod graphql_post;
-mod graphql_ws;
 mod options;
 mod rate_limit;
 mod request_id;
 mod state;
 mod transport;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
     let graphiql = options.graphiql;
     let state = AppState {
         limiter: Arc::new(rate_limit::Limiter::new(&options.rate_limits)),
-        websocket: options.websocket,
+        websocket: Arc::new(websocket::Sockets::new(options.websocket)),
         schema: build_schema(Some(vault.clone()), options.introspection),
         sessions: build_session_schema(vault.clone(), options.introspection),
         vault,
@@ -76,7 +76,7 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
     Router::new()
         .route("/graphql", graphql.layer(no_store))
         .merge(graphiql::assets(graphiql))
-        .route("/graphql/ws", get(graphql_ws::graphql_ws))
+        .route("/graphql/ws", get(websocket::graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(request_context)

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::options::WebSocketLimits;
 use super::rate_limit::Limiter;
+use super::websocket::Sockets;
 use crate::auth::JwtVerifier;
 use crate::graphql::{SessionSchema, VaultSchema};
 use crate::service::Vault;
@@ -16,6 +16,6 @@ pub(super) struct AppState {
     pub(super) vault: Arc<Vault>,
     pub(super) verifier: Arc<JwtVerifier>,
     pub(super) limiter: Arc<Limiter>,
-    #[expect(dead_code, reason = "the WebSocket session guard reads it next")]
-    pub(super) websocket: WebSocketLimits,
+    /// The WebSocket limits, and the sockets open per identity on this replica.
+    pub(super) websocket: Arc<Sockets>,
 }

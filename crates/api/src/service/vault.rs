@@ -15,6 +15,7 @@ use cdvault_domain::grant::Grant;
 use zeroize::Zeroizing;
 
 use super::checkpoints::{ChainMonitor, CheckpointEmitter, CheckpointSettings};
+use super::credential_feed::ChangeFeed;
 use super::credential_secret::open_secret;
 use super::freeze_state::FreezeState;
 use super::listening::{Listeners, ListeningCount};
@@ -43,6 +44,8 @@ pub struct Vault {
     pub(super) rewrap_wake: Notify,
     /// Subscriptions of this replica that can no longer miss a change.
     pub(super) listening: ListeningCount,
+    /// The one reader of credential changes that this replica's subscribers share, once one subscribes.
+    pub(super) change_feed: ChangeFeed,
     /// Signs the chain head and writes it outside the database (shared with the server, for shutdown).
     pub(super) checkpoints: Arc<CheckpointEmitter>,
     /// The background verifier's last result and position.
@@ -96,6 +99,7 @@ impl Vault {
             broker,
             rewrap_wake,
             listening: ListeningCount::default(),
+            change_feed: ChangeFeed::default(),
             checkpoints,
             chain: ChainMonitor::default(),
             grants: watch::channel(Arc::new(AccessSnapshot::default())).0,
