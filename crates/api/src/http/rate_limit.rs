@@ -20,8 +20,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
-use self::denials::Denials;
 pub(super) use self::denials::DenialAudit;
+use self::denials::Denials;
 use super::transport::refusal;
 use crate::error::ErrorCode;
 use crate::service::Vault;
@@ -53,8 +53,8 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            // Above what cdvault-bench drives from one identity (tens of thousands of requests a second) until the
-            // limits are settings of their own: a bound on a runaway tool, not yet a tuned quota.
+            // Above what cdvault-bench drives from one identity (tens of thousands of requests a second): a bound
+            // on a runaway tool, not a quota. Operators tune it (CDVAULT_RATE_IDENTITY_*).
             per_identity_per_second: NonZeroU32::new(100_000).unwrap_or(NonZeroU32::MIN),
             per_identity_burst: NonZeroU32::new(100_000).unwrap_or(NonZeroU32::MIN),
             per_address_per_second: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),

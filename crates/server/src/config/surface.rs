@@ -99,14 +99,11 @@ fn trusted_proxies(given: Option<&Text>) -> Result<Vec<IpNet>, ConfigError> {
     let mut ranges = Vec::new();
     for (position, entry) in text.split(',').map(str::trim).enumerate() {
         let entry_number = position + 1;
-        let range = entry
-            .parse::<IpNet>()
-            .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| {
-                err(format!(
-                    "CDVAULT_TRUSTED_PROXIES: entry {entry_number} is not an IP address or a CIDR range (e.g. 10.0.0.0/8)"
-                ))
-            })?;
+        let range = entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+            err(format!(
+                "CDVAULT_TRUSTED_PROXIES: entry {entry_number} is not an IP address or a CIDR range (e.g. 10.0.0.0/8)"
+            ))
+        })?;
         if range.prefix_len() == 0 {
             return Err(err(format!(
                 "CDVAULT_TRUSTED_PROXIES: entry {entry_number} trusts every address, which would let any client choose its source address"
@@ -182,7 +179,10 @@ mod tests {
             (given.rate_limits.per_identity_per_second, given.rate_limits.per_identity_burst),
             (rate(500), rate(1000))
         );
-        assert_eq!((given.rate_limits.per_address_per_second, given.rate_limits.per_address_burst), (rate(5), rate(10)));
+        assert_eq!(
+            (given.rate_limits.per_address_per_second, given.rate_limits.per_address_burst),
+            (rate(5), rate(10))
+        );
         assert!(!given.introspection && !given.graphiql);
         assert_eq!(given.websocket.init_timeout, Duration::from_millis(2500));
         assert_eq!((given.websocket.subscriptions_per_socket, given.websocket.sockets_per_identity), (7, 3));
