@@ -14,6 +14,7 @@ mod encryption;
 mod freeze;
 mod http;
 mod identity;
+mod introspection_off;
 mod keys;
 mod limits;
 mod marketplace;

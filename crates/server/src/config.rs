@@ -9,6 +9,7 @@
 //! - `dev_setup`: the development set-up's files, created once by `serve`;
 //! - `issuers`: the TOML file's `[[jwt.issuers]]` and the maximum token lifetime;
 //! - `checkpoints`: where audit checkpoints go, how often, and the replica name;
+//! - `surface`: the HTTP surface (GraphiQL, introspection, rate limits, trusted proxies, WebSocket limits);
 //! - `serve`: what `serve` needs; `reference`: the generated `docs/configuration.md`.
 
 use std::path::Path;
@@ -22,6 +23,7 @@ mod raw;
 mod reference;
 mod serve;
 mod settings;
+mod surface;
 mod twins;
 mod written;
 

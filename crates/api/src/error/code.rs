@@ -134,6 +134,10 @@ error_codes! {
     GraphqlParseFailed = "GRAPHQL_PARSE_FAILED", Request, None;
     /// The query does not match the schema (unknown field, wrong argument or variable type, ...).
     GraphqlValidationFailed = "GRAPHQL_VALIDATION_FAILED", Request, None;
+    /// The query asks for introspection (`__schema` or `__type`) and this server has it switched off
+    /// (`CDVAULT_INTROSPECTION=false`): nothing in the request runs. The schema is published as `schema.graphql`
+    /// instead. `__typename` is always answered.
+    IntrospectionDisabled = "INTROSPECTION_DISABLED", Request, None;
     /// The selection is nested deeper than {max_depth}. Under `__schema` or `__type` (introspection) the bound is
     /// 15 instead, which graphql-js's standard introspection query fits.
     QueryTooDeep = "QUERY_TOO_DEEP", Limit, None;

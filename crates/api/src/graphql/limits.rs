@@ -43,11 +43,23 @@ fn refused(code: ErrorCode, message: &str) -> ServerError {
 
 /// Refuses, before any resolver runs, operations with too many secret fields, root fields or aliases, queries nested
 /// deeper than [`MAX_DEPTH`] (introspection: [`MAX_INTROSPECTION_DEPTH`]) or more complex than [`MAX_COMPLEXITY`],
-/// and puts a code on parse and validation errors.
-#[derive(Debug)]
-pub struct Limits;
+/// and introspection when it is switched off; puts a code on parse and validation errors.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Whether `__schema` and `__type` may be asked for. Off, they are refused with a code of their own, before
+    /// validation would call them unknown fields.
+    pub introspection: bool,
+}
 
 impl Limits {
+    /// The refusal of introspection when it is off: any `__schema` or `__type` at the root of an operation.
+    fn introspection_refusal(&self, shape: &Shape) -> Option<ServerError> {
+        let asked = shape.introspection_depth > 0;
+        (asked && !self.introspection).then(|| {
+            refused(ErrorCode::IntrospectionDisabled, "Introspection is disabled: the schema is published instead.")
+        })
+    }
+
     /// The refusal of a parsed document too wide to run, the secret cap first (its code tells the most).
     fn cap_refusal(shape: &Shape) -> Option<ServerError> {
         if shape.secret_fields > MAX_SECRET_FIELDS {
@@ -77,13 +89,13 @@ impl Limits {
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension::default())
+        Arc::new(LimitsExtension { limits: *self, shape: Mutex::new(None) })
     }
 }
 
 /// One per request: the shape measured at parse time, read again when validation has measured complexity.
-#[derive(Default)]
 struct LimitsExtension {
+    limits: Limits,
     shape: Mutex<Option<Shape>>,
 }
 
@@ -99,7 +111,7 @@ impl Extension for LimitsExtension {
         let document =
             next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
         let shape = Shape::of(&document);
-        if let Some(refusal) = Limits::cap_refusal(&shape) {
+        if let Some(refusal) = self.limits.introspection_refusal(&shape).or_else(|| Limits::cap_refusal(&shape)) {
             return Err(refusal);
         }
         if let Ok(mut kept) = self.shape.lock() {
@@ -277,9 +289,31 @@ mod tests {
     #[test]
     fn the_standard_introspection_query_passes_the_limits() {
         let response = futures::executor::block_on(build_schema(None, true).execute(INTROSPECTION));
-        let codes: Vec<_> =
-            response.errors.iter().filter_map(|e| e.extensions.as_ref()?.get("code").cloned()).collect();
-        assert_eq!(codes, Vec::<async_graphql::Value>::new(), "{:?}", response.errors);
+        assert_eq!(codes_of(&response), Vec::<async_graphql::Value>::new(), "{:?}", response.errors);
+    }
+
+    fn codes_of(response: &async_graphql::Response) -> Vec<async_graphql::Value> {
+        response.errors.iter().filter_map(|e| e.extensions.as_ref()?.get("code").cloned()).collect()
+    }
+
+    #[test]
+    fn with_introspection_off_every_introspection_query_is_refused_with_its_code_and_typename_still_answers() {
+        let schema = build_schema(None, false);
+        let disabled = vec![async_graphql::Value::from("INTROSPECTION_DISABLED")];
+        for query in [
+            INTROSPECTION,
+            "{ __schema { types { name } } }",
+            "{ __type(name: \"Query\") { name } }",
+            "query { ...Root } fragment Root on Query { __schema { queryType { name } } }",
+        ] {
+            let response = futures::executor::block_on(schema.execute(query));
+            assert_eq!(codes_of(&response), disabled, "{query}");
+            assert_eq!(response.data, async_graphql::Value::Null, "nothing runs: {query}");
+        }
+        let typename = futures::executor::block_on(schema.execute("{ __typename }"));
+        assert!(typename.errors.is_empty(), "{:?}", typename.errors);
+        let on = futures::executor::block_on(build_schema(None, true).execute("{ __schema { types { name } } }"));
+        assert!(on.errors.is_empty(), "{:?}", on.errors);
     }
 
     #[test]

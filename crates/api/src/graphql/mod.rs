@@ -41,30 +41,29 @@ pub type VaultSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub type SessionSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
 /// The limits every schema served runs under: nesting and directives checked by the parser, depth and complexity by
-/// [`Limits`] (which also puts the codes on parse and validation errors).
+/// [`Limits`] (which also puts the codes on parse and validation errors, and refuses introspection when it is off,
+/// with `INTROSPECTION_DISABLED`; async-graphql, told too, no longer resolves it either).
 fn limited<M: async_graphql::ObjectType + 'static>(
     builder: async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot>,
+    introspection: bool,
 ) -> async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot> {
-    builder.limit_recursive_depth(64).limit_directives(16).extension(Limits)
+    let builder = builder.limit_recursive_depth(64).limit_directives(16).extension(Limits { introspection });
+    if introspection { builder } else { builder.disable_introspection() }
 }
 
 /// Builds the WebSocket schema, with the same limits as [`build_schema`].
 pub fn build_session_schema(vault: Arc<Vault>, introspection: bool) -> SessionSchema {
-    let builder = limited(Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot::default())).data(vault);
-    if introspection { builder } else { builder.disable_introspection() }.finish()
+    let schema = Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot::default());
+    limited(schema, introspection).data(vault).finish()
 }
 
 /// Builds the schema; `vault` is absent only when printing the SDL. Without `introspection`, `__schema` and
 /// `__type` are refused (the SDL is published in the repository instead).
 pub fn build_schema(vault: Option<Arc<Vault>>, introspection: bool) -> VaultSchema {
-    let mut builder =
-        limited(Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default()))
-            .extension(ParseCache::default());
+    let schema = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default());
+    let mut builder = limited(schema, introspection).extension(ParseCache::default());
     if let Some(vault) = vault {
         builder = builder.data(vault);
-    }
-    if !introspection {
-        builder = builder.disable_introspection();
     }
     builder.finish()
 }

@@ -43,11 +43,14 @@ use state::AppState;
 
 /// Builds the router of the service, as `options` say. Source addresses for the rate limits are the TCP peers when
 /// the router is served with `into_make_service_with_connect_info::<SocketAddr>()`; without it, every request
-/// without a valid token shares one budget.
+/// without a valid token shares one budget. Must be called within a Tokio runtime: it starts the sweep of the
+/// rate-limit denials, which ends when the vault closes its sessions.
 pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptions) -> Router {
     let graphiql = options.graphiql;
+    let limiter = Arc::new(rate_limit::Limiter::new(&options.rate_limits));
+    rate_limit::spawn_sweep(limiter.clone(), vault.clone());
     let state = AppState {
-        limiter: Arc::new(rate_limit::Limiter::new(&options.rate_limits)),
+        limiter,
         websocket: Arc::new(websocket::Sockets::new(options.websocket)),
         schema: build_schema(Some(vault.clone()), options.introspection),
         sessions: build_session_schema(vault.clone(), options.introspection),

@@ -1,12 +1,14 @@
 //! Rate limits, per replica: per identity (issuer and subject) once a token is verified, and per source address for
 //! requests with no token (checked before anything else runs) or a refused one. A denial is `429 RATE_LIMITED` with
 //! `Retry-After`; denials are audited without letting a flood write the audit: the first few per key and interval
-//! individually, the rest counted into one summary per interval.
+//! individually, the rest counted into one summary per interval ([`denials`]), which a sweep writes once the
+//! interval has ended even when the flood has stopped.
 
-use std::collections::HashMap;
+mod denials;
+
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -18,15 +20,15 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
+pub(super) use self::denials::DenialAudit;
+use self::denials::Denials;
 use super::transport::refusal;
 use crate::error::ErrorCode;
 use crate::service::Vault;
 use cdvault_domain::Reason;
 
-/// How long a denial window lasts: its first denials are audited one by one, the rest summarised once.
-const DENIAL_INTERVAL: Duration = Duration::from_secs(60);
-/// Denials audited individually per key and interval.
-const DENIALS_WRITTEN: u32 = 5;
+/// How long a denial window lasts by default: its first denials are audited one by one, the rest summarised once.
+pub const DENIAL_INTERVAL: Duration = Duration::from_secs(60);
 /// Checks between two prunings of forgotten keys (idle limiters and old windows), so memory follows live callers.
 const PRUNE_EVERY: u64 = 4096;
 
@@ -43,18 +45,22 @@ pub struct RateLimits {
     pub per_address_burst: NonZeroU32,
     /// Peers (an ingress, a load balancer) whose `X-Forwarded-For` names the source address; empty: none.
     pub trusted_proxies: Vec<IpNet>,
+    /// How long a key's denial window lasts ([`DENIAL_INTERVAL`]), and how often the windows that ended are swept
+    /// into summaries. Not a setting: tests shorten it to see a summary without waiting a minute.
+    pub denial_interval: Duration,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            // Above what cdvault-bench drives from one identity (tens of thousands of requests a second) until the
-            // limits are settings of their own: a bound on a runaway tool, not yet a tuned quota.
+            // Above what cdvault-bench drives from one identity (tens of thousands of requests a second): a bound
+            // on a runaway tool, not a quota. Operators tune it (CDVAULT_RATE_IDENTITY_*).
             per_identity_per_second: NonZeroU32::new(100_000).unwrap_or(NonZeroU32::MIN),
             per_identity_burst: NonZeroU32::new(100_000).unwrap_or(NonZeroU32::MIN),
             per_address_per_second: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
             per_address_burst: NonZeroU32::new(40).unwrap_or(NonZeroU32::MIN),
             trusted_proxies: Vec::new(),
+            denial_interval: DENIAL_INTERVAL,
         }
     }
 }
@@ -78,17 +84,6 @@ impl std::fmt::Display for LimitKey {
     }
 }
 
-/// How a denial is audited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DenialAudit {
-    /// One of the first of its interval: its own event.
-    Individually,
-    /// The first of a new interval after one with denials only counted: one event standing for them.
-    Summary { counted: u64 },
-    /// Counted, not written.
-    Counted,
-}
-
 /// A request over its limit.
 #[derive(Debug)]
 pub(super) struct Denied {
@@ -96,19 +91,12 @@ pub(super) struct Denied {
     pub(super) audit: DenialAudit,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    written: u32,
-    counted: u64,
-}
-
 /// The keyed limiters of the router, shared by every request of the replica.
 pub(super) struct Limiter {
     identities: DefaultKeyedRateLimiter<LimitKey>,
     addresses: DefaultKeyedRateLimiter<LimitKey>,
     trusted_proxies: Vec<IpNet>,
-    denials: Mutex<HashMap<LimitKey, Window>>,
+    denials: Denials,
     checks: AtomicU64,
 }
 
@@ -119,7 +107,7 @@ impl Limiter {
             identities: RateLimiter::dashmap(quota(limits.per_identity_per_second, limits.per_identity_burst)),
             addresses: RateLimiter::dashmap(quota(limits.per_address_per_second, limits.per_address_burst)),
             trusted_proxies: limits.trusted_proxies.clone(),
-            denials: Mutex::new(HashMap::new()),
+            denials: Denials::new(limits.denial_interval),
             checks: AtomicU64::new(0),
         }
     }
@@ -157,50 +145,66 @@ impl Limiter {
             Ok(()) => Ok(()),
             Err(not_until) => Err(Denied {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-                audit: self.note_denial(key, Instant::now()),
+                audit: self.denials.note(key, Instant::now()),
             }),
-        }
-    }
-
-    fn note_denial(&self, key: &LimitKey, now: Instant) -> DenialAudit {
-        let mut denials = self.denials.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let fresh = Window { started: now, written: 1, counted: 0 };
-        let Some(window) = denials.get_mut(key) else {
-            denials.insert(key.clone(), fresh);
-            return DenialAudit::Individually;
-        };
-        if now.duration_since(window.started) >= DENIAL_INTERVAL {
-            let counted = window.counted;
-            *window = fresh;
-            return if counted > 0 { DenialAudit::Summary { counted } } else { DenialAudit::Individually };
-        }
-        if window.written < DENIALS_WRITTEN {
-            window.written += 1;
-            DenialAudit::Individually
-        } else {
-            window.counted += 1;
-            DenialAudit::Counted
         }
     }
 
     fn prune(&self) {
         self.identities.retain_recent();
         self.addresses.retain_recent();
-        let now = Instant::now();
-        let mut denials = self.denials.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // A window with uncounted denials is kept until a later denial of its key summarises it.
-        denials.retain(|_, window| window.counted > 0 || now.duration_since(window.started) < DENIAL_INTERVAL);
+        self.denials.prune(Instant::now());
+    }
+}
+
+/// Writes, every denial interval, one summary per key whose window ended with denials counted, so that a flood
+/// that stops still leaves its count in the audit within an interval; when the vault closes its sessions (the
+/// server shuts down), writes every count left, and ends.
+pub(super) fn spawn_sweep(limiter: Arc<Limiter>, vault: Arc<Vault>) {
+    let closed = vault.sessions_closed();
+    tokio::spawn(async move {
+        // A zero period would panic the timer; no test needs shorter than this.
+        let interval = limiter.denials.interval().max(Duration::from_millis(10));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(closed);
+        loop {
+            let closing = tokio::select! {
+                _ = ticks.tick() => false,
+                () = &mut closed => true,
+            };
+            for (key, counted) in limiter.denials.sweep(Instant::now(), closing) {
+                // The summary belongs to no request: it gets an id of its own.
+                write_summary(&vault, &key, counted, &uuid::Uuid::now_v7().to_string()).await;
+            }
+            if closing {
+                return;
+            }
+        }
+    });
+}
+
+/// One audit event standing for `counted` denials of `key` that were not written one by one.
+async fn write_summary(vault: &Vault, key: &LimitKey, counted: u64, request_id: &str) {
+    tracing::warn!(%key, counted, "requests refused by the rate limit in the last interval, not audited one by one");
+    write_denial(vault, key, Some(counted), request_id).await;
+}
+
+/// A denial's event, under the identity for an identity's, anonymous with the address for an address's.
+async fn write_denial(vault: &Vault, key: &LimitKey, counted: Option<u64>, request_id: &str) {
+    match key {
+        LimitKey::Identity { issuer, subject } => {
+            vault.record_identity_rate_limited(request_id, issuer, subject, counted).await;
+        }
+        LimitKey::Address(address) => vault.record_address_rate_limited(request_id, *address, counted).await,
     }
 }
 
 /// Audits a denial as [`Limiter::check`] decided: individually, as a summary of the counted ones, or not at all.
 pub(super) async fn audit_denial(vault: &Vault, key: &LimitKey, denied: &Denied, request_id: &str) {
     match denied.audit {
-        DenialAudit::Individually => vault.record_authentication_failure(request_id, Reason::RateLimited).await,
-        DenialAudit::Summary { counted } => {
-            tracing::warn!(%key, counted, "requests refused by the rate limit in the last interval, not audited one by one");
-            vault.record_rate_limit_summary(request_id, &key.to_string(), counted).await;
-        }
+        DenialAudit::Individually => write_denial(vault, key, None, request_id).await,
+        DenialAudit::Summary { counted } => write_summary(vault, key, counted, request_id).await,
         DenialAudit::Counted => {}
     }
 }
@@ -252,19 +256,6 @@ mod tests {
         assert!(limiter.check(&address("192.0.2.2")).is_ok());
         let identity = LimitKey::Identity { issuer: "i".into(), subject: "s".into() };
         assert!(limiter.check(&identity).is_ok());
-    }
-
-    #[test]
-    fn the_first_denials_of_an_interval_are_written_and_the_rest_summarised_in_the_next() {
-        let limiter = Limiter::new(&limits(1));
-        let key = address("192.0.2.1");
-        let start = Instant::now();
-        let audits: Vec<_> = (0..8).map(|_| limiter.note_denial(&key, start)).collect();
-        assert_eq!(audits.iter().filter(|audit| **audit == DenialAudit::Individually).count(), 5);
-        assert_eq!(audits.iter().filter(|audit| **audit == DenialAudit::Counted).count(), 3);
-        let next = limiter.note_denial(&key, start + DENIAL_INTERVAL);
-        assert_eq!(next, DenialAudit::Summary { counted: 3 });
-        assert_eq!(limiter.note_denial(&key, start + DENIAL_INTERVAL * 3), DenialAudit::Individually);
     }
 
     #[test]

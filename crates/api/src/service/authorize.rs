@@ -159,16 +159,47 @@ impl Vault {
         Ok(())
     }
 
-    /// Records a refused token (called by the HTTP layer, which never gets as far as a principal).
-    /// One audit event standing for `counted` rate-limit denials of `key` (an address or an identity) that were not
-    /// written one by one.
-    pub async fn record_rate_limit_summary(&self, request_id: &str, key: &str, counted: u64) {
-        let record = AuditRecord::new("anonymous", AuditAction::Authenticate, Outcome::Denied, request_id)
+    /// Records a request refused by the rate limit of a verified identity, under that identity (its subject as the
+    /// actor, its issuer beside it). With `counted`, the event stands for that many refusals that were not recorded
+    /// one by one (called by the HTTP layer).
+    pub async fn record_identity_rate_limited(
+        &self,
+        request_id: &str,
+        issuer: &str,
+        subject: &str,
+        counted: Option<u64>,
+    ) {
+        let mut details = serde_json::json!({ "limit": "identity" });
+        if let Some(counted) = counted {
+            details["counted"] = counted.into();
+        }
+        let record = AuditRecord::new(subject, AuditAction::Authenticate, Outcome::Denied, request_id)
+            .issuer(issuer)
             .reason(Reason::RateLimited)
-            .details(serde_json::json!({ "limitedKey": key, "counted": counted }));
+            .details(details);
         self.record_best_effort(record).await;
     }
 
+    /// Records a request refused by the rate limit of its source address (`None`: not known), with no token or a
+    /// refused one: anonymous, the address in the details. With `counted`, as
+    /// [`Self::record_identity_rate_limited`].
+    pub async fn record_address_rate_limited(
+        &self,
+        request_id: &str,
+        address: Option<std::net::IpAddr>,
+        counted: Option<u64>,
+    ) {
+        let mut details = serde_json::json!({ "limit": "address", "address": address.map(|a| a.to_string()) });
+        if let Some(counted) = counted {
+            details["counted"] = counted.into();
+        }
+        let record = AuditRecord::new("anonymous", AuditAction::Authenticate, Outcome::Denied, request_id)
+            .reason(Reason::RateLimited)
+            .details(details);
+        self.record_best_effort(record).await;
+    }
+
+    /// Records a refused token (called by the HTTP layer, which never gets as far as a principal).
     pub async fn record_authentication_failure(&self, request_id: &str, reason: Reason) {
         let record =
             AuditRecord::new("anonymous", AuditAction::Authenticate, Outcome::Denied, request_id).reason(reason);

@@ -147,6 +147,33 @@ settings! {
     graphiql = "CDVAULT_GRAPHIQL", secret: false,
         meaning: "Whether `GET /graphql` serves GraphiQL (from assets embedded in the binary, under a strict Content-Security-Policy): `true` or `false`.",
         default: "development: `true`; production: `false`";
+    introspection = "CDVAULT_INTROSPECTION", secret: false,
+        meaning: "Whether the schema answers introspection (`__schema`, `__type`; graphql-js's standard introspection query fits its depth bound): `true` or `false`. Off, such a query is refused with `INTROSPECTION_DISABLED` and the schema is the published `schema.graphql`.",
+        default: "`true`";
+    rate_identity_per_second = "CDVAULT_RATE_IDENTITY_PER_SECOND", secret: false,
+        meaning: "Requests per second one verified identity (issuer and subject) may send to this replica, a whole number from 1; past it and its burst, `429 RATE_LIMITED` with `Retry-After`. See [Rate limits](security.md#rate-limits).",
+        default: "`100000`";
+    rate_identity_burst = "CDVAULT_RATE_IDENTITY_BURST", secret: false,
+        meaning: "Requests one identity may send at once before its rate applies, a whole number from 1.",
+        default: "`100000`";
+    rate_address_per_second = "CDVAULT_RATE_ADDRESS_PER_SECOND", secret: false,
+        meaning: "Requests per second one source address may send to this replica without a token or with a refused one (checked before the token and the schema), a whole number from 1.",
+        default: "`20`";
+    rate_address_burst = "CDVAULT_RATE_ADDRESS_BURST", secret: false,
+        meaning: "Such requests one address may send at once before its rate applies, a whole number from 1.",
+        default: "`40`";
+    trusted_proxies = "CDVAULT_TRUSTED_PROXIES", secret: false,
+        meaning: "Peers (ingress, load balancer) whose `X-Forwarded-For` header names the source address, comma-separated IP addresses or CIDR ranges, e.g. `10.0.0.0/8, 192.0.2.10`. The source is then the nearest address in the header that is not a trusted proxy; from any other peer the header is ignored. A range of every address (`/0`) is refused.",
+        default: "none: the source address is the TCP peer";
+    ws_init_timeout_ms = "CDVAULT_WS_INIT_TIMEOUT_MS", secret: false,
+        meaning: "Milliseconds a `/graphql/ws` socket may stay open before its `connection_init` (then closed 4408), 100 to 60,000.",
+        default: "`5000`";
+    ws_subscriptions_per_socket = "CDVAULT_WS_SUBSCRIPTIONS_PER_SOCKET", secret: false,
+        meaning: "Subscriptions running at once on one `/graphql/ws` socket (one more: closed 4429), 1 to 10,000.",
+        default: "`100`";
+    ws_sockets_per_identity = "CDVAULT_WS_SOCKETS_PER_IDENTITY", secret: false,
+        meaning: "`/graphql/ws` sockets one identity may hold open at once on this replica (one more: closed 4429), 1 to 100,000.",
+        default: "`64`";
     access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
         meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
         default: "`1000`";

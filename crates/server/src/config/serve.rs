@@ -26,7 +26,7 @@ pub struct ServeConfig {
     pub checkpoints: cdvault_api::service::CheckpointSettings,
     /// How often grants, revocations and the freeze are read again (`CDVAULT_ACCESS_POLL_MS`).
     pub access_poll: std::time::Duration,
-    /// The HTTP surface: GraphiQL (`CDVAULT_GRAPHIQL`), introspection, rate limits, WebSocket limits.
+    /// The HTTP surface: GraphiQL, introspection, rate limits and trusted proxies, WebSocket limits.
     pub http: cdvault_api::http::HttpOptions,
 }
 
@@ -70,7 +70,7 @@ impl ServeConfig {
             rewrap: settings.rewrap,
             checkpoints: settings.checkpoints.clone(),
             access_poll: settings.access_poll,
-            http: cdvault_api::http::HttpOptions { graphiql: settings.graphiql, ..Default::default() },
+            http: settings.http.clone(),
         })
     }
 }

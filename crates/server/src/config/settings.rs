@@ -80,8 +80,8 @@ pub struct Settings {
     pub checkpoints: CheckpointSettings,
     /// How often grants, revocations and the freeze are read again.
     pub access_poll: Duration,
-    /// Whether `GET /graphql` serves GraphiQL.
-    pub graphiql: bool,
+    /// The HTTP surface: GraphiQL, introspection, rate limits, WebSocket limits.
+    pub http: cdvault_api::http::HttpOptions,
     root_key: Required<Secret>,
     verification_key: Required<VerificationKey>,
     jwt_issuer: Required<String>,
@@ -107,6 +107,7 @@ impl std::fmt::Debug for Settings {
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
             .field("checkpoints", &self.checkpoints)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -194,7 +195,7 @@ impl Settings {
             rewrap: super::pacing::rewrap(&raw)?,
             checkpoints: super::checkpoints::checkpoints(&raw, data_dir(&set_up), host_name)?,
             access_poll: super::issuers::access_poll(&raw)?,
-            graphiql: Text::flag(raw.graphiql.as_ref(), "CDVAULT_GRAPHIQL")?.unwrap_or(dev),
+            http: super::surface::http_options(&raw, dev)?,
             set_up,
             jwt_algorithm,
             root_key,
