@@ -6,6 +6,7 @@ mod access_log;
 mod caller;
 mod graphiql;
 mod graphql_post;
+mod open_sockets;
 mod options;
 mod rate_limit;
 mod request_id;
@@ -51,7 +52,7 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
     rate_limit::spawn_sweep(limiter.clone(), vault.clone());
     let state = AppState {
         limiter,
-        websocket: Arc::new(websocket::Sockets::new(options.websocket)),
+        websocket: Arc::new(open_sockets::Sockets::new(options.websocket)),
         schema: build_schema(Some(vault.clone()), options.introspection),
         sessions: build_session_schema(vault.clone(), options.introspection),
         vault,

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use super::open_sockets::Sockets;
 use super::rate_limit::Limiter;
-use super::websocket::Sockets;
 use crate::auth::JwtVerifier;
 use crate::graphql::{SessionSchema, VaultSchema};
 use crate::service::Vault;

@@ -9,7 +9,6 @@
 mod close;
 mod guard;
 mod session;
-mod sockets;
 
 use std::time::Duration;
 
@@ -29,7 +28,6 @@ use tracing::Instrument;
 use self::close::Close;
 use self::guard::Phase;
 use self::session::{Session, Step};
-pub(super) use self::sockets::Sockets;
 use super::rate_limit;
 use super::request_id::{CallerRequestId, RequestId};
 use super::state::AppState;

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::close::Close;
 use super::guard::{Guard, Incoming, Phase};
-use super::sockets::{Slot, Sockets};
 use crate::auth::{AuthError, JwtVerifier};
+use crate::http::open_sockets::{Slot, Sockets};
 use crate::http::rate_limit::{self, LimitKey, Limiter};
 use crate::http::state::AppState;
 use crate::service::{Caller, Vault};

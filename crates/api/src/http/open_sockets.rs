@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::super::options::WebSocketLimits;
+use super::options::WebSocketLimits;
 
 type IdentityKey = (String, String);
 
