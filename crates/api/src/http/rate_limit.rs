@@ -16,7 +16,7 @@ use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
@@ -144,7 +144,9 @@ impl Limiter {
         match limiter.check_key(key) {
             Ok(()) => Ok(()),
             Err(not_until) => Err(Denied {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+                // The limiter's own clock: a new one would probe the CPU (`cpuid`, a VM exit under a hypervisor) on
+                // every denial, which is what a flood makes the server do most.
+                retry_after: not_until.wait_time_from(limiter.clock().now()),
                 audit: self.denials.note(key, Instant::now()),
             }),
         }
