@@ -55,7 +55,8 @@ pub struct Stats {
     pub max_ms: f64,
 }
 
-async fn connect(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+/// Opens one HTTP/1.1 connection (no Nagle delay).
+pub async fn connect(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -63,7 +64,8 @@ async fn connect(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>
     Ok(sender)
 }
 
-async fn send(sender: &mut SendRequest<Full<Bytes>>, host: &str, call: &Call) -> anyhow::Result<(u16, Bytes)> {
+/// Sends one call on a connection and reads the whole answer.
+pub async fn send(sender: &mut SendRequest<Full<Bytes>>, host: &str, call: &Call) -> anyhow::Result<(u16, Bytes)> {
     let mut request = Request::builder().method(call.method.clone()).uri(&call.path).header("host", host);
     for (name, value) in &call.headers {
         request = request.header(*name, value);

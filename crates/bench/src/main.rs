@@ -5,6 +5,7 @@
 //! target/release/cdvault-bench [--concurrency 64] [--sellers 1000] [--postgres URL] [--json FILE]
 
 mod es256;
+mod flood;
 mod load;
 mod openbao;
 mod report;
@@ -34,7 +35,9 @@ struct Args {
     /// requests, at every depth of the list), token (`issueAccessToken` from the token cache, for up to
     /// `--token-sellers` sellers, against a fake marketplace in this process), rewrap (a key rotation of every
     /// seeded credential: rewrap throughput alone, then issue latency during a second rotation against before it;
-    /// runs after the others, at the first `--concurrency`).
+    /// runs after the others, at the first `--concurrency`), flood (at each `--concurrency`, `issue` alone then during
+    /// a token-less flood of 200 aliased `viewer` fields over `--flood-clients` connections: the p99 ratio, the
+    /// flood's answers and the audit rows it added).
     #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Concurrent clients, comma-separated; every scenario runs at each.
@@ -49,6 +52,9 @@ struct Args {
     /// Rows per rewrap batch in the rewrap scenario (`CDVAULT_REWRAP_BATCH_SIZE` of the server).
     #[arg(long, default_value_t = 1000)]
     rewrap_batch: u64,
+    /// Connections of the token-less flood in the flood scenario (one thread of the bench drives them all).
+    #[arg(long, default_value_t = 32)]
+    flood_clients: usize,
     /// Sellers the token scenario cycles over (each token is fetched once before the measurement).
     #[arg(long, default_value_t = 1000)]
     token_sellers: usize,
@@ -285,6 +291,23 @@ async fn main() -> anyhow::Result<()> {
                 results.push(stats);
             }
         }
+        let mut floods = Vec::new();
+        if wants("flood") {
+            let tool = issue("issue", srv.address, &token, sellers);
+            let target = flood::Target {
+                address: srv.address,
+                server_pid: srv.pid(),
+                database_url: &store.url(),
+                tool_subject: &request.subject,
+            };
+            for &concurrency in &args.concurrency {
+                let (mut stats, round) =
+                    flood::run(&target, &tool, concurrency, args.flood_clients, warmup, duration).await?;
+                eprintln!("{}", round.report(store.engine(), sellers));
+                results.append(&mut stats);
+                floods.push(round);
+            }
+        }
         if wants("token") {
             eprintln!("token: the marketplace saw {} STS calls in all", marketplace.sts_calls());
         }
@@ -309,6 +332,7 @@ async fn main() -> anyhow::Result<()> {
             server_idle_rss_mib: idle,
             server_peak_rss_mib: peak,
             openbao_peak_rss_mib: bao_peak,
+            floods,
         });
     }
 

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::flood::Flood;
 use crate::load::Stats;
 
 /// One `--sellers` count on one engine: a fresh server and database.
@@ -13,6 +14,8 @@ pub struct Round {
     pub server_idle_rss_mib: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
     pub openbao_peak_rss_mib: Option<f64>,
+    /// The flood scenario's figures, one per `--concurrency`.
+    pub floods: Vec<Flood>,
 }
 
 /// Prints the table, the ratios and the memory of every round to stdout.
@@ -79,6 +82,9 @@ pub fn print_report(rounds: &[Round]) {
                     issue.rps / viewer.rps
                 );
             }
+        }
+        for flood in &round.floods {
+            println!("{}", flood.report(&round.engine, round.sellers));
         }
         let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MiB"));
         println!(
