@@ -1,8 +1,9 @@
 //! The caller of a request, as an extractor: the bearer token of the `Authorization` header checked by the verifier.
 //! No header is an anonymous caller (each use case decides what that may do); a malformed or refused token is
 //! answered `401 UNAUTHENTICATED` and audited, even where a token is optional. Rate limits come first: a request
-//! without a token is limited by its source address before anything else; one with a token, by its identity once
-//! the token is verified, or by its address when the token is refused (`429 RATE_LIMITED`).
+//! without a token is limited by its source address before anything else ([`limit_token_less`], before its body is
+//! read); one with a token, by its identity once the token is verified, or by its address when the token is refused
+//! (`429 RATE_LIMITED`).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -16,6 +17,23 @@ use super::transport::refusal;
 use crate::error::ErrorCode;
 use crate::service::Caller;
 
+/// Charges a request without a token to its source address, before anything else is done for it (its body is not
+/// read yet): there is nothing to verify, and a flood of such requests must cost the replica as little as it can.
+/// The [`Caller`] extractor does not charge such a request again.
+pub(super) async fn limit_token_less(parts: &mut Parts, state: &AppState) -> Result<(), Response> {
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return Ok(());
+    }
+    let address = state.limiter.source_address(parts);
+    match state.limiter.check(&address) {
+        Ok(()) => Ok(()),
+        Err(denied) => {
+            let Ok(RequestId(request_id)) = RequestId::from_request_parts(parts, state).await;
+            Err(rate_limit::refuse(&state.vault, &address, denied, &request_id).await)
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
@@ -25,12 +43,6 @@ impl FromRequestParts<AppState> for Caller {
         // A header that is not visible ASCII is there, and malformed.
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
         let address = state.limiter.source_address(parts);
-        // Without a token there is nothing to verify: the address pays before the schema runs.
-        if authorization.is_none()
-            && let Err(denied) = state.limiter.check(&address)
-        {
-            return Err(rate_limit::refuse(&state.vault, &address, denied, &request_id).await);
-        }
         match state.verifier.authenticate(authorization).await {
             Ok(identity) => {
                 if let Some(identity) = &identity {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, RequestPartsExt};
 
+use super::caller;
 use super::state::AppState;
 use super::transport::{MAX_BODY_BYTES, transport_error};
 use crate::error::ErrorCode;
@@ -13,6 +14,9 @@ use crate::service::Caller;
 
 pub(super) async fn graphql(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
+    if let Err(refused) = caller::limit_token_less(&mut parts, &state).await {
+        return refused;
+    }
     // The body is read before the token is checked, so an oversized body is refused as too large whatever its
     // token, as one with a declared-too-long length is (by the limit layer, before this runs). The 413 gets its
     // GraphQL body from `too_large_as_graphql`.
