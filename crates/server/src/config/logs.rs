@@ -56,7 +56,7 @@ mod tests {
     fn an_unknown_format_or_a_collector_that_is_no_url_is_refused_without_quoting_it() {
         let format = telemetry_of(&[("CDVAULT_LOG_FORMAT", "yaml")]).err().unwrap().to_string();
         assert!(format.contains("CDVAULT_LOG_FORMAT") && !format.contains("yaml"), "{format}");
-        let endpoint = telemetry_of(&[("CDVAULT_OTLP_ENDPOINT", "collector:4318")]).err().unwrap().to_string();
-        assert!(endpoint.contains("CDVAULT_OTLP_ENDPOINT") && !endpoint.contains("collector"), "{endpoint}");
+        let endpoint = telemetry_of(&[("CDVAULT_OTLP_ENDPOINT", "sink.internal:4318")]).err().unwrap().to_string();
+        assert!(endpoint.contains("CDVAULT_OTLP_ENDPOINT") && !endpoint.contains("sink.internal"), "{endpoint}");
     }
 }
