@@ -161,14 +161,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Schema | Command::ConfigReference | Command::ErrorReference => Ok(0),
         Command::Serve => {
-            crate::telemetry::init(&settings.log_filter);
+            let telemetry = crate::telemetry::init(&settings.log_filter, &settings.telemetry)?;
             let config = ServeConfig::from_settings(&settings)?;
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await?;
+            // The last spans (the shutdown's among them) leave before the process does.
+            telemetry.shutdown();
             Ok(0)
         }
         Command::Migrate => {
-            crate::telemetry::init(&settings.log_filter);
+            let _telemetry = crate::telemetry::init(&settings.log_filter, &settings.telemetry)?;
             if let Some(needed) = settings.development_files() {
                 crate::config::create_data_dir(needed.data_dir)?;
             }

@@ -9,6 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Response;
+use tracing::Span;
 
 use super::rate_limit::{self, LimitKey};
 use super::request_id::{CallerRequestId, RequestId};
@@ -46,6 +47,10 @@ impl FromRequestParts<AppState> for Caller {
         match state.verifier.authenticate(authorization).await {
             Ok(identity) => {
                 if let Some(identity) = &identity {
+                    // On the request span: every line of the request names its caller (never the token).
+                    Span::current()
+                        .record("issuer", identity.issuer.as_str())
+                        .record("subject", identity.subject.as_str());
                     let key = LimitKey::Identity { issuer: identity.issuer.clone(), subject: identity.subject.clone() };
                     if let Err(denied) = state.limiter.check(&key) {
                         return Err(rate_limit::refuse(&state.vault, &key, denied, &request_id).await);

@@ -192,6 +192,13 @@ settings! {
     log = "CDVAULT_LOG", secret: false,
         meaning: "Log filter in `tracing` `EnvFilter` syntax, e.g. `info` or `info,cdvault_api=debug`. The log goes to stderr. An invalid filter stops start-up.",
         default: "`info,sqlx=warn`";
+    // Logs and traces (issue 17).
+    log_format = "CDVAULT_LOG_FORMAT", secret: false,
+        meaning: "How log lines are written to stderr: `text` (human-readable) or `json` (one JSON object per line, with the fields of the spans it is in flattened into it: `request_id`, `issuer`, `subject`, `root_fields`, and `trace_id` / `span_id` when traces are exported). See [Logs and traces](operations.md#logs-and-traces).",
+        default: "`text`";
+    otlp_endpoint = "CDVAULT_OTLP_ENDPOINT", secret: false,
+        meaning: "Base URL (`http://` or `https://`) of an OpenTelemetry collector's OTLP/HTTP receiver, e.g. `http://otel-collector:4318`: spans are exported in batches (HTTP/protobuf) to `<url>/v1/traces` as service `cdvault`, and log lines carry their trace id. A `traceparent` header on a request is honoured. The URL is logged: put no credential in it.",
+        default: "none: no span is exported";
 }
 
 /// Not a field of [`RawSettings`]: it names the file, so it is read before the layers (as `--config FILE` too).

@@ -72,6 +72,8 @@ pub struct Settings {
     pub jwt_algorithm: Algorithm,
     /// The log filter (`CDVAULT_LOG`, tracing's `EnvFilter` syntax).
     pub log_filter: String,
+    /// The log format and the OTLP collector, if any.
+    pub telemetry: crate::telemetry::TelemetrySettings,
     /// Where the marketplace's token services are.
     pub marketplace: Endpoints,
     /// How the rewrap worker paces itself.
@@ -108,6 +110,7 @@ impl std::fmt::Debug for Settings {
             .field("rewrap", &self.rewrap)
             .field("checkpoints", &self.checkpoints)
             .field("http", &self.http)
+            .field("telemetry", &self.telemetry)
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +194,7 @@ impl Settings {
         Ok(Self {
             listen: listen(raw.listen.as_ref())?,
             log_filter: log_filter(raw.log.as_ref())?,
+            telemetry: super::logs::telemetry(&raw)?,
             marketplace: marketplace(&raw, dev)?,
             rewrap: super::pacing::rewrap(&raw)?,
             checkpoints: super::checkpoints::checkpoints(&raw, data_dir(&set_up), host_name)?,
