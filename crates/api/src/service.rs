@@ -12,7 +12,9 @@
 //! - `checkpoints`: the chain head signed and written outside the database, and the verifier's memory (leaves
 //!   that `vault` holds); `chain_status` runs both (emission, the background verifier);
 //! - the capabilities: `sellers`, `verification`, `credentials`, `issue`, `access_tokens`, `credential_changes`,
-//!   `audit`, `keys`, `payouts`, `grants`, `revocation`, `freeze`.
+//!   `audit`, `keys`, `payouts`, `grants`, `revocation`, `freeze`;
+//! - `audit_stream`: the audit trail tailed to stdout or a file for a SIEM (its progress held by `vault`);
+//!   `readiness`: what `/readyz` reports of each component.
 
 mod access_tokens;
 mod audit;
