@@ -75,11 +75,6 @@ impl Application {
         drop(vault.start_rewrap_worker(config.rewrap));
         // A checkpoint now and every interval, and the chain verified in the background (auditChainStatus).
         vault.start_audit_evidence();
-        // Every committed audit event as a JSON line, for the SIEM (docs/operations-audit.md).
-        let audit_stream = match config.audit_stream.clone() {
-            Some(settings) => Some(vault.start_audit_stream(settings).await.context("cannot start the audit stream")?),
-            None => None,
-        };
         // Grants made on any replica reach this one by polling.
         vault.refresh_access_grants().await.context("cannot read the access grants")?;
         drop(vault.start_access_grants());
@@ -90,6 +85,12 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;
+        // Every committed audit event as a JSON line, for the SIEM (docs/operations-audit.md); started last, so a
+        // failed start-up leaves no tailer behind.
+        let audit_stream = match config.audit_stream.clone() {
+            Some(settings) => Some(vault.start_audit_stream(settings).await.context("cannot start the audit stream")?),
+            None => None,
+        };
         let address = listener.local_addr()?;
         tracing::info!(%address, "cdvault listening on http://{address}/graphql");
         Ok(Self { listener, router, audit_writer, database, vault, audit_stream })
