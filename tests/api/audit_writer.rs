@@ -45,6 +45,7 @@ impl Served {
             clock: options.clock.clone(),
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
+            audit_stream: None,
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
             http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
         };
@@ -74,10 +75,14 @@ impl Served {
         self.graphql(ISSUE_API_CREDENTIAL, json!({ "login": "lively" })).await
     }
 
-    /// The status and body of `/readyz`; `None` once nothing answers (the server has stopped).
+    /// The status of `/readyz` and what its JSON body says: the problem named when unready, else `ready`; `None`
+    /// once nothing answers (the server has stopped).
     async fn readyz(&self) -> Option<(u16, String)> {
         let response = self.client.get(format!("http://{}/readyz", self.address)).send().await.ok()?;
-        Some((response.status().as_u16(), response.text().await.unwrap_or_default()))
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        let said = body["problem"].as_str().or_else(|| body["status"].as_str()).unwrap_or_default();
+        Some((status, said.to_owned()))
     }
 
     /// Polls `/readyz` every 25 ms until `wanted` holds of its answer, and returns that answer.

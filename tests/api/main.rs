@@ -6,6 +6,7 @@
 mod access_grants;
 mod audit;
 mod audit_status;
+mod audit_stream;
 mod audit_tamper;
 mod audit_writer;
 mod authentication;
@@ -21,6 +22,7 @@ mod marketplace;
 mod oidc;
 mod payouts;
 mod rate_limits;
+mod readyz;
 mod review_findings;
 mod revocation;
 mod rotation_jobs;

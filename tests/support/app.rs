@@ -46,6 +46,8 @@ pub struct Options {
     /// Audit checkpoints: to the log unless a test names a file; hourly, so only start-up, shutdown and the ones a
     /// test forces are emitted.
     pub checkpoints: CheckpointSettings,
+    /// The audit stream: off unless a test names a file.
+    pub audit_stream: Option<cdvault_api::service::AuditStreamSettings>,
     /// The HTTP surface; GraphiQL on, as in the development set-up.
     pub http: cdvault_api::http::HttpOptions,
 }
@@ -63,6 +65,7 @@ impl Default for Options {
                 interval: Duration::from_secs(3600),
                 replica: "test-replica".to_owned(),
             },
+            audit_stream: None,
             http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
         }
     }
@@ -132,6 +135,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Stream the audit trail to `path` (a file in the test's temporary directory), polling every 50 ms for events
+    /// appended outside the writer.
+    pub fn audit_stream_file(mut self, path: &std::path::Path) -> Self {
+        let target = cdvault_api::service::StreamTarget::File(path.to_owned());
+        let poll = Duration::from_millis(50);
+        self.options.audit_stream = Some(cdvault_api::service::AuditStreamSettings { target, poll });
+        self
+    }
+
     /// Verify tokens with the settings `jwt` builds instead of the test HS256 secret (called again by each
     /// replica and restart).
     pub fn jwt(mut self, jwt: impl Fn() -> JwtSettings + Send + Sync + 'static) -> Self {
@@ -192,6 +204,7 @@ impl TestAppBuilder {
             clock: options.clock.clone(),
             rewrap: options.rewrap,
             checkpoints: options.checkpoints.clone(),
+            audit_stream: options.audit_stream.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
             http: options.http.clone(),
         };

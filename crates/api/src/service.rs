@@ -12,10 +12,13 @@
 //! - `checkpoints`: the chain head signed and written outside the database, and the verifier's memory (leaves
 //!   that `vault` holds); `chain_status` runs both (emission, the background verifier);
 //! - the capabilities: `sellers`, `verification`, `credentials`, `issue`, `access_tokens`, `credential_changes`,
-//!   `audit`, `keys`, `payouts`, `grants`, `revocation`, `freeze`.
+//!   `audit`, `keys`, `payouts`, `grants`, `revocation`, `freeze`;
+//! - `audit_stream`: the audit trail tailed to stdout or a file for a SIEM (its progress held by `vault`);
+//!   `readiness`: what `/readyz` reports of each component.
 
 mod access_tokens;
 mod audit;
+mod audit_stream;
 mod authorize;
 mod chain_status;
 mod checkpoints;
@@ -31,6 +34,7 @@ mod keys;
 mod listening;
 mod marketplace;
 mod payouts;
+mod readiness;
 mod revocation;
 mod revocation_state;
 mod sellers;
@@ -40,6 +44,7 @@ mod verification;
 
 pub use access_tokens::IssuedToken;
 pub use audit::AuditQuery;
+pub use audit_stream::{AuditStream, AuditStreamSettings, DEFAULT_STREAM_POLL, StreamStatus, StreamTarget};
 pub use authorize::Caller;
 pub use chain_status::{FULL_WALK_EVERY, INCREMENTAL_EVERY};
 pub use checkpoints::{
@@ -53,5 +58,6 @@ pub use keys::{RewrapSettings, RotationJobReport};
 pub use listening::Listeners;
 pub use marketplace::Marketplace;
 pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
+pub use readiness::{ComponentReport, Readiness};
 pub use vault::{AccessSnapshot, DEFAULT_ACCESS_POLL, Vault};
 pub use verification::VerificationReport;

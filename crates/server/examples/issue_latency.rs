@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
         rewrap: cdvault_api::service::RewrapSettings::default(),
         checkpoints: cdvault_api::service::CheckpointSettings::default(),
+        audit_stream: None,
         access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
         http: cdvault_api::http::HttpOptions::default(),
     };

@@ -20,6 +20,8 @@ pub struct Application {
     audit_writer: AuditWriter,
     database: Database,
     vault: Arc<cdvault_api::service::Vault>,
+    /// The audit stream's tailer, if configured: drained to the head at shutdown.
+    audit_stream: Option<cdvault_api::service::AuditStream>,
 }
 
 impl Application {
@@ -83,9 +85,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;
+        // Every committed audit event as a JSON line, for the SIEM (docs/operations-audit.md); started last, so a
+        // failed start-up leaves no tailer behind.
+        let audit_stream = match config.audit_stream.clone() {
+            Some(settings) => Some(vault.start_audit_stream(settings).await.context("cannot start the audit stream")?),
+            None => None,
+        };
         let address = listener.local_addr()?;
         tracing::info!(%address, "cdvault listening on http://{address}/graphql");
-        Ok(Self { listener, router, audit_writer, database, vault })
+        Ok(Self { listener, router, audit_writer, database, vault, audit_stream })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -105,7 +113,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, router, audit_writer, database, vault } = self;
+        let Self { listener, router, audit_writer, database, vault, audit_stream } = self;
         let (died_tx, died) = tokio::sync::oneshot::channel();
         let writer = tokio::spawn(async move {
             let stopped = audit_writer.stopped().await;
@@ -132,6 +140,10 @@ impl Application {
         axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
         let stopped = writer.await.context("the audit writer watch failed")?;
+        // The writer drained its queue: the stream catches up with the head, then stops.
+        if let Some(stream) = audit_stream {
+            stream.finish().await;
+        }
         // The writer drained its queue: this checkpoint covers the last event (a sink failure is logged in emit).
         if let Err(e) = checkpoints.emit().await {
             tracing::error!(error = %cdvault_api::error::error_chain(&e), "no audit checkpoint could be made at shutdown");

@@ -111,6 +111,19 @@ enum Keys {
     Remote(Arc<RemoteKeys>),
 }
 
+/// The state of one issuer's keys, read-only (for `/readyz`). Names and counts, never a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerKeys {
+    /// The issuer (`iss`).
+    pub issuer: String,
+    /// Whether its keys are fetched (a JWKS URL, discovery or a JWKS file) rather than configured.
+    pub remote: bool,
+    /// Usable keys loaded; `None` while none was ever loaded (a static key counts one).
+    pub keys: Option<usize>,
+    /// Why the last fetch failed, if it did (keys loaded before stay in use).
+    pub last_error: Option<String>,
+}
+
 /// One issuer, ready to verify.
 pub(super) struct Issuer {
     mode: IssuerMode,
@@ -212,6 +225,17 @@ impl Issuer {
         match &self.keys {
             Keys::Remote(remote) => Some(remote.spawn_refresh()),
             Keys::Static(_) => None,
+        }
+    }
+
+    /// The state of this issuer's keys, for `/readyz`.
+    pub(super) fn key_status(&self, issuer: &str) -> IssuerKeys {
+        match &self.keys {
+            Keys::Static(_) => IssuerKeys { issuer: issuer.to_owned(), remote: false, keys: Some(1), last_error: None },
+            Keys::Remote(remote) => {
+                let (keys, last_error) = remote.status();
+                IssuerKeys { issuer: issuer.to_owned(), remote: true, keys, last_error }
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use cdvault_domain::Reason;
 use jsonwebtoken::Algorithm;
 
 pub use cdvault_domain::identity::{Identity, IssuerMode};
-pub use issuer::{IssuerSettings, JwtSettings, KeySource};
+pub use issuer::{IssuerKeys, IssuerSettings, JwtSettings, KeySource};
 pub use mint::{TokenRequest, mint, mint_hs256};
 pub use remote::RefreshTiming;
 pub use verifier::JwtVerifier;

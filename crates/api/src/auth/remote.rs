@@ -51,6 +51,8 @@ struct State {
     keys: Option<Arc<KeySet>>,
     /// The last fetch failed: an unknown `kid` may be a key we could not fetch.
     last_failed: bool,
+    /// Why the last fetch failed (for `/readyz`), cleared by the next that succeeds.
+    last_error: Option<String>,
     /// The JWKS file's modification time when it was last read.
     file_modified: Option<SystemTime>,
     /// Discovery's answer, kept until a fetch from it fails.
@@ -137,17 +139,28 @@ impl RemoteKeys {
                 tracing::info!(issuer = %self.issuer, keys = keys.len(), "issuer keys loaded");
                 state.keys = Some(Arc::new(keys));
                 state.last_failed = false;
+                state.last_error = None;
                 Ok(self.clamp(max_age))
             }
             Ok(None) => {
                 state.last_failed = false;
+                state.last_error = None;
                 Ok(self.clamp(None))
             }
             Err(e) => {
                 tracing::warn!(issuer = %self.issuer, error = %e, "cannot fetch the issuer's keys");
                 state.last_failed = true;
+                state.last_error = Some(e.to_string());
                 Err(e)
             }
+        }
+    }
+
+    /// How many usable keys are loaded (`None` before the first load) and why the last fetch failed, if it did.
+    pub(super) fn status(&self) -> (Option<usize>, Option<String>) {
+        match self.state.read() {
+            Ok(state) => (state.keys.as_ref().map(|keys| keys.len()), state.last_error.clone()),
+            Err(_) => (None, Some("the key set's state is poisoned".into())),
         }
     }
 

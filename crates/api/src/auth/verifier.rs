@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cdvault_domain::identity::Identity;
 
-use super::issuer::{Issuer, JwtSettings};
+use super::issuer::{Issuer, IssuerKeys, JwtSettings};
 use super::remote::RefreshTiming;
 use super::{AuthError, JwtConfigError};
 
@@ -73,6 +73,13 @@ impl JwtVerifier {
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.extend(started);
         }
+    }
+
+    /// The state of every issuer's keys, by issuer name (for `/readyz`).
+    pub fn key_sets(&self) -> Vec<IssuerKeys> {
+        let mut sets: Vec<IssuerKeys> = self.issuers.iter().map(|(name, issuer)| issuer.key_status(name)).collect();
+        sets.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        sets
     }
 
     /// Reads an `Authorization` header value: `Ok(None)` when absent.

@@ -26,7 +26,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cdvault_storage::audit::WriterHealth;
+use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -88,25 +88,50 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
         .with_state(state)
 }
 
-/// Ready when the audit writer is alive (every issue waits on it) and the database answers its ping.
+/// Ready (200) when the audit writer is alive (every issue waits on it) and the database answers its ping; else
+/// 503 with the failing component named in `problem`. The body is JSON with one entry per component (the audit
+/// writer, the database, the keyring, the identity providers' key sets, the freeze, the audit stream): names,
+/// states and counts, never a secret.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let writer = match state.vault.audit_health() {
-        WriterHealth::Alive => None,
-        WriterHealth::Stuck { .. } => Some("audit writer stuck"),
-        WriterHealth::Restarting => Some("audit writer restarting"),
-        WriterHealth::Dead => Some("audit writer dead"),
-    };
-    if let Some(cause) = writer {
-        tracing::warn!(cause, "readiness check failed");
-        return (StatusCode::SERVICE_UNAVAILABLE, cause).into_response();
-    }
-    match state.vault.database().ping().await {
-        // A frozen vault is ready (it serves reads and writes): the body says so for the operator.
-        Ok(()) if state.vault.frozen() => (StatusCode::OK, "ready (frozen: no secret is handed out)").into_response(),
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(err) => {
-            tracing::warn!(error = %crate::error::error_chain(&err), "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    let readiness = state.vault.readiness().await;
+    let mut components = serde_json::Map::new();
+    for component in &readiness.components {
+        let mut detail = component.detail.clone();
+        if let Some(object) = detail.as_object_mut() {
+            object.insert("ok".into(), component.ok.into());
         }
+        components.insert(component.name.into(), detail);
     }
+    let issuers: Vec<serde_json::Value> = state
+        .verifier
+        .key_sets()
+        .into_iter()
+        .map(|set| {
+            // A provider's keys that were never loaded refuse its tokens; a failed refresh keeps the old ones.
+            let ok = set.keys.is_some_and(|n| n > 0);
+            json!({
+                "issuer": set.issuer,
+                "source": if set.remote { "fetched" } else { "configured" },
+                "keys": set.keys,
+                "last_error": set.last_error,
+                "ok": ok,
+            })
+        })
+        .collect();
+    components.insert("identity_providers".into(), issuers.into());
+    let (code, status) = match readiness.blocking_problem() {
+        None => (StatusCode::OK, "ready"),
+        Some(problem) => {
+            tracing::warn!(cause = problem, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+    };
+    let body = json!({
+        "status": status,
+        "problem": readiness.blocking_problem(),
+        // A frozen vault is ready (it serves reads and writes): the body says so for the operator.
+        "frozen": state.vault.frozen(),
+        "components": components,
+    });
+    (code, axum::Json(body)).into_response()
 }

@@ -58,6 +58,8 @@ pub struct Vault {
     pub(super) freeze: FreezeState,
     /// How often grants, revocations and the freeze are read again (changes made on other replicas).
     pub(super) access_poll: Duration,
+    /// The audit stream's progress, once one is started (for `/readyz`).
+    pub(super) audit_stream: std::sync::OnceLock<Arc<super::audit_stream::StreamStatus>>,
 }
 
 /// How often each replica reads the grants, revocations and freeze again, unless configured
@@ -106,6 +108,7 @@ impl Vault {
             revocations: RevocationState::default(),
             freeze: FreezeState::default(),
             access_poll: DEFAULT_ACCESS_POLL,
+            audit_stream: std::sync::OnceLock::new(),
         }
     }
 

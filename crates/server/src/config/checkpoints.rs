@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cdvault_api::service::{CheckpointSettings, CheckpointSink, random_replica_id};
+use cdvault_api::service::{AuditStreamSettings, CheckpointSettings, CheckpointSink, StreamTarget, random_replica_id};
 
 use super::raw::{RawSettings, Text};
 use super::{ConfigError, err};
@@ -63,4 +63,17 @@ pub fn checkpoints(
 
 fn is_replica_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= MAX_REPLICA_LEN && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The audit stream (`CDVAULT_AUDIT_STREAM`): `stdout`, `file:<path>`, or off when unset.
+pub fn audit_stream(raw: &RawSettings) -> Result<Option<AuditStreamSettings>, ConfigError> {
+    let target = match Text::present(raw.audit_stream.as_ref()).map(str::trim) {
+        None => return Ok(None),
+        Some("stdout") => StreamTarget::Stdout,
+        Some(other) => match other.strip_prefix("file:").map(str::trim) {
+            Some(path) if !path.is_empty() => StreamTarget::File(PathBuf::from(path)),
+            _ => return Err(err("CDVAULT_AUDIT_STREAM is not `stdout` or `file:<path>`")),
+        },
+    };
+    Ok(Some(AuditStreamSettings::new(target)))
 }

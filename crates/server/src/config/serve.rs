@@ -24,6 +24,8 @@ pub struct ServeConfig {
     pub rewrap: cdvault_api::service::RewrapSettings,
     /// Where audit checkpoints go, how often, and the replica name they are signed with.
     pub checkpoints: cdvault_api::service::CheckpointSettings,
+    /// Where the audit stream goes, if anywhere (`CDVAULT_AUDIT_STREAM`).
+    pub audit_stream: Option<cdvault_api::service::AuditStreamSettings>,
     /// How often grants, revocations and the freeze are read again (`CDVAULT_ACCESS_POLL_MS`).
     pub access_poll: std::time::Duration,
     /// The HTTP surface: GraphiQL, introspection, rate limits and trusted proxies, WebSocket limits.
@@ -39,6 +41,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
             .field("checkpoints", &self.checkpoints)
+            .field("audit_stream", &self.audit_stream)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }
@@ -69,6 +72,7 @@ impl ServeConfig {
             clock: std::sync::Arc::new(cdvault_domain::clock::SystemClock),
             rewrap: settings.rewrap,
             checkpoints: settings.checkpoints.clone(),
+            audit_stream: settings.audit_stream.clone(),
             access_poll: settings.access_poll,
             http: settings.http.clone(),
         })

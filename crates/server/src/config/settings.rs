@@ -80,6 +80,8 @@ pub struct Settings {
     pub rewrap: RewrapSettings,
     /// Where audit checkpoints go, how often, and the replica name they are signed with.
     pub checkpoints: CheckpointSettings,
+    /// Where the audit stream goes, if anywhere (`CDVAULT_AUDIT_STREAM`).
+    pub audit_stream: Option<cdvault_api::service::AuditStreamSettings>,
     /// How often grants, revocations and the freeze are read again.
     pub access_poll: Duration,
     /// The HTTP surface: GraphiQL, introspection, rate limits, WebSocket limits.
@@ -109,6 +111,7 @@ impl std::fmt::Debug for Settings {
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
             .field("checkpoints", &self.checkpoints)
+            .field("audit_stream", &self.audit_stream)
             .field("http", &self.http)
             .field("telemetry", &self.telemetry)
             .finish_non_exhaustive()
@@ -198,6 +201,7 @@ impl Settings {
             marketplace: marketplace(&raw, dev)?,
             rewrap: super::pacing::rewrap(&raw)?,
             checkpoints: super::checkpoints::checkpoints(&raw, data_dir(&set_up), host_name)?,
+            audit_stream: super::checkpoints::audit_stream(&raw)?,
             access_poll: super::issuers::access_poll(&raw)?,
             http: super::surface::http_options(&raw, dev)?,
             set_up,

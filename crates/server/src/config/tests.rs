@@ -287,3 +287,17 @@ fn a_toml_issuer_needs_exactly_one_key_source_and_known_values() {
 fn refused_pairs(pairs: &[(&str, &str)]) -> String {
     Settings::from_pairs(pairs.iter().copied()).err().unwrap().0
 }
+
+#[test]
+fn the_audit_stream_is_off_unless_set_and_a_bad_target_is_named() {
+    use cdvault_api::service::StreamTarget;
+    assert_eq!(Settings::from_pairs([]).unwrap().audit_stream, None);
+    let s = Settings::from_pairs([("CDVAULT_AUDIT_STREAM", "stdout")]).unwrap();
+    assert_eq!(s.audit_stream.map(|a| a.target), Some(StreamTarget::Stdout));
+    let s = Settings::from_pairs([("CDVAULT_AUDIT_STREAM", "file:/var/log/cdvault/audit.jsonl")]).unwrap();
+    assert_eq!(s.audit_stream.map(|a| a.target), Some(StreamTarget::File("/var/log/cdvault/audit.jsonl".into())));
+    for bad in ["stderr", "file:", "file:  "] {
+        let e = refused([("CDVAULT_AUDIT_STREAM", bad)]);
+        assert!(e.contains("CDVAULT_AUDIT_STREAM"), "{e}");
+    }
+}

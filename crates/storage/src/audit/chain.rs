@@ -200,3 +200,19 @@ pub async fn list(
     }
     query.all(db.conn()).await?.into_iter().map(to_domain).collect()
 }
+
+/// Up to `limit` events after `after_seq`, oldest first, up to the chain head (a row past it was not appended by
+/// the vault). Appends are serialized on the head lock, so every event up to a committed head is committed: a
+/// page never skips one that commits later.
+pub async fn page_after(db: &Database, after_seq: i64, limit: u64) -> Result<Vec<ChainedEvent>, StorageError> {
+    Events::find()
+        .filter(Expr::cust("audit_events.seq <= (SELECT seq FROM audit_head WHERE id = 1)"))
+        .filter(audit_event::Column::Seq.gt(after_seq))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db.conn())
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}

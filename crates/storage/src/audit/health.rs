@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 /// A batch running longer than this makes the writer [`WriterHealth::Stuck`]: a commit takes milliseconds, so ten
 /// seconds means a hung connection or a lock never released, and every issue waiting on it waits as long.
 pub const STUCK_AFTER: Duration = Duration::from_secs(10);
@@ -36,6 +38,8 @@ pub(super) struct Health {
     batch_since: AtomicU64,
     /// Incarnations started so far (the first one included).
     incarnations: AtomicU32,
+    /// Bumped after each batch the writer committed (or tried to): wakes the audit stream's tailer.
+    commits: watch::Sender<u64>,
     /// Set by a test: the writer panics when it next takes a batch.
     #[cfg(feature = "fault-injection")]
     panic_requested: std::sync::atomic::AtomicBool,
@@ -48,6 +52,7 @@ impl Default for Health {
             state: AtomicU8::new(STARTING),
             batch_since: AtomicU64::new(0),
             incarnations: AtomicU32::new(0),
+            commits: watch::channel(0).0,
             #[cfg(feature = "fault-injection")]
             panic_requested: std::sync::atomic::AtomicBool::new(false),
         }
@@ -97,6 +102,16 @@ impl Health {
 
     pub(super) fn dead(&self) {
         self.state.store(DEAD, Ordering::Release);
+    }
+
+    /// A batch was committed (or failed): whoever tails the trail reads it again. Never blocks.
+    pub(super) fn committed(&self) {
+        self.commits.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// Changes after each batch of the writer (see [`Self::committed`]).
+    pub(super) fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// A batch is taken off the queue: it is in progress until the returned guard is dropped, however it ends.

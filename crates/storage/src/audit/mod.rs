@@ -9,7 +9,7 @@ mod supervise;
 mod verify;
 mod writer;
 
-pub use chain::{AuditFilter, append_in, append_now, list};
+pub use chain::{AuditFilter, append_in, append_now, list, page_after};
 pub use health::{STUCK_AFTER, WriterHealth};
 pub(crate) use key::rewrap_in as rewrap_key_in;
 pub use key::{existing_key, open_key};

@@ -228,6 +228,12 @@ impl AuditSink {
         self.health.get()
     }
 
+    /// Changes after each batch the writer commits: a poke for the audit stream's tailer, which then reads the
+    /// trail (events appended elsewhere, in a key act's own transaction or on another replica, it polls for).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.health.commits()
+    }
+
     /// Makes the writer thread panic when it next takes a batch, as a bug in it would, with that batch in flight:
     /// tests watch the supervision, readiness and the batch's requests failing closed. Only with the
     /// `fault-injection` feature.
@@ -304,6 +310,7 @@ async fn write_batches(db: &Database, rx: &mut mpsc::Receiver<Pending>, health: 
         let (batch, waiters): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| ((p.record, p.condition), p.done)).unzip();
         let started = std::time::Instant::now();
         let appended = append_batch(db, &mut known, &batch).await;
+        health.committed();
         busy += started.elapsed();
         batches += 1;
         events += batch.len() as u64;
@@ -327,6 +334,7 @@ async fn write_batches(db: &Database, rx: &mut mpsc::Receiver<Pending>, health: 
         // The batch failed: commit its events one by one, so one bad event cannot fail its neighbours.
         for (item, waiter) in batch.into_iter().zip(waiters) {
             let appended = append_batch(db, &mut known, std::slice::from_ref(&item)).await;
+            health.committed();
             if appended.is_err() {
                 known.forget();
             }
