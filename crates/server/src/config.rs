@@ -18,6 +18,7 @@ mod checkpoints;
 mod dev_setup;
 mod issuers;
 mod layers;
+mod metrics;
 mod pacing;
 mod raw;
 mod reference;

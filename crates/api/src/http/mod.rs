@@ -50,7 +50,7 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
     let graphiql = options.graphiql;
     // Before anything records through the facade (idempotent: the server installs it first).
     crate::metrics::install();
-    let metrics = options.metrics.on_main.then(|| crate::metrics::router(vault.clone()));
+    let metrics = options.metrics.on_main.then(|| crate::metrics::router(vault.database().clone()));
     let limiter = Arc::new(rate_limit::Limiter::new(&options.rate_limits));
     rate_limit::spawn_sweep(limiter.clone(), vault.clone());
     let state = AppState {

@@ -29,9 +29,7 @@ pub use self::graphql::GraphqlMetrics;
 pub(crate) use self::http::{http_requests, rate_limit_refused, websocket_closed, websocket_opened};
 pub(crate) use self::service::{checkpoint, marketplace_call, rewrap_batch, rewrap_running, token_cache};
 
-use std::sync::Arc;
-
-use crate::service::Vault;
+use cdvault_storage::Database;
 
 /// How often histograms are folded into their buckets when nobody scrapes (the scrape folds them too).
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -83,20 +81,21 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 }
 
 /// The scrape: every family in the Prometheus text format, the database pool's gauges read now.
-pub fn render(vault: &Vault) -> String {
+pub fn render(database: &Database) -> String {
     let handle = install();
-    let pool = vault.database().pool_usage();
+    let pool = database.pool_usage();
     metrics::gauge!(names::DB_POOL_CONNECTIONS, "state" => "open").set(pool.open);
     metrics::gauge!(names::DB_POOL_CONNECTIONS, "state" => "idle").set(pool.idle);
     metrics::gauge!(names::DB_POOL_CONNECTIONS, "state" => "max").set(pool.max);
     handle.render()
 }
 
-/// `GET /metrics`, for the metrics listener or to merge into the main router.
-pub fn router(vault: Arc<Vault>) -> Router {
-    Router::new().route("/metrics", get(scrape)).with_state(vault)
+/// `GET /metrics`, for the metrics listener or to merge into the main router. It holds the database (for the pool's
+/// gauges), not the vault: a metrics listener that outlives the main one keeps no audit sink open.
+pub fn router(database: Database) -> Router {
+    Router::new().route("/metrics", get(scrape)).with_state(database)
 }
 
-async fn scrape(State(vault): State<Arc<Vault>>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&vault))
+async fn scrape(State(database): State<Database>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&database))
 }
