@@ -14,6 +14,7 @@ use async_graphql::registry::Registry;
 use async_graphql::{Request, Response, ServerError, ServerResult, Value, Variables};
 
 use super::names;
+use crate::error::ErrorCode;
 
 /// The label of a root field async-graphql does not know: a misspelt or invented name, or an unparsable request.
 const OTHER: &str = "other";
@@ -47,7 +48,7 @@ impl Extension for Recording {
         let fields = std::mem::take(&mut *lock(&self.fields));
         if fields.is_empty() {
             // Refused before its fields were known (unparsable, or over a limit before parsing).
-            let code = response.errors.first().map_or("OK".to_owned(), code_of);
+            let code = response.errors.first().map_or("OK", code_of);
             record(OTHER.to_owned(), code, elapsed);
         }
         for (key, field) in fields {
@@ -89,7 +90,7 @@ fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn record(field: String, code: String, elapsed: std::time::Duration) {
+fn record(field: String, code: &'static str, elapsed: std::time::Duration) {
     // Labels from closed sets only: `field` is a root field of the schema or "other", `code` is "OK" or a code
     // of the error registry. Never the operation name, a variable, a seller or a token.
     metrics::histogram!(names::GRAPHQL_DURATION, "field" => field.clone()).record(elapsed);
@@ -157,21 +158,20 @@ fn known(registry: &Registry, ty: OperationType, name: &str) -> bool {
 
 /// The code of the root field answered under `key`: its first error's, else a request-wide error's (no path, e.g.
 /// a validation error), else `OK`.
-fn field_code(errors: &[ServerError], key: &str) -> String {
+fn field_code(errors: &[ServerError], key: &str) -> &'static str {
     let on_field = errors.iter().find(|error| {
         matches!(error.path.first(), Some(async_graphql::PathSegment::Field(first)) if first == key)
     });
     let request_wide = || errors.iter().find(|error| error.path.is_empty());
-    on_field.or_else(request_wide).map_or("OK".to_owned(), code_of)
+    on_field.or_else(request_wide).map_or("OK", code_of)
 }
 
-/// An error's code: its `extensions.code` if it looks like one of the registry's (upper-case words), else
-/// `BAD_REQUEST`, which is what the transport puts on an error without one.
-fn code_of(error: &ServerError) -> String {
+/// An error's code: its `extensions.code` when it is one of the registry's (the closed set of the `code` label),
+/// else `BAD_REQUEST`, which is what the transport puts on an error without one.
+fn code_of(error: &ServerError) -> &'static str {
     let code = error.extensions.as_ref().and_then(|extensions| match extensions.get("code") {
-        Some(Value::String(code)) => Some(code.as_str()),
+        Some(Value::String(code)) => ErrorCode::ALL.iter().copied().find(|known| known.as_str() == code.as_str()),
         _ => None,
     });
-    let registry_like = |code: &&str| code.len() <= 48 && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
-    code.filter(registry_like).unwrap_or("BAD_REQUEST").to_owned()
+    code.unwrap_or(ErrorCode::BadRequest).as_str()
 }
