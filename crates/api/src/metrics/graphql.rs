@@ -159,9 +159,9 @@ fn known(registry: &Registry, ty: OperationType, name: &str) -> bool {
 /// The code of the root field answered under `key`: its first error's, else a request-wide error's (no path, e.g.
 /// a validation error), else `OK`.
 fn field_code(errors: &[ServerError], key: &str) -> &'static str {
-    let on_field = errors.iter().find(|error| {
-        matches!(error.path.first(), Some(async_graphql::PathSegment::Field(first)) if first == key)
-    });
+    let on_field = errors
+        .iter()
+        .find(|error| matches!(error.path.first(), Some(async_graphql::PathSegment::Field(first)) if first == key));
     let request_wide = || errors.iter().find(|error| error.path.is_empty());
     on_field.or_else(request_wide).map_or("OK", code_of)
 }
