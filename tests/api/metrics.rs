@@ -211,3 +211,18 @@ async fn the_example_alerting_rules_name_only_families_the_server_exports() {
     }
     assert!(alerts >= 10, "{alerts} alerts");
 }
+
+async fn metrics_are_served_on_their_own_listener_and_not_on_the_api_port_unless_asked(engine: Engine) {
+    let app = TestApp::builder(engine).http(|o| o.metrics.listen = Some("127.0.0.1:0".parse().unwrap())).spawn().await;
+    let metrics = app.metrics_address.expect("a metrics listener");
+    app.graphql(None, "{ __typename }", json!({})).await;
+    let scrape = app.client.get(format!("http://{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(scrape.status(), 200);
+    let text = scrape.text().await.unwrap();
+    assert!(text.contains(&format!("# TYPE {} counter", names::GRAPHQL_REQUESTS)), "{text}");
+    assert!(total(&text, names::DB_POOL_CONNECTIONS, &[("state", "max")]) >= 1.0);
+    assert_eq!(app.client.get(app.url("/metrics")).send().await.unwrap().status(), 404);
+    // The metrics listener holds no audit sink: the server still stops, its writer drained.
+    app.stop().await;
+}
+on_both_engines!(metrics_are_served_on_their_own_listener_and_not_on_the_api_port_unless_asked);
