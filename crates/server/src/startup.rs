@@ -29,8 +29,11 @@ impl Application {
         if config.dev {
             warn_development_set_up();
         }
-        // Before the audit writer and the router record anything.
-        cdvault_api::metrics::install();
+        // Before the audit writer and the router record anything. Without a scrape to serve, no recorder: the
+        // facade's calls then cost next to nothing (the baseline of the overhead measurement).
+        if config.http.metrics.listen.is_some() || config.http.metrics.on_main {
+            cdvault_api::metrics::install();
+        }
         let verifier = JwtVerifier::new(&config.jwt).context("the JWT settings cannot be used")?;
         // Providers' keys are fetched in the background: one down at start-up does not stop the server.
         verifier.start();

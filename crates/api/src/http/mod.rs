@@ -48,9 +48,11 @@ use state::AppState;
 /// rate-limit denials, which ends when the vault closes its sessions.
 pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptions) -> Router {
     let graphiql = options.graphiql;
-    // Before anything records through the facade (idempotent: the server installs it first).
-    crate::metrics::install();
-    let metrics = options.metrics.on_main.then(|| crate::metrics::router(vault.database().clone()));
+    // Served here: the recorder is installed (idempotent: the server installs it first, before anything records).
+    let metrics = options.metrics.on_main.then(|| {
+        crate::metrics::install();
+        crate::metrics::router(vault.database().clone())
+    });
     let limiter = Arc::new(rate_limit::Limiter::new(&options.rate_limits));
     rate_limit::spawn_sweep(limiter.clone(), vault.clone());
     let state = AppState {

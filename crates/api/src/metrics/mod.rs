@@ -8,7 +8,8 @@
 //! neither leak a secret nor grow without bound. Each place that makes a label says which closed set it is from.
 //!
 //! The recorder is global (the facade has one per process): every server of one process, as the tests run them,
-//! records into the same families. A server process has one.
+//! records into the same families. A server process has one, installed only when it serves the scrape: without it
+//! the facade's calls do nothing.
 
 mod graphql;
 mod http;
