@@ -19,6 +19,7 @@ mod introspection_off;
 mod keys;
 mod limits;
 mod marketplace;
+mod metrics;
 mod oidc;
 mod payouts;
 mod rate_limits;

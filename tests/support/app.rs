@@ -210,6 +210,7 @@ impl TestAppBuilder {
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;
+        let metrics_address = app.metrics_addr();
         let vault = app.vault();
         let listening = vault.listening_subscriptions();
         let (tx, rx) = oneshot::channel::<()>();
@@ -219,6 +220,7 @@ impl TestAppBuilder {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         let app = TestApp {
             address,
+            metrics_address,
             client,
             db,
             options,
@@ -254,6 +256,8 @@ pub async fn keyed_db(url: &str, root_key: &str) -> cdvault_storage::Database {
 /// A running server of one test.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The metrics listener's address, when `options.http.metrics.listen` asks for one (port 0: a free one).
+    pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub db: TestDb,
     pub options: Options,

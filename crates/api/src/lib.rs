@@ -8,6 +8,7 @@ pub mod cache;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod service;
 
 pub use graphql::sdl;

@@ -19,6 +19,7 @@ mod dev_setup;
 mod issuers;
 mod layers;
 mod logs;
+mod metrics;
 mod pacing;
 mod raw;
 mod reference;

@@ -16,6 +16,8 @@ use crate::config::ServeConfig;
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// The metrics listener (`CDVAULT_METRICS_LISTEN`), when configured.
+    metrics_listener: Option<TcpListener>,
     router: axum::Router,
     audit_writer: AuditWriter,
     database: Database,
@@ -28,6 +30,11 @@ impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         if config.dev {
             warn_development_set_up();
+        }
+        // Before the audit writer and the router record anything. Without a scrape to serve, no recorder: the
+        // facade's calls then cost next to nothing (the baseline of the overhead measurement).
+        if config.http.metrics.listen.is_some() || config.http.metrics.on_main {
+            cdvault_api::metrics::install();
         }
         let verifier = JwtVerifier::new(&config.jwt).context("the JWT settings cannot be used")?;
         // Providers' keys are fetched in the background: one down at start-up does not stop the server.
@@ -85,19 +92,35 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, "cdvault listening on http://{address}/graphql");
+        let metrics_listener = match config.http.metrics.listen {
+            Some(metrics) => {
+                let bound = TcpListener::bind(metrics)
+                    .await
+                    .with_context(|| format!("cannot listen on {metrics} (CDVAULT_METRICS_LISTEN)"))?;
+                let address = bound.local_addr()?;
+                tracing::info!(%address, "metrics on http://{address}/metrics");
+                Some(bound)
+            }
+            None => None,
+        };
         // Every committed audit event as a JSON line, for the SIEM (docs/operations-audit.md); started last, so a
         // failed start-up leaves no tailer behind.
         let audit_stream = match config.audit_stream.clone() {
             Some(settings) => Some(vault.start_audit_stream(settings).await.context("cannot start the audit stream")?),
             None => None,
         };
-        let address = listener.local_addr()?;
-        tracing::info!(%address, "cdvault listening on http://{address}/graphql");
-        Ok(Self { listener, router, audit_writer, database, vault, audit_stream })
+        Ok(Self { listener, metrics_listener, router, audit_writer, database, vault, audit_stream })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The metrics listener's address, when there is one (tests on port 0 read the real port here).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     /// The use cases this server runs, for an embedding program (the tests wait on its listening subscriptions).
@@ -113,7 +136,20 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, router, audit_writer, database, vault, audit_stream } = self;
+        let Self { listener, metrics_listener, router, audit_writer, database, vault, audit_stream } = self;
+        // The metrics listener serves until the main one has stopped (a scrape during the drain still answers).
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        if let Some(metrics_listener) = metrics_listener {
+            let metrics = cdvault_api::metrics::router(database.clone());
+            tokio::spawn(async move {
+                let stopped = async {
+                    let _ = metrics_stopped.await;
+                };
+                if let Err(error) = axum::serve(metrics_listener, metrics).with_graceful_shutdown(stopped).await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
         let (died_tx, died) = tokio::sync::oneshot::channel();
         let writer = tokio::spawn(async move {
             let stopped = audit_writer.stopped().await;
@@ -138,6 +174,7 @@ impl Application {
         // The peer's address is what token-less requests are rate-limited by.
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        drop(stop_metrics);
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
         let stopped = writer.await.context("the audit writer watch failed")?;
         // The writer drained its queue: the stream catches up with the head, then stops.

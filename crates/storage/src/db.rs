@@ -30,6 +30,17 @@ pub struct Database {
     audit_key: Option<Arc<AuditKey>>,
 }
 
+/// How much of its connection pool a [`Database`] uses ([`Database::pool_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections no query holds.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// Key of the PostgreSQL advisory lock held while migrating ("cdvault" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0063_6476_6175_6c74;
 
@@ -105,6 +116,24 @@ impl Database {
     /// Whether this is PostgreSQL (replicas can share it), rather than the embedded SQLite.
     pub fn is_postgres(&self) -> bool {
         self.backend == Backend::Postgres
+    }
+
+    /// The connection pool's use, for the metrics: connections open, idle, and the most it may open. Atomic reads
+    /// of sqlx's pool, cheap enough for every scrape.
+    pub fn pool_usage(&self) -> PoolUsage {
+        // The backend the connection itself reports: sea-orm's pool getters panic on the other one.
+        let (open, idle, max) = match self.conn.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+            }
+            _ => (0, 0, 0),
+        };
+        PoolUsage { open, idle: u32::try_from(idle).unwrap_or(u32::MAX), max }
     }
 
     pub(crate) fn conn(&self) -> &DatabaseConnection {

@@ -20,5 +20,5 @@ pub mod sealed;
 pub mod sellers;
 pub mod tokens;
 
-pub use db::{Database, statement};
+pub use db::{Database, PoolUsage, statement};
 pub use error::StorageError;

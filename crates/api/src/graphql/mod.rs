@@ -47,6 +47,8 @@ fn limited<M: async_graphql::ObjectType + 'static>(
     builder: async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot>,
     introspection: bool,
 ) -> async_graphql::SchemaBuilder<QueryRoot, M, SubscriptionRoot> {
+    // The metrics first: its hooks wrap every other extension's, so a request refused by the limits is counted too.
+    let builder = builder.extension(crate::metrics::GraphqlMetrics);
     let builder = builder.limit_recursive_depth(64).limit_directives(16).extension(Limits { introspection });
     if introspection { builder } else { builder.disable_introspection() }
 }

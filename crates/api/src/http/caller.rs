@@ -30,7 +30,7 @@ pub(super) async fn limit_token_less(parts: &mut Parts, state: &AppState) -> Res
         Ok(()) => Ok(()),
         Err(denied) => {
             let Ok(RequestId(request_id)) = RequestId::from_request_parts(parts, state).await;
-            Err(rate_limit::refuse(&state.vault, &address, denied, &request_id).await)
+            Err(rate_limit::refuse(&state.vault, &address, denied, &request_id, "http").await)
         }
     }
 }
@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for Caller {
                         .record("subject", identity.subject.as_str());
                     let key = LimitKey::Identity { issuer: identity.issuer.clone(), subject: identity.subject.clone() };
                     if let Err(denied) = state.limiter.check(&key) {
-                        return Err(rate_limit::refuse(&state.vault, &key, denied, &request_id).await);
+                        return Err(rate_limit::refuse(&state.vault, &key, denied, &request_id, "http").await);
                     }
                     // A revoked token is refused like an invalid one (audited by the check).
                     if let Err(e) = state.vault.check_not_revoked(identity, &request_id).await {
@@ -68,7 +68,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(err) => {
                 // A refused token is anyone's to send: its address pays, and a flood of them is not audited one by one.
                 if let Err(denied) = state.limiter.check(&address) {
-                    return Err(rate_limit::refuse(&state.vault, &address, denied, &request_id).await);
+                    return Err(rate_limit::refuse(&state.vault, &address, denied, &request_id, "http").await);
                 }
                 tracing::info!(reason = %err, "token refused");
                 state.vault.record_authentication_failure(&request_id, err.reason()).await;

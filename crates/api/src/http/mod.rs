@@ -1,5 +1,5 @@
 //! The HTTP surface: `POST /graphql`, GraphiQL on `GET /graphql` (when switched on), subscriptions on `/graphql/ws`, `/healthz`,
-//! `/readyz`. Request ids, the access log and the body limit are tower-http layers; the caller is an extractor
+//! `/readyz`, and `/metrics` when it is served on the main listener. Request ids, the access log and the body limit are tower-http layers; the caller is an extractor
 //! (`caller.rs`), so authentication happens once per request, before the schema runs.
 
 mod access_log;
@@ -33,7 +33,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use options::{HttpOptions, WebSocketLimits};
+pub use options::{HttpOptions, MetricsOptions, WebSocketLimits};
 pub use rate_limit::RateLimits;
 pub use request_id::{CallerRequestId, RequestId};
 pub use transport::MAX_BODY_BYTES;
@@ -49,6 +49,11 @@ use state::AppState;
 /// rate-limit denials, which ends when the vault closes its sessions.
 pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptions) -> Router {
     let graphiql = options.graphiql;
+    // Served here: the recorder is installed (idempotent: the server installs it first, before anything records).
+    let metrics = options.metrics.on_main.then(|| {
+        crate::metrics::install();
+        crate::metrics::router(vault.database().clone())
+    });
     let limiter = Arc::new(rate_limit::Limiter::new(&options.rate_limits));
     rate_limit::spawn_sweep(limiter.clone(), vault.clone());
     let state = AppState {
@@ -78,14 +83,20 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
     // Answers hold secrets (and the page, tokens typed into it): no cache, shared or private, may keep them.
     let no_store = SetResponseHeaderLayer::overriding(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let graphql = graphiql::page(post(graphql_post::graphql.layer(body_limit)), graphiql);
-    Router::new()
+    let router = Router::new()
         .route("/graphql", graphql.layer(no_store))
         .merge(graphiql::assets(graphiql))
         .route("/graphql/ws", get(websocket::graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(request_context)
-        .with_state(state)
+        .with_state(state);
+    let router = match metrics {
+        Some(metrics) => router.merge(metrics),
+        None => router,
+    };
+    // Inside the request context, so a request's metrics are recorded within its span; outside every route, so a
+    // 404 is counted too (as route "other").
+    router.layer(middleware::from_fn(crate::metrics::http_requests)).layer(request_context)
 }
 
 /// Ready (200) when the audit writer is alive (every issue waits on it) and the database answers its ping; else

@@ -1,5 +1,7 @@
-//! What the HTTP surface is configured with: GraphiQL, introspection, rate limits and the WebSocket's limits.
+//! What the HTTP surface is configured with: GraphiQL, introspection, rate limits, the WebSocket's limits and where
+//! the metrics are served.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::rate_limit::RateLimits;
@@ -15,6 +17,8 @@ pub struct HttpOptions {
     pub rate_limits: RateLimits,
     /// Limits of `/graphql/ws` sessions.
     pub websocket: WebSocketLimits,
+    /// Where `GET /metrics` is served.
+    pub metrics: MetricsOptions,
 }
 
 impl Default for HttpOptions {
@@ -24,6 +28,7 @@ impl Default for HttpOptions {
             introspection: true,
             rate_limits: RateLimits::default(),
             websocket: WebSocketLimits::default(),
+            metrics: MetricsOptions::default(),
         }
     }
 }
@@ -43,4 +48,14 @@ impl Default for WebSocketLimits {
     fn default() -> Self {
         Self { init_timeout: Duration::from_secs(5), subscriptions_per_socket: 100, sockets_per_identity: 64 }
     }
+}
+
+/// Where the Prometheus scrape (`GET /metrics`) is served: on a listener of its own by default, so that the API's
+/// port (and its ingress) need not expose it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// The metrics listener's address (`CDVAULT_METRICS_LISTEN`); `None`: no metrics listener.
+    pub listen: Option<SocketAddr>,
+    /// Whether the main listener serves `GET /metrics` too (`CDVAULT_METRICS_ON_MAIN`).
+    pub on_main: bool,
 }

@@ -74,6 +74,16 @@ pub(super) enum LimitKey {
     Address(Option<IpAddr>),
 }
 
+impl LimitKey {
+    /// What the key limits, as the metrics label it: a closed set, never the address or the identity.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Self::Identity { .. } => "identity",
+            Self::Address(_) => "address",
+        }
+    }
+}
+
 impl std::fmt::Display for LimitKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -212,8 +222,15 @@ pub(super) async fn audit_denial(vault: &Vault, key: &LimitKey, denied: &Denied,
 }
 
 /// Audits a denial ([`audit_denial`]) and answers it: `429 RATE_LIMITED` with `Retry-After` in whole seconds (at
-/// least one).
-pub(super) async fn refuse(vault: &Vault, key: &LimitKey, denied: Denied, request_id: &str) -> Response {
+/// least one). `transport` (`http`, or `websocket` for an upgrade) labels the refusal's metric.
+pub(super) async fn refuse(
+    vault: &Vault,
+    key: &LimitKey,
+    denied: Denied,
+    request_id: &str,
+    transport: &'static str,
+) -> Response {
+    crate::metrics::rate_limit_refused(key.kind(), transport);
     audit_denial(vault, key, &denied, request_id).await;
     let seconds = denied.retry_after.as_secs() + u64::from(denied.retry_after.subsec_nanos() > 0);
     let message = "too many requests: try again after the number of seconds in Retry-After";

@@ -83,6 +83,7 @@ impl CheckpointEmitter {
         // Remembered even when the sink fails: this replica's verifier still checks the chain against it.
         set(&self.last, Some(checkpoint.clone()));
         let written = write(&self.settings.sink, checkpoint.to_line()).await;
+        crate::metrics::checkpoint(written.is_ok());
         match written {
             Ok(()) => set(&self.sink_error, None),
             Err(problem) => {

@@ -182,7 +182,9 @@ impl Vault {
             tokio::pin!(closed);
             let owner = Uuid::now_v7();
             loop {
-                let wait = match vault.rewrap_step(owner, settings).await {
+                let step = vault.rewrap_step(owner, settings).await;
+                crate::metrics::rewrap_running(matches!(step, Ok(true)));
+                let wait = match step {
                     Ok(true) => settings.pause,
                     Ok(false) => IDLE_POLL,
                     Err(e) => {
@@ -226,6 +228,7 @@ impl Vault {
             if job.failed > 0 { record.reason(Reason::RowsFailed) } else { record }
         };
         let outcome = rewrap::run_batch(&self.db, &ring, &job, renewed, settings.batch_size, finished).await?;
+        crate::metrics::rewrap_batch(outcome.rewrapped, outcome.failed, outcome.skipped);
         if outcome.remaining > 0 {
             return Ok(true);
         }

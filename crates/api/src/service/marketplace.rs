@@ -27,13 +27,20 @@ pub(super) async fn ask(
     secret: &Zeroizing<String>,
 ) -> Result<AccessToken, MarketplaceError> {
     let secret = SecretString::from(secret.as_str().to_owned());
-    match stored.meta.kind {
-        CredentialKind::MarketplaceApi => marketplace.client.sts_token(&login.api_login(), &secret).await,
+    let (endpoint, answer) = match stored.meta.kind {
+        CredentialKind::MarketplaceApi => ("sts", marketplace.client.sts_token(&login.api_login(), &secret).await),
         CredentialKind::Octopia => {
             let client_id = stored.meta.client_id.as_deref().unwrap_or_default();
-            marketplace.client.octopia_token(client_id, &secret).await
+            ("octopia", marketplace.client.octopia_token(client_id, &secret).await)
         }
-    }
+    };
+    let outcome = match &answer {
+        Ok(_) => "ok",
+        Err(MarketplaceError::Rejected { .. }) => "rejected",
+        Err(MarketplaceError::Unavailable { .. }) => "unavailable",
+    };
+    crate::metrics::marketplace_call(endpoint, outcome);
+    answer
 }
 
 /// What an answer of the marketplace says of the credential it was asked with.

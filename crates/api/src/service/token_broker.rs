@@ -163,6 +163,7 @@ impl TokenBroker {
         if let Some(row) = self.local_row(seller_id, kind).filter(servable)
             && let Ok(fetched) = self.open_token(&row).await
         {
+            crate::metrics::token_cache(true);
             refresh_if_due(&row);
             return Ok(fetched);
         }
@@ -172,9 +173,11 @@ impl TokenBroker {
         if let Some(row) = state.and_then(|s| s.token).filter(servable) {
             self.keep_local(&row);
             let fetched = self.open_token(&row).await?;
+            crate::metrics::token_cache(true);
             refresh_if_due(&row);
             return Ok(fetched);
         }
+        crate::metrics::token_cache(false);
         self.flight(login, stored).await
     }
 

@@ -174,6 +174,12 @@ settings! {
     ws_sockets_per_identity = "CDVAULT_WS_SOCKETS_PER_IDENTITY", secret: false,
         meaning: "`/graphql/ws` sockets one identity may hold open at once on this replica (one more: closed 4429), 1 to 100,000.",
         default: "`64`";
+    metrics_listen = "CDVAULT_METRICS_LISTEN", secret: false,
+        meaning: "Address and port of the metrics listener (plain HTTP, `GET /metrics` in the Prometheus text format), e.g. `127.0.0.1:9464`; keep it off the API's ingress. The families are in `docs/operations.md`.",
+        default: "unset: no metrics listener";
+    metrics_on_main = "CDVAULT_METRICS_ON_MAIN", secret: false,
+        meaning: "`true` to serve `GET /metrics` on the main listener (`CDVAULT_LISTEN`) too, for a set-up with one port; then the API's ingress must not route `/metrics`.",
+        default: "`false`";
     access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
         meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
         default: "`1000`";

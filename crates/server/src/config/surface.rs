@@ -73,6 +73,7 @@ pub(super) fn http_options(raw: &RawSettings, dev: bool) -> Result<HttpOptions, 
             .unwrap_or(defaults.introspection),
         rate_limits,
         websocket,
+        metrics: super::metrics::metrics_options(raw)?,
     })
 }
 

@@ -15,4 +15,4 @@ pub(crate) use key::rewrap_in as rewrap_key_in;
 pub use key::{existing_key, open_key};
 pub use supervise::{MAX_RESTARTS, WriterDead};
 pub use verify::{Position, Verified, head, verify, verify_from};
-pub use writer::{AppendError, AuditSink, AuditWriter, IssueCondition, MAX_KNOWN_AGE};
+pub use writer::{AppendError, AuditSink, AuditWriter, IssueCondition, MAX_KNOWN_AGE, metrics};

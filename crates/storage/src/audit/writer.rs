@@ -23,6 +23,17 @@ use crate::{Database, StorageError};
 /// Events committed together at most, per transaction of the writer.
 const MAX_BATCH: usize = 256;
 
+/// The writer's metric families, recorded through the `metrics` facade (a facade: no I/O here; the API crate installs
+/// the recorder that exports them, and describes them). No label: nothing of an event reaches a metric.
+pub mod metrics {
+    /// Events per committed batch (histogram).
+    pub const BATCH_EVENTS: &str = "cdvault_audit_batch_events";
+    /// How long a batch took to commit, in seconds (histogram).
+    pub const COMMIT_DURATION: &str = "cdvault_audit_commit_duration_seconds";
+    /// Events waiting when the writer took its last batch, that batch included (gauge).
+    pub const QUEUE_EVENTS: &str = "cdvault_audit_queue_events";
+}
+
 /// What must still hold when the event of an issue commits: the seller is active and the version issued is the
 /// newest of its kind. Checked in the appending transaction, after the chain head is locked; every write that could
 /// break it (a deactivation, a store, a restore) appends its own event under the same lock, so an issue is either
@@ -308,8 +319,12 @@ async fn write_batches(db: &Database, rx: &mut mpsc::Receiver<Pending>, health: 
         // A panic from here on drops the batch taken, and with it its waiters' senders: they fail closed.
         health.panic_if_requested();
         let (batch, waiters): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| ((p.record, p.condition), p.done)).unzip();
+        // The queue at the moment of taking: what is left in it, and the batch taken from it.
+        ::metrics::gauge!(metrics::QUEUE_EVENTS).set((rx.len() + batch.len()) as f64);
+        ::metrics::histogram!(metrics::BATCH_EVENTS).record(batch.len() as f64);
         let started = std::time::Instant::now();
         let appended = append_batch(db, &mut known, &batch).await;
+        ::metrics::histogram!(metrics::COMMIT_DURATION).record(started.elapsed());
         health.committed();
         busy += started.elapsed();
         batches += 1;

@@ -53,7 +53,7 @@ pub(super) async fn graphql_ws(
     let Some(protocol) = protocol(&parts) else { return StatusCode::BAD_REQUEST.into_response() };
     let address = state.limiter.source_address(&parts);
     if let Err(denied) = state.limiter.check(&address) {
-        return rate_limit::refuse(&state.vault, &address, denied, &request_id).await;
+        return rate_limit::refuse(&state.vault, &address, denied, &request_id, "websocket").await;
     }
     let span = tracing::info_span!("graphql_ws", %request_id);
     let session = Session::new(&state, request_id, caller_request_id);
@@ -74,6 +74,7 @@ fn protocol(parts: &Parts) -> Option<WebSocketProtocols> {
 /// Serves one socket until it closes: each client message checked before async-graphql reads it, each message of
 /// async-graphql watched on its way out (the acknowledgement, completions), and the close sent with its code.
 async fn serve(socket: WebSocket, state: AppState, mut session: Session, protocol: WebSocketProtocols) {
+    let _open = crate::metrics::websocket_opened();
     let (mut sink, mut source) = socket.split();
     // async-graphql acknowledges `connection_init` with the data sent here once the token is accepted.
     let (accepted, acceptance) = oneshot::channel::<Data>();
@@ -138,6 +139,7 @@ async fn serve(socket: WebSocket, state: AppState, mut session: Session, protoco
     };
     // The operations end now, not after the closing handshake.
     drop(graphql);
+    crate::metrics::websocket_closed(close.as_ref().map(Close::code));
     let Some(close) = close else { return };
     tracing::info!(code = close.code(), reason = %close.reason(), running = session.guard.running(), "closing a WebSocket");
     if protocol == WebSocketProtocols::SubscriptionsTransportWS && session.phase() != Phase::Ready {

@@ -126,6 +126,7 @@ impl Session {
         match self.limiter.check(key) {
             Ok(()) => Ok(()),
             Err(denied) => {
+                crate::metrics::rate_limit_refused(key.kind(), "websocket");
                 rate_limit::audit_denial(&self.vault, key, &denied, &self.request_id).await;
                 Err(Close::RateLimited)
             }
