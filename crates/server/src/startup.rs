@@ -105,7 +105,7 @@ impl Application {
             }
             None => None,
         };
-        // Every committed audit event as a JSON line, for the SIEM (docs/operations-audit.md); started last, so a
+        // Every committed audit event as a JSON line, for the SIEM (docs/audit-stream.md); started last, so a
         // failed start-up leaves no tailer behind.
         let audit_stream = match config.audit_stream.clone() {
             Some(settings) => Some(vault.start_audit_stream(settings).await.context("cannot start the audit stream")?),

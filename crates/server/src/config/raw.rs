@@ -193,7 +193,7 @@ settings! {
         meaning: "Seconds between two audit checkpoints, 1 to 86,400.",
         default: "`60`";
     audit_stream = "CDVAULT_AUDIT_STREAM", secret: false,
-        meaning: "Streams every committed audit event as one JSON line, in sequence order, for a SIEM collector: `stdout` (from the chain head at start-up) or `file:<path>` (appended, file created 0600, resuming after the last `seq` already in it; a new file gets the whole trail). Every replica streams the whole trail: drop duplicates by `seq` downstream. See docs/operations-audit.md.",
+        meaning: "Streams every committed audit event as one JSON line, in sequence order, for a SIEM collector: `stdout` (from the chain head at start-up) or `file:<path>` (appended, file created 0600, resuming after the last `seq` already in it; a new file gets the whole trail). Every replica streams the whole trail: drop duplicates by `seq` downstream. See docs/audit-stream.md.",
         default: "off";
     replica = "CDVAULT_REPLICA", secret: false,
         meaning: "The name this replica signs its audit checkpoints with (1 to 253 characters, no spaces).",
