@@ -15,7 +15,7 @@ const MAX_BATCH: usize = 4;
 
 fn schema() -> &'static VaultSchema {
     static SCHEMA: OnceLock<VaultSchema> = OnceLock::new();
-    SCHEMA.get_or_init(|| build_schema(None))
+    SCHEMA.get_or_init(|| build_schema(None, true))
 }
 
 fuzz_target!(|body: &[u8]| {
