@@ -1,7 +1,8 @@
 //! The access log, through tower-http's `TraceLayer`: a span per request that carries its id, and one `served` line
 //! with the status and the elapsed time when the response is ready. The span's `issuer` and `subject` are recorded
-//! by the caller extractor once the token is verified, its `root_fields` by the GraphQL handler once the query is
-//! parsed: every line written for the request carries them (never the token, never the client's operation name).
+//! by the caller extractor once the token is verified, its `root_fields` by the GraphQL metrics extension once the
+//! query is parsed: every line written for the request carries them (never the token, never the client's operation
+//! name).
 //! A W3C `traceparent` header makes the span a child of the caller's trace when spans are exported.
 
 use std::time::Duration;

@@ -6,10 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, RequestPartsExt};
 
-use tracing::Span;
-
 use super::caller;
-use super::root_fields;
 use super::state::AppState;
 use super::transport::{MAX_BODY_BYTES, transport_error};
 use crate::error::ErrorCode;
@@ -37,9 +34,6 @@ pub(super) async fn graphql(State(state): State<AppState>, request: Request) -> 
             return transport_error(ErrorCode::BadRequest, message, &caller.request_id);
         }
     };
-    if let Some(fields) = root_fields::of(&state.schema, &request) {
-        Span::current().record("root_fields", fields.as_str());
-    }
     let request_id = caller.request_id.clone();
     let mut response = state.schema.execute(request.data(caller)).await;
     // Every error of ours has a code; the few async-graphql raises at execution without one are about the request

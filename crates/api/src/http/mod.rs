@@ -10,7 +10,6 @@ mod open_sockets;
 mod options;
 mod rate_limit;
 mod request_id;
-mod root_fields;
 mod state;
 mod transport;
 mod websocket;

@@ -1,5 +1,6 @@
 //! The GraphQL families: requests by root field and code, and their latency by root field, from an async-graphql
-//! extension (so HTTP and WebSocket reads are counted alike, and the document is not parsed a second time).
+//! extension (so HTTP and WebSocket reads are counted alike, and the document is not parsed a second time). The same
+//! root fields go on the request's span for the log lines.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -80,9 +81,21 @@ impl Extension for Recording {
         if let Some(selected) = select(&document, operation.as_deref()) {
             let mut fields = Vec::new();
             root_fields(&document, &selected.selection_set.node, &ctx.schema_env.registry, selected, &mut fields);
+            record_on_span(&fields);
             *lock(&self.fields) = fields;
         }
         Ok(document)
+    }
+}
+
+/// The schema's names of the root fields, sorted and comma-separated, on the request's span (`root_fields`, declared
+/// by the access log) for its log lines: never an alias, an unknown name or the client-chosen operation name.
+fn record_on_span(fields: &[(String, String)]) {
+    let names: std::collections::BTreeSet<&str> =
+        fields.iter().map(|(_, label)| label.as_str()).filter(|label| *label != OTHER).collect();
+    if !names.is_empty() {
+        let names = names.into_iter().collect::<Vec<_>>().join(",");
+        tracing::Span::current().record("root_fields", names.as_str());
     }
 }
 
