@@ -245,14 +245,6 @@ impl TestAppBuilder {
     }
 }
 
-/// A handle on the database at `url` with the audit MAC key opened by `root_key` (base64), as the CLI opens it.
-pub async fn keyed_db(url: &str, root_key: &str) -> cdvault_storage::Database {
-    let db = cdvault_storage::Database::connect(url).await.expect("the test database opens");
-    let root = RootKey::from_base64(root_key).expect("the test root key parses");
-    let key = cdvault_storage::audit::open_key(&db, &root).await.expect("the audit MAC key opens");
-    db.with_audit_key(key)
-}
-
 /// A running server of one test.
 pub struct TestApp {
     pub address: SocketAddr,
@@ -361,7 +353,7 @@ impl TestApp {
     /// A handle on this server's database with the audit MAC key opened by its root key, as the CLI opens it:
     /// for key acts and audit verification made outside the server.
     pub async fn keyed_db(&self) -> cdvault_storage::Database {
-        keyed_db(&self.db.url, &self.options.root_key).await
+        crate::db::keyed_db(&self.db.url, &self.options.root_key).await
     }
 
     /// A valid HS256 token (subject `tool`) for this server.

@@ -92,3 +92,11 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// A handle on the database at `url` with the audit MAC key opened by `root_key` (base64), as the CLI opens it.
+pub async fn keyed_db(url: &str, root_key: &str) -> cdvault_storage::Database {
+    let db = cdvault_storage::Database::connect(url).await.expect("the test database opens");
+    let root = cdvault_domain::crypto::RootKey::from_base64(root_key).expect("the test root key parses");
+    let key = cdvault_storage::audit::open_key(&db, &root).await.expect("the audit MAC key opens");
+    db.with_audit_key(key)
+}

@@ -20,8 +20,8 @@ pub mod tokens;
 pub mod tools;
 pub mod ws;
 
-pub use app::{Gql, JwtSettingsFn, NO_MARKETPLACE, Octopia, Options, TestApp, TestAppBuilder, keyed_db, spawn_app};
-pub use db::TestDb;
+pub use app::{Gql, JwtSettingsFn, NO_MARKETPLACE, Octopia, Options, TestApp, TestAppBuilder, spawn_app};
+pub use db::{TestDb, keyed_db};
 pub use tokens::{ALL_SCOPES, AUDIENCE, ISSUER, JWT_SECRET, hs256_settings, token_for};
 
 /// Which database engine a test runs on.
