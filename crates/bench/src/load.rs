@@ -87,6 +87,20 @@ pub async fn run(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Stats> {
+    let (histogram, errors) = measure(workload, concurrency, warmup, duration).await?;
+    Ok(Stats::new(&workload.name, concurrency, &histogram, errors, duration))
+}
+
+/// The latencies (microseconds) of the successful answers, and the count of failed ones.
+pub type Measured = (Histogram<u64>, u64);
+
+/// Runs `workload` as [`run`] does and returns the raw histogram, so that several passes can be merged.
+pub async fn measure(
+    workload: &Workload,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
     let start = Instant::now();
     let measure_from = start + warmup;
     let measure_until = measure_from + duration;
@@ -96,7 +110,7 @@ pub async fn run(
         let workload = workload.clone();
         let host = host.clone();
         clients.push(tokio::spawn(async move {
-            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let mut histogram = new_histogram()?;
             let mut errors = 0u64;
             let calls = workload.calls.len();
             let mut next = (k * calls / concurrency.max(1)) % calls.max(1);
@@ -126,27 +140,45 @@ pub async fn run(
             anyhow::Ok((histogram, errors))
         }));
     }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut histogram = new_histogram()?;
     let mut errors = 0;
     for client in clients {
         let (h, e) = client.await??;
         histogram.add(h)?;
         errors += e;
     }
-    let seconds = duration.as_secs_f64();
-    let ms = |v: u64| v as f64 / 1000.0;
-    Ok(Stats {
-        scenario: workload.name.clone(),
-        concurrency,
-        requests: histogram.len(),
-        errors,
-        seconds,
-        rps: histogram.len() as f64 / seconds,
-        p50_ms: ms(histogram.value_at_quantile(0.50)),
-        p90_ms: ms(histogram.value_at_quantile(0.90)),
-        p99_ms: ms(histogram.value_at_quantile(0.99)),
-        max_ms: ms(histogram.max()),
-    })
+    Ok((histogram, errors))
+}
+
+/// A histogram of 1 µs to 60 s at three significant figures.
+pub fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+impl Stats {
+    /// The figures of `histogram` (microseconds) over `duration` of measurement.
+    pub fn new(
+        scenario: &str,
+        concurrency: usize,
+        histogram: &Histogram<u64>,
+        errors: u64,
+        duration: Duration,
+    ) -> Self {
+        let seconds = duration.as_secs_f64();
+        let ms = |v: u64| v as f64 / 1000.0;
+        Self {
+            scenario: scenario.to_owned(),
+            concurrency,
+            requests: histogram.len(),
+            errors,
+            seconds,
+            rps: histogram.len() as f64 / seconds,
+            p50_ms: ms(histogram.value_at_quantile(0.50)),
+            p90_ms: ms(histogram.value_at_quantile(0.90)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            max_ms: ms(histogram.max()),
+        }
+    }
 }
 
 /// Sends every call once over `concurrency` connections (seeding), failing on the first bad answer.

@@ -7,6 +7,7 @@
 mod es256;
 mod flood;
 mod load;
+mod observability;
 mod openbao;
 mod report;
 mod rewrap;
@@ -37,7 +38,10 @@ struct Args {
     /// seeded credential: rewrap throughput alone, then issue latency during a second rotation against before it;
     /// runs after the others, at the first `--concurrency`), flood (at each `--concurrency`, `issue` alone then during
     /// a token-less flood of 200 aliased `viewer` fields over `--flood-clients` connections: the p99 ratio, the
-    /// flood's answers and the audit rows it added).
+    /// flood's answers and the audit rows it added), observability (at each `--concurrency`, `viewer` and `issue`
+    /// against two more servers on copies of the seeded database, one with the production default telemetry (text
+    /// access log, no metrics) and one with JSON logs and a metrics listener scraped every 5 s, in turns: the ratio of
+    /// the second to the first).
     #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Concurrent clients, comma-separated; every scenario runs at each.
@@ -170,15 +174,16 @@ async fn main() -> anyhow::Result<()> {
         } else {
             None
         };
-        let srv = server::Server::start(
-            &binary,
-            &store.url(),
-            &root_key,
-            &jwt_secret,
-            &marketplace.base_url(),
-            args.rewrap_batch,
-            es256.as_ref().map(|issuer| issuer.config.as_path()),
-        )?;
+        let launch = server::Launch {
+            url: &store.url(),
+            root_key: &root_key,
+            jwt_secret: &jwt_secret,
+            marketplace: &marketplace.base_url(),
+            rewrap_batch: args.rewrap_batch,
+            config: es256.as_ref().map(|issuer| issuer.config.as_path()),
+            telemetry: server::Telemetry::Quiet,
+        };
+        let srv = server::Server::start(&binary, &launch)?;
         let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
         let request = TokenRequest {
             subject: "cdvault-bench".into(),
@@ -291,6 +296,28 @@ async fn main() -> anyhow::Result<()> {
                 results.push(stats);
             }
         }
+        let mut telemetries = None;
+        if wants("observability") {
+            let setup = observability::Setup {
+                binary: &binary,
+                postgres: args.postgres.as_deref(),
+                launch,
+                sellers,
+                token: &token,
+            };
+            let both = |suffix: &str, address| {
+                vec![
+                    viewer(&format!("viewer-{suffix}"), address, setup.token),
+                    issue(&format!("issue-{suffix}"), address, setup.token, sellers),
+                ]
+            };
+            let (mut stats, figures) = observability::run(&setup, both, &args.concurrency, warmup, duration).await?;
+            for line in figures.report(store.engine(), sellers) {
+                eprintln!("{line}");
+            }
+            results.append(&mut stats);
+            telemetries = Some(figures);
+        }
         let mut floods = Vec::new();
         if wants("flood") {
             let tool = issue("issue", srv.address, &token, sellers);
@@ -333,6 +360,7 @@ async fn main() -> anyhow::Result<()> {
             server_peak_rss_mib: peak,
             openbao_peak_rss_mib: bao_peak,
             floods,
+            telemetries,
         });
     }
 

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::flood::Flood;
 use crate::load::Stats;
+use crate::observability::Telemetries;
 
 /// One `--sellers` count on one engine: a fresh server and database.
 #[derive(Debug, Serialize)]
@@ -16,6 +17,8 @@ pub struct Round {
     pub openbao_peak_rss_mib: Option<f64>,
     /// The flood scenario's figures, one per `--concurrency`.
     pub floods: Vec<Flood>,
+    /// The observability scenario's figures.
+    pub telemetries: Option<Telemetries>,
 }
 
 /// Prints the table, the ratios and the memory of every round to stdout.
@@ -85,6 +88,9 @@ pub fn print_report(rounds: &[Round]) {
         }
         for flood in &round.floods {
             println!("{}", flood.report(&round.engine, round.sellers));
+        }
+        for line in round.telemetries.iter().flat_map(|t| t.report(&round.engine, round.sellers)) {
+            println!("{line}");
         }
         let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MiB"));
         println!(

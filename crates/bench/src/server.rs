@@ -4,7 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -135,73 +136,117 @@ pub async fn seed(url: &str, root_key: &str, sellers: usize, payout_requests: us
     Ok(())
 }
 
+/// How the server under test logs and whether it serves metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Telemetry {
+    /// The start-up lines only (no per-request access log) and no metrics: the usual scenarios.
+    Quiet,
+    /// The production default: text logs at `info,sqlx=warn` (one access line per request), no metrics recorder.
+    Plain,
+    /// The same log level as JSON lines, and metrics on a listener of their own (`CDVAULT_METRICS_LISTEN`).
+    Observed,
+}
+
+/// Everything a server start needs besides the binary.
+#[derive(Clone, Copy)]
+pub struct Launch<'a> {
+    pub url: &'a str,
+    pub root_key: &'a str,
+    pub jwt_secret: &'a str,
+    /// The (fake) marketplace's base URL.
+    pub marketplace: &'a str,
+    /// Rows per rewrap batch.
+    pub rewrap_batch: u64,
+    /// A TOML file (extra token issuers), if any.
+    pub config: Option<&'a Path>,
+    pub telemetry: Telemetry,
+}
+
 /// A running `cdvault serve`.
 pub struct Server {
     child: Child,
     pub address: SocketAddr,
+    /// The metrics listener, with [`Telemetry::Observed`].
+    pub metrics: Option<SocketAddr>,
+    /// Lines the server wrote to stderr after start-up (the access log, when it is on).
+    pub log_lines: Arc<AtomicU64>,
+}
+
+/// The address in a start-up line such as `cdvault listening on http://127.0.0.1:4242/graphql`, in text or JSON.
+fn address_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    line.split(marker).nth(1)?.split('/').next()?.parse().ok()
 }
 
 impl Server {
-    /// Starts the server on `url`, talking to the (fake) marketplace at `marketplace`, rewrapping `rewrap_batch`
-    /// rows per batch, with the TOML file `config` (extra token issuers) if given.
-    pub fn start(
-        binary: &Path,
-        url: &str,
-        root_key: &str,
-        jwt_secret: &str,
-        marketplace: &str,
-        rewrap_batch: u64,
-        config: Option<&Path>,
-    ) -> anyhow::Result<Self> {
+    pub fn start(binary: &Path, launch: &Launch<'_>) -> anyhow::Result<Self> {
         let mut command = Command::new(binary);
-        if let Some(config) = config {
+        if let Some(config) = launch.config {
             command.arg("--config").arg(config);
         }
-        let mut child = command
+        command
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("CDVAULT_DATABASE_URL", url)
-            .env("CDVAULT_ROOT_KEY", root_key)
-            .env("CDVAULT_JWT_HS256_SECRET", jwt_secret)
+            .env("CDVAULT_DATABASE_URL", launch.url)
+            .env("CDVAULT_ROOT_KEY", launch.root_key)
+            .env("CDVAULT_JWT_HS256_SECRET", launch.jwt_secret)
             .env("CDVAULT_JWT_ISSUER", ISSUER)
             .env("CDVAULT_JWT_AUDIENCE", AUDIENCE)
             .env("CDVAULT_LISTEN", "127.0.0.1:0")
             // Never the real Cdiscount hosts, whatever the scenarios.
-            .env("CDVAULT_CDISCOUNT_STS_URL", marketplace)
-            .env("CDVAULT_OCTOPIA_AUTH_URL", marketplace)
-            .env("CDVAULT_REWRAP_BATCH_SIZE", rewrap_batch.to_string())
+            .env("CDVAULT_CDISCOUNT_STS_URL", launch.marketplace)
+            .env("CDVAULT_OCTOPIA_AUTH_URL", launch.marketplace)
+            .env("CDVAULT_REWRAP_BATCH_SIZE", launch.rewrap_batch.to_string());
+        let mut markers = vec!["listening on http://"];
+        match launch.telemetry {
             // The start-up lines (for the address) but no per-request access log.
-            .env("CDVAULT_LOG", "warn,cdvault_server=info,cdvault_storage=info")
+            Telemetry::Quiet => command.env("CDVAULT_LOG", "warn,cdvault_server=info,cdvault_storage=info"),
+            Telemetry::Plain => command.env("CDVAULT_LOG", "info,sqlx=warn"),
+            Telemetry::Observed => {
+                markers.push("metrics on http://");
+                command
+                    .env("CDVAULT_LOG", "info,sqlx=warn")
+                    .env("CDVAULT_LOG_FORMAT", "json")
+                    .env("CDVAULT_METRICS_LISTEN", "127.0.0.1:0")
+            }
+        };
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let stderr = child.stderr.take().context("no stderr")?;
         let (tx, rx) = mpsc::channel();
+        let log_lines = Arc::new(AtomicU64::new(0));
+        let counted = log_lines.clone();
+        let wanted = markers.len();
         std::thread::spawn(move || {
-            let mut started = false;
+            let mut seen = 0;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // After start-up, the server's (rare) log lines go to our stderr.
-                if started {
-                    eprintln!("server: {line}");
-                } else {
-                    started = line.contains("listening on");
+                if seen < wanted {
+                    seen += usize::from(markers.iter().any(|m| line.contains(m)));
                     let _ = tx.send(line);
+                    continue;
+                }
+                counted.fetch_add(1, Ordering::Relaxed);
+                // After start-up, warnings and errors go to our stderr; the access log is only counted.
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("server: {line}");
                 }
             }
         });
-        loop {
+        let (mut address, mut metrics) = (None, None);
+        while address.is_none() || (launch.telemetry == Telemetry::Observed && metrics.is_none()) {
             let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
                 let _ = child.kill();
                 let _ = child.wait();
                 anyhow::bail!("the server did not start");
             };
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let address = rest.split('/').next().unwrap_or_default().parse()?;
-                return Ok(Self { child, address });
-            }
+            address = address.or_else(|| address_after(&line, "listening on http://"));
+            metrics = metrics.or_else(|| address_after(&line, "metrics on http://"));
         }
+        let address = address.context("no address")?;
+        Ok(Self { child, address, metrics, log_lines })
     }
 
     pub fn pid(&self) -> u32 {
