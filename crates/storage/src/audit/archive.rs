@@ -3,13 +3,16 @@
 //! before, by the caller: a crash in between leaves events both archived and live, which the next run finishes).
 
 use cdvault_domain::audit::{ArchiveSeal, AuditKey, AuditRecord, ChainBreak, GENESIS_HASH};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use time::OffsetDateTime;
 
-use super::chain::{append_after, hash32, lock_head};
+use super::chain::{append_in, hash32};
 use super::verify::Position;
 use crate::db::statement;
 use crate::{Database, StorageError};
+
+/// Key of the PostgreSQL advisory lock held while an archival commits ("cdvarchv" in ASCII).
+const ARCHIVE_LOCK_KEY: i64 = 0x6364_7661_7263_6876;
 
 fn to_seal(row: &QueryResult) -> Result<ArchiveSeal, StorageError> {
     Ok(ArchiveSeal {
@@ -98,8 +101,12 @@ pub async fn commit_archive(
     let key = db.audit_key()?;
     let tx = db.begin_write().await?;
     let backend = tx.get_database_backend();
-    // Appends wait: the chain cannot move under the checks.
-    let head = lock_head(&tx).await?;
+    // Two archivals never interleave. The chain head is locked only at the end, to append the act: issues go on
+    // while the old rows are deleted (appends touch only rows past the head, never these).
+    if backend == DbBackend::Postgres {
+        let sql = "SELECT pg_advisory_xact_lock(?)";
+        tx.execute_raw(statement(backend, sql, vec![ARCHIVE_LOCK_KEY.into()])).await?;
+    }
     let (anchor_seq, anchor_hash) = anchor_in(&tx, key).await?;
     if seal.through_seq <= anchor_seq {
         return Err(ArchiveCommitError::AlreadyArchived { from: seal.from_seq, through: seal.through_seq });
@@ -137,7 +144,7 @@ pub async fn commit_archive(
     tx.execute_raw(statement(backend, sql, values)).await?;
     let sql = "DELETE FROM audit_events WHERE seq <= ?";
     let deleted = tx.execute_raw(statement(backend, sql, vec![seal.through_seq.into()])).await?.rows_affected();
-    append_after(&tx, key, head, vec![event]).await?;
+    append_in(&tx, key, vec![event]).await?;
     tx.commit().await?;
     Ok(deleted)
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cdvault_domain::audit::{ChainBreak, ChainVerifier, Checkpoint};
+use cdvault_domain::audit::{AuditKey, ChainBreak, ChainVerifier, Checkpoint};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::archive::anchor_in;
@@ -57,7 +57,31 @@ pub async fn verify(db: &Database, checkpoints: &[Checkpoint]) -> Result<Verifie
 /// in the table: the walk starts at the sealed anchor of the last archival when `from` is not past it.
 pub async fn verify_from(db: &Database, from: Position, checkpoints: &[Checkpoint]) -> Result<Verified, StorageError> {
     let key = db.audit_key()?.clone();
-    let archived = anchor_in(db.conn(), &key).await?;
+    let mut archived = anchor_in(db.conn(), &key).await?;
+    loop {
+        match walk(db, &key, archived, from, checkpoints).await {
+            Err(StorageError::ChainBroken(broken)) => {
+                // An archival that committed during the walk deleted the rows it was about to read: walk again
+                // from the new anchor. Only a break that holds with the anchor unchanged is one.
+                let now = anchor_in(db.conn(), &key).await?;
+                if now == archived {
+                    return Err(broken.into());
+                }
+                archived = now;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One walk from `from`, or from `archived` (the live table's sealed anchor) when `from` is not past it.
+async fn walk(
+    db: &Database,
+    key: &AuditKey,
+    archived: Position,
+    from: Position,
+    checkpoints: &[Checkpoint],
+) -> Result<Verified, StorageError> {
     let from = if from.0 <= archived.0 { archived } else { from };
     let (head, past) = read_head(db).await?;
     if from.0 > archived.0 {
