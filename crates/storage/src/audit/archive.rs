@@ -6,8 +6,7 @@ use cdvault_domain::audit::{ArchiveSeal, AuditKey, AuditRecord, ChainBreak, GENE
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use time::OffsetDateTime;
 
-use super::chain::{append_in, hash32};
-use super::verify::Position;
+use super::chain::{Position, append_in, hash32};
 use crate::db::statement;
 use crate::{Database, StorageError};
 

@@ -8,16 +8,13 @@ use cdvault_domain::audit::{AuditKey, ChainBreak, ChainVerifier, Checkpoint};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::archive::anchor_in;
-use super::chain::{hash32, to_domain};
+use super::chain::{Position, hash32, to_domain};
 use crate::db::statement;
 use crate::entity::audit_event::{self, Entity as Events};
 use crate::{Database, StorageError};
 
 /// Events read per query while walking.
 const PAGE: u64 = 1000;
-
-/// A position in the chain: an event's sequence number and link (`(0, GENESIS_HASH)` before the first).
-pub type Position = (i64, [u8; 32]);
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +143,7 @@ async fn walk(
             continue;
         }
         let link = links.get(&checkpoint.seq).or_else(|| older.get(&checkpoint.seq)).copied();
-        checkpoint.check(&key, head.0, |_| link)?;
+        checkpoint.check(key, head.0, |_| link)?;
     }
     let matched = checkpoints.len() - archived_checkpoints.len();
     Ok(Verified { checked: verifier.checked(), head, checkpoints: matched, archived, archived_checkpoints })
