@@ -8,11 +8,16 @@ use uuid::Uuid;
 use crate::reason::Reason;
 
 mod action;
+mod archive;
 mod chain;
 mod checkpoint;
 mod key;
 
 pub use action::AuditAction;
+pub use archive::{
+    ARCHIVE_REPLICA, ArchiveBreak, ArchiveReader, ArchiveSeal, ArchivedRange, archive_event_line, archive_header_line,
+    archive_trailer_line,
+};
 pub use chain::{ChainBreak, ChainVerifier, ChainedEvent, GENESIS_HASH, RecordVersion, link_v1, v1_hash, v2_encoding};
 pub use checkpoint::{Checkpoint, CheckpointParseError};
 pub use key::{AuditKey, WrappedAuditKey};

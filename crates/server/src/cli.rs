@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `schema`, `config-reference`, `error-reference`, `token`, `audit verify`,
+//! The command line: `serve`, `migrate`, `schema`, `config-reference`, `error-reference`, `token`,
+//! `audit verify | archive`,
 //! `keys status | rotate | retire`, `access grant | grants | revoke-grant`, `freeze`, `unfreeze`.
 
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ use crate::config::{ServeConfig, Settings};
 
 mod access;
 mod acts;
+mod archive;
+mod audit;
 mod freeze;
 use crate::startup::{Application, shutdown_signal};
 
@@ -117,7 +120,31 @@ pub enum AuditCommand {
         /// shipped off the host. Without them a deleted tail with the head moved back cannot be seen.
         #[arg(long, num_args = 1..)]
         checkpoints: Vec<PathBuf>,
+        /// Archive files written by `cdvault audit archive`, in any order: each is checked (links, trailer seal),
+        /// they must chain from one to the next and onto the live table's first retained event. Without them the
+        /// archived events are not checked (the live table's sealed anchor still is).
+        #[arg(long, num_args = 1..)]
+        archive: Vec<PathBuf>,
     },
+    /// Moves the events that happened before a time out of the live table into an archive file (JSON lines: a
+    /// header, one line per event, a trailer sealed with the audit MAC key). The file is written and synced first,
+    /// then the events are deleted in one transaction; after a crash in between, run the same command again to
+    /// finish. Needs the root key. Exit status 1 when refused or when the chain is broken.
+    Archive {
+        /// Events that happened before this time are archived (RFC 3339, e.g. `2026-01-01T00:00:00Z`).
+        #[arg(long, value_parser = parse_rfc3339)]
+        before: time::OffsetDateTime,
+        /// The archive file to write. Never replaced: an existing complete archive is committed (or reported as
+        /// done), anything else is refused.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Parses an RFC 3339 time, e.g. `2026-01-01T00:00:00Z`.
+fn parse_rfc3339(raw: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("'{raw}' is not an RFC 3339 time like 2026-01-01T00:00:00Z ({e})"))
 }
 
 /// Parses `30s`, `15m`, `24h`, `7d`.
@@ -216,7 +243,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             acts::rotate_root(&settings, &new_root_key_file).await
         }
         Command::Keys { command: KeysCommand::Retire { version } } => acts::retire(&settings, version).await,
-        Command::Audit { command: AuditCommand::Verify { checkpoints } } => acts::verify(&settings, checkpoints).await,
+        Command::Audit { command: AuditCommand::Verify { checkpoints, archive } } => {
+            audit::verify(&settings, checkpoints, archive).await
+        }
+        Command::Audit { command: AuditCommand::Archive { before, out } } => {
+            archive::archive(&settings, before, out).await
+        }
         Command::Access { command } => access::run(&settings, command).await,
         Command::Freeze { reason } => freeze::freeze(&settings, &reason).await,
         Command::Unfreeze => freeze::unfreeze(&settings).await,

@@ -34,7 +34,8 @@ impl AuditEventGql {
         ID(self.0.record.id.to_string())
     }
 
-    /// Position in the chain, from 1, without gaps.
+    /// Position in the chain, from 1, without gaps. Older events may have been archived (moved out of the vault to
+    /// an archive file by `cdvault audit archive`): `auditChainStatus.firstRetainedSeq` is the first one still here.
     async fn seq(&self) -> i64 {
         self.0.seq
     }
@@ -167,6 +168,14 @@ impl AuditChainStatusGql {
         self.0.verified_through
     }
 
+    /// The sequence number of the oldest event still in the vault: 1 unless older events were archived (moved to
+    /// an archive file by `cdvault audit archive`, which `cdvault audit verify --archive` proves with the events
+    /// kept here). `auditEvents` lists events from this one on; the verifier walks from it, starting at the sealed
+    /// link of the last archived event. When every event was archived, it is the next sequence number to come.
+    async fn first_retained_seq(&self) -> i64 {
+        self.0.first_retained_seq
+    }
+
     /// When the last verification finished; null before the first.
     async fn checked_at(&self) -> Option<OffsetDateTime> {
         self.0.checked_at
@@ -201,6 +210,8 @@ pub struct AuditTrailQuery;
 #[Object]
 impl AuditTrailQuery {
     /// Audit events, newest first. Needs `audit:read`; a token limited to some sellers sees only their events.
+    /// Older events may have been archived (moved out to an archive file by `cdvault audit archive`): the list ends
+    /// at `auditChainStatus.firstRetainedSeq`.
     #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn audit_events(
         &self,

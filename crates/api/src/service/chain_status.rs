@@ -26,8 +26,8 @@ pub const FULL_WALK_EVERY: Duration = Duration::from_secs(3600);
 /// How one round ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Round {
-    /// Every event up to this sequence number verified.
-    Passed { through: i64 },
+    /// Every event from `first_retained` (the live table's first) up to `through` verified.
+    Passed { through: i64, first_retained: i64 },
     /// The chain is broken: why.
     Broke(String),
     /// The database could not be read: that says nothing about the chain.
@@ -42,9 +42,10 @@ fn next(previous: &ChainStatus, full: bool, round: Round, now: OffsetDateTime) -
         return status;
     }
     match round {
-        Round::Passed { through } => {
+        Round::Passed { through, first_retained } => {
             status.state = ChainState::Intact;
             status.verified_through = through;
+            status.first_retained_seq = first_retained;
             status.checked_at = Some(now);
             status.problem = None;
         }
@@ -99,7 +100,10 @@ impl Vault {
     /// caller holding `audit:read` (a denial is audited, like other audit reads).
     pub async fn audit_chain_status(&self, caller: &Caller) -> Result<ChainStatus, ApiError> {
         self.authorize_scope(caller, AuditAction::AuditRead, Scope::AuditRead).await?;
-        Ok(self.chain_status())
+        let mut status = self.chain_status();
+        // Read now, not at the last round: an archival may have run since (one indexed row).
+        status.first_retained_seq = audit::first_retained_seq(&self.db).await?;
+        Ok(status)
     }
 
     /// The last result of the background verifier (no authorization: for the server and the tests).
@@ -124,7 +128,7 @@ impl Vault {
         let round = match audit::verify_from(&self.db, from.unwrap_or((0, GENESIS_HASH)), &checkpoints).await {
             Ok(verified) => {
                 *position = Some(verified.head);
-                Round::Passed { through: verified.head.0 }
+                Round::Passed { through: verified.head.0, first_retained: verified.archived.0 + 1 }
             }
             Err(StorageError::ChainBroken(problem)) => {
                 *position = None;
@@ -192,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_passing_round_makes_a_pending_chain_intact_through_the_head() {
-        let status = next(&ChainStatus::default(), true, Round::Passed { through: 7 }, at(1));
+        let status = next(&ChainStatus::default(), true, Round::Passed { through: 7, first_retained: 1 }, at(1));
         assert_eq!(status.state, ChainState::Intact);
         assert_eq!(status.verified_through, 7);
         assert_eq!(status.checked_at, Some(at(1)));
@@ -201,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_failing_round_makes_the_chain_broken_with_the_problem_and_keeps_what_was_verified() {
-        let intact = next(&ChainStatus::default(), false, Round::Passed { through: 2 }, at(1));
+        let intact = next(&ChainStatus::default(), false, Round::Passed { through: 2, first_retained: 1 }, at(1));
         let status = next(&intact, false, Round::Broke("audit event seq 3 was edited".into()), at(2));
         assert_eq!(status.state, ChainState::Broken);
         assert_eq!(status.problem.as_deref(), Some("audit event seq 3 was edited"));
@@ -211,13 +215,13 @@ mod tests {
 
     #[test]
     fn a_broken_chain_stays_broken_through_incremental_rounds() {
-        let status = next(&broken(), false, Round::Passed { through: 9 }, at(5));
+        let status = next(&broken(), false, Round::Passed { through: 9, first_retained: 1 }, at(5));
         assert_eq!(status, broken());
     }
 
     #[test]
     fn a_broken_chain_turns_intact_again_only_when_a_full_walk_passes() {
-        let status = next(&broken(), true, Round::Passed { through: 9 }, at(5));
+        let status = next(&broken(), true, Round::Passed { through: 9, first_retained: 1 }, at(5));
         assert_eq!(status.state, ChainState::Intact);
         assert_eq!(status.problem, None);
         assert_eq!(status.verified_through, 9);
@@ -225,7 +229,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_database_changes_nothing() {
-        let intact = next(&ChainStatus::default(), true, Round::Passed { through: 4 }, at(1));
+        let intact = next(&ChainStatus::default(), true, Round::Passed { through: 4, first_retained: 1 }, at(1));
         assert_eq!(next(&intact, false, Round::Unreadable, at(2)), intact);
         assert_eq!(next(&broken(), true, Round::Unreadable, at(2)), broken());
         assert_eq!(next(&ChainStatus::default(), true, Round::Unreadable, at(2)).state, ChainState::Pending);

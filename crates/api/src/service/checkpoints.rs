@@ -170,6 +170,8 @@ pub struct ChainStatus {
     pub state: ChainState,
     /// The last sequence number verified (0 before any).
     pub verified_through: i64,
+    /// The first event still in the live table (older ones were archived): 1 until `cdvault audit archive` ran.
+    pub first_retained_seq: i64,
     /// When the last round finished.
     pub checked_at: Option<OffsetDateTime>,
     /// What broke (the `ChainBreak` text, naming the sequence number).
@@ -185,6 +187,7 @@ impl Default for ChainStatus {
         Self {
             state: ChainState::Pending,
             verified_through: 0,
+            first_retained_seq: 1,
             checked_at: None,
             problem: None,
             last_checkpoint: None,

@@ -25,6 +25,8 @@ stable_codes! {
         /// Subscribing to credential changes (only refusals are recorded).
         CredentialChanges = "credential.changes",
         AuditRead = "audit.read",
+        /// Moving the oldest events to an archive file (`cdvault audit archive`); recorded in the live table.
+        AuditArchive = "audit.archive",
         /// Reading the keyring and its census.
         KeysRead = "keys.read",
         /// A rotation: a new keyring version and the rewrap job that moves every ciphertext to it.
@@ -124,6 +126,7 @@ mod tests {
                 "token.issue",
                 "credential.changes",
                 "audit.read",
+                "audit.archive",
                 "keys.read",
                 "keys.rotate",
                 "keys.rewrap",

@@ -137,6 +137,10 @@ pub enum ChainBreak {
     Truncated { checkpoint_seq: i64, last_seq: i64, replica: String },
     #[error("audit event seq {seq} differs from the checkpoint replica {replica} made of it: the chain was rewritten")]
     CheckpointMismatch { seq: i64, replica: String },
+    #[error(
+        "the archival record of events up to seq {seq} is not authentic: it was forged or edited (to hide deleted events)"
+    )]
+    ForgedArchiveSeal { seq: i64 },
 }
 
 /// Walks events in `seq` order and reports the first broken link. v1 events are checked with SHA-256, v2 events

@@ -1,13 +1,12 @@
-//! The commands that change keys or read the audit chain: each opens the audit MAC key with the root key, since a
+//! The commands that change keys: each opens the audit MAC key with the root key, since a
 //! key act commits with its audit event (no event, no act) and verification checks keyed links.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cdvault_api::service::CheckpointSink;
-use cdvault_domain::audit::{AuditAction, AuditRecord, Checkpoint, Outcome};
+use cdvault_domain::audit::{AuditAction, AuditRecord, Outcome};
 use cdvault_domain::crypto::RootKey;
-use cdvault_storage::{Database, StorageError};
+use cdvault_storage::Database;
 use serde_json::json;
 
 use crate::config::Settings;
@@ -99,71 +98,5 @@ pub(super) async fn retire(settings: &Settings, version: i32) -> anyhow::Result<
             println!("refused: {refused}");
             Ok(1)
         }
-    }
-}
-
-/// Reads every checkpoint line of `files` (lines that are not checkpoints, such as other log lines, are skipped; a
-/// line that claims to be one and is malformed is an error).
-fn read_checkpoints(files: &[PathBuf]) -> anyhow::Result<Vec<Checkpoint>> {
-    let mut checkpoints = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-        for (n, line) in text.lines().enumerate() {
-            if !line.contains("\"checkpoint\"") {
-                continue;
-            }
-            let checkpoint =
-                Checkpoint::parse_line(line).with_context(|| format!("{} line {}", file.display(), n + 1))?;
-            checkpoints.push(checkpoint);
-        }
-    }
-    Ok(checkpoints)
-}
-
-pub(super) async fn verify(settings: &Settings, files: Vec<PathBuf>) -> anyhow::Result<i32> {
-    let db = Database::connect(&settings.existing_database_url()?).await.context("cannot open the database")?;
-    let root = settings.root_key().context(
-        "audit verify checks keyed links: it needs the root key (CDVAULT_ROOT_KEY or CDVAULT_ROOT_KEY_FILE)",
-    )?;
-    let Some(key) = cdvault_storage::audit::existing_key(&db, &root)
-        .await
-        .context("cannot open the audit MAC key (is CDVAULT_ROOT_KEY the key this database was created with?)")?
-    else {
-        println!(
-            "audit chain BROKEN: the audit MAC key is missing (deleted, or no server has started on this database)"
-        );
-        return Ok(1);
-    };
-    let db = db.with_audit_key(key);
-    // Without --checkpoints, the configured checkpoint file (the development set-up's default) if there is one.
-    let files = match &settings.checkpoints.sink {
-        CheckpointSink::File(path) if files.is_empty() && path.exists() => {
-            println!("reading checkpoints from {} (CDVAULT_AUDIT_CHECKPOINTS)", path.display());
-            vec![path.clone()]
-        }
-        _ => files,
-    };
-    let checkpoints = read_checkpoints(&files)?;
-    match cdvault_storage::audit::verify(&db, &checkpoints).await {
-        Ok(verified) => {
-            println!(
-                "audit chain OK: {} events verified up to seq {}, {} checkpoint(s) from {} file(s) matched",
-                verified.checked,
-                verified.head.0,
-                verified.checkpoints,
-                files.len()
-            );
-            if files.is_empty() {
-                println!(
-                    "without checkpoints a deleted tail with the head moved back cannot be seen: pass --checkpoints"
-                );
-            }
-            Ok(0)
-        }
-        Err(StorageError::ChainBroken(link)) => {
-            println!("audit chain BROKEN: {link}");
-            Ok(1)
-        }
-        Err(e) => Err(e).context("cannot read the audit trail"),
     }
 }

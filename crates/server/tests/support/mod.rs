@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod pg;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cdvault");
 
 /// `cdvault` in `dir`, with no `CDVAULT_*` setting inherited from the test's environment.

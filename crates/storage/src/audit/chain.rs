@@ -17,6 +17,9 @@ use uuid::Uuid;
 use crate::entity::audit_event::{self, Entity as Events};
 use crate::{Database, StorageError};
 
+/// A position in the chain: an event's sequence number and link (`(0, GENESIS_HASH)` before the first).
+pub type Position = (i64, [u8; 32]);
+
 pub(super) fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
     bytes.try_into().map_err(|_| StorageError::Corrupt(format!("audit {what} is not 32 bytes")))
 }

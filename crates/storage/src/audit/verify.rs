@@ -4,10 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cdvault_domain::audit::{ChainBreak, ChainVerifier, Checkpoint};
+use cdvault_domain::audit::{AuditKey, ChainBreak, ChainVerifier, Checkpoint};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::chain::{hash32, to_domain};
+use super::archive::anchor_in;
+use super::chain::{Position, hash32, to_domain};
 use crate::db::statement;
 use crate::entity::audit_event::{self, Entity as Events};
 use crate::{Database, StorageError};
@@ -15,11 +16,8 @@ use crate::{Database, StorageError};
 /// Events read per query while walking.
 const PAGE: u64 = 1000;
 
-/// A position in the chain: an event's sequence number and link (`(0, GENESIS_HASH)` before the first).
-pub type Position = (i64, [u8; 32]);
-
 /// What a successful verification covered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     /// Events whose links were checked in this walk.
     pub checked: u64,
@@ -27,6 +25,10 @@ pub struct Verified {
     pub head: Position,
     /// Checkpoints that matched the chain.
     pub checkpoints: usize,
+    /// The last archived event's position, where the live table starts (`(0, GENESIS_HASH)` when none was).
+    pub archived: Position,
+    /// The sequence numbers of checkpoints older than the live table: only the archives can match them.
+    pub archived_checkpoints: Vec<i64>,
 }
 
 /// The head and how many rows lie past it, read in one statement (one snapshot).
@@ -48,11 +50,38 @@ pub async fn verify(db: &Database, checkpoints: &[Checkpoint]) -> Result<Verifie
 }
 
 /// Walks the chain after `from`, a position verified before; first checks that the event there still has the link
-/// it had (an edit or deletion at or before it that moved the chain shows here).
+/// it had (an edit or deletion at or before it that moved the chain shows here). Events moved to archives are not
+/// in the table: the walk starts at the sealed anchor of the last archival when `from` is not past it.
 pub async fn verify_from(db: &Database, from: Position, checkpoints: &[Checkpoint]) -> Result<Verified, StorageError> {
     let key = db.audit_key()?.clone();
+    let mut archived = anchor_in(db.conn(), &key).await?;
+    loop {
+        match walk(db, &key, archived, from, checkpoints).await {
+            Err(StorageError::ChainBroken(broken)) => {
+                // An archival that committed during the walk deleted the rows it was about to read: walk again
+                // from the new anchor. Only a break that holds with the anchor unchanged is one.
+                let now = anchor_in(db.conn(), &key).await?;
+                if now == archived {
+                    return Err(broken.into());
+                }
+                archived = now;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One walk from `from`, or from `archived` (the live table's sealed anchor) when `from` is not past it.
+async fn walk(
+    db: &Database,
+    key: &AuditKey,
+    archived: Position,
+    from: Position,
+    checkpoints: &[Checkpoint],
+) -> Result<Verified, StorageError> {
+    let from = if from.0 <= archived.0 { archived } else { from };
     let (head, past) = read_head(db).await?;
-    if from.0 > 0 {
+    if from.0 > archived.0 {
         let anchor =
             Events::find_by_id(from.0).one(db.conn()).await?.map(|row| hash32(row.hash, "hash")).transpose()?;
         let replica = "verifier".to_owned();
@@ -97,18 +126,27 @@ pub async fn verify_from(db: &Database, from: Position, checkpoints: &[Checkpoin
     // Checkpoints at or before `from` were matched by an earlier walk, or are matched by the anchor check above
     // when they are the anchor; older ones are looked up.
     let mut older: HashMap<i64, [u8; 32]> = HashMap::new();
-    let before: Vec<i64> = checkpoints.iter().map(|c| c.seq).filter(|&s| s > 0 && s <= from.0).collect();
+    let before: Vec<i64> = checkpoints.iter().map(|c| c.seq).filter(|&s| s > archived.0 && s <= from.0).collect();
+    if archived.0 > 0 {
+        older.insert(archived.0, archived.1);
+    }
     for chunk in before.chunks(500) {
         let rows = Events::find().filter(audit_event::Column::Seq.is_in(chunk.iter().copied())).all(db.conn()).await?;
         for row in rows {
             older.insert(row.seq, hash32(row.hash, "hash")?);
         }
     }
+    let mut archived_checkpoints = Vec::new();
     for checkpoint in checkpoints {
+        if checkpoint.seq > 0 && checkpoint.seq < archived.0 {
+            archived_checkpoints.push(checkpoint.seq);
+            continue;
+        }
         let link = links.get(&checkpoint.seq).or_else(|| older.get(&checkpoint.seq)).copied();
-        checkpoint.check(&key, head.0, |_| link)?;
+        checkpoint.check(key, head.0, |_| link)?;
     }
-    Ok(Verified { checked: verifier.checked(), head, checkpoints: checkpoints.len() })
+    let matched = checkpoints.len() - archived_checkpoints.len();
+    Ok(Verified { checked: verifier.checked(), head, checkpoints: matched, archived, archived_checkpoints })
 }
 
 /// The head as stored now, for a checkpoint. Read without a lock: a checkpoint of a head that is a moment old is as
