@@ -1,13 +1,15 @@
-//! Runs the server with every log line captured (trace level) and checks that no plaintext password, client secret
-//! or JWT appears in them. In a test binary of its own: it installs the process-wide subscriber.
+//! Runs the server with every log line captured (trace level) and checks that no plaintext password, client secret,
+//! JWT or TLS private key appears in them. In a test binary of its own: it installs the process-wide subscriber.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use cdvault_fake_marketplace::FakeMarketplace;
 use cdvault_tests::operations::{SUBMIT_PAYOUT_CHANGE, VIEWER, payout_move};
+use cdvault_tests::tls::{CertDir, Pair};
 use cdvault_tests::{ALL_SCOPES, Engine, Octopia, TestApp, token_for};
 use serde_json::json;
 
@@ -95,6 +97,23 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
     assert_eq!(app.graphql(Some(&agent), SUBMIT_PAYOUT_CHANGE, input(bad_checksum)).await.code(), "BAD_USER_INPUT");
     drop(app.stop().await);
 
+    // TLS: a private key refused on reload (another pair's), then a good pair reloaded; neither key is logged.
+    let (served, other, renewed) = (Pair::new(), Pair::new(), Pair::new());
+    let certs = CertDir::new(&served);
+    let tls = TestApp::builder(Engine::Sqlite).http(|http| http.tls = Some(certs.options())).spawn().await;
+    let has = |line: &str| String::from_utf8_lossy(&capture.0.lock().unwrap()).contains(line);
+    certs.replace(&served.cert_pem, &other.key_pem);
+    cdvault_tests::eventually("the refusal is logged", Duration::from_secs(10), || async {
+        has("a new TLS certificate was refused")
+    })
+    .await;
+    certs.replace(&renewed.cert_pem, &renewed.key_pem);
+    cdvault_tests::eventually("the reload is logged", Duration::from_secs(10), || async {
+        has("TLS certificate reloaded")
+    })
+    .await;
+    drop(tls.stop().await);
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("served"), "the capture is real: it holds the access log");
     assert!(logs.contains("cdvault listening"), "the capture holds start-up lines");
@@ -119,5 +138,11 @@ async fn no_secret_or_token_appears_in_the_logs_even_at_trace_level() {
     for token in &marketplace_tokens {
         assert!(!logs.contains(token.as_str()), "a marketplace token appears in the logs");
     }
+    for key in [&served.key_pem, &other.key_pem, &renewed.key_pem] {
+        // Any line of the key's base64 body.
+        let body = key.lines().find(|line| !line.starts_with("-----")).unwrap();
+        assert!(!logs.contains(body), "a TLS private key appears in the logs");
+    }
+    assert!(!logs.contains("PRIVATE KEY"), "a PEM private key header appears in the logs");
     assert!(logs.contains("marketplace endpoints"), "the capture holds the marketplace client's start-up line");
 }

@@ -35,6 +35,24 @@ pub async fn try_open(app: &TestApp) -> Result<Socket, u16> {
     }
 }
 
+/// Opens `/graphql/ws` as a browser page on `origin` would (or a tool, with `None`): the socket, or the status and
+/// JSON body the upgrade was refused with.
+pub async fn try_open_from(app: &TestApp, origin: Option<&str>) -> Result<Socket, (u16, Value)> {
+    let mut request = app.url("/graphql/ws").replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().map_or(Value::Null, |b| serde_json::from_slice(b).unwrap());
+            Err((response.status().as_u16(), body))
+        }
+        Err(error) => panic!("the upgrade failed: {error}"),
+    }
+}
+
 pub async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }

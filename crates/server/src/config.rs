@@ -10,6 +10,7 @@
 //! - `issuers`: the TOML file's `[[jwt.issuers]]` and the maximum token lifetime;
 //! - `checkpoints`: where audit checkpoints go, how often, and the replica name;
 //! - `surface`: the HTTP surface (GraphiQL, introspection, rate limits, trusted proxies, WebSocket limits);
+//! - `transport`: the main listener's TLS (certificate, key, reload, HSTS) and the CORS origins;
 //! - `serve`: what `serve` needs; `reference`: the generated `docs/configuration.md`.
 
 use std::path::Path;
@@ -26,6 +27,7 @@ mod reference;
 mod serve;
 mod settings;
 mod surface;
+mod transport;
 mod twins;
 mod written;
 

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::RustlsAcceptor;
 use cdvault_api::auth::JwtVerifier;
+use cdvault_api::http::tls::Certificates;
 use cdvault_storage::audit::{AuditSink, AuditWriter};
 use cdvault_storage::{Database, keyring};
 use tokio::net::TcpListener;
@@ -24,6 +27,8 @@ pub struct Application {
     vault: Arc<cdvault_api::service::Vault>,
     /// The audit stream's tailer, if configured: drained to the head at shutdown.
     audit_stream: Option<cdvault_api::service::AuditStream>,
+    /// The certificate the main listener serves, when it speaks TLS.
+    tls: Option<Certificates>,
 }
 
 impl Application {
@@ -36,6 +41,11 @@ impl Application {
         if config.http.metrics.listen.is_some() || config.http.metrics.on_main {
             cdvault_api::metrics::install();
         }
+        // Before the database: a bad certificate is named before anything is migrated.
+        let tls = match &config.http.tls {
+            Some(options) => Some(Certificates::load(options).context("cannot serve TLS")?),
+            None => None,
+        };
         let verifier = JwtVerifier::new(&config.jwt).context("the JWT settings cannot be used")?;
         // Providers' keys are fetched in the background: one down at start-up does not stop the server.
         verifier.start();
@@ -88,12 +98,13 @@ impl Application {
         // Revocations and the freeze loaded before serving, then polled (a replica started while frozen hands out
         // no secret).
         vault.start_access_polling().await.context("cannot read the revocations and the freeze")?;
-        let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier), &config.http);
+        let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier), &config.http, tls.clone());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (CDVAULT_LISTEN)", config.listen))?;
         let address = listener.local_addr()?;
-        tracing::info!(%address, "cdvault listening on http://{address}/graphql");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%address, "cdvault listening on {scheme}://{address}/graphql");
         let metrics_listener = match config.http.metrics.listen {
             Some(metrics) => {
                 let bound = TcpListener::bind(metrics)
@@ -111,7 +122,7 @@ impl Application {
             Some(settings) => Some(vault.start_audit_stream(settings).await.context("cannot start the audit stream")?),
             None => None,
         };
-        Ok(Self { listener, metrics_listener, router, audit_writer, database, vault, audit_stream })
+        Ok(Self { listener, metrics_listener, router, audit_writer, database, vault, audit_stream, tls })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -136,7 +147,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, metrics_listener, router, audit_writer, database, vault, audit_stream } = self;
+        let Self { listener, metrics_listener, router, audit_writer, database, vault, audit_stream, tls } = self;
         // The metrics listener serves until the main one has stopped (a scrape during the drain still answers).
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         if let Some(metrics_listener) = metrics_listener {
@@ -173,7 +184,10 @@ impl Application {
         drop(vault);
         // The peer's address is what token-less requests are rate-limited by.
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        match tls {
+            None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await?,
+            Some(certificates) => serve_tls(listener, service, certificates, shutdown).await?,
+        }
         drop(stop_metrics);
         // The router (and with it every audit sink) is gone: the writer drains its queue and stops.
         let stopped = writer.await.context("the audit writer watch failed")?;
@@ -190,6 +204,31 @@ impl Application {
         tracing::info!("cdvault stopped");
         Ok(())
     }
+}
+
+/// The main listener over TLS (axum-server: hyper on rustls, one task per connection, its handshake included),
+/// with the same graceful shutdown as plain HTTP: no new connection once `shutdown` completes, in-flight requests
+/// drained. The certificate is polled for changes meanwhile.
+async fn serve_tls(
+    listener: TcpListener,
+    service: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    certificates: Certificates,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let reload = certificates.spawn_reload();
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    let stop = tokio::spawn(async move {
+        shutdown.await;
+        stopping.graceful_shutdown(None);
+    });
+    // TCP_NODELAY: HTTP/2 (which ALPN gives browsers and curl) writes a response in several small frames, and Nagle
+    // held the last one back ~40 ms on every request until the client's delayed ACK.
+    let acceptor = RustlsAcceptor::new(certificates.rustls_config()).acceptor(NoDelayAcceptor::new());
+    let served = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor).handle(handle).serve(service).await;
+    reload.abort();
+    stop.abort();
+    Ok(served?)
 }
 
 fn warn_development_set_up() {

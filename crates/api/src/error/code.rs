@@ -130,6 +130,10 @@ error_codes! {
     /// **HTTP 400**: the body is not a JSON GraphQL request (`{"query": ..., "variables": ...}`). HTTP 200: the
     /// request names an unknown `operationName` or needs one.
     BadRequest = "BAD_REQUEST", Request, Some(StatusCode::BAD_REQUEST);
+    /// **HTTP 403**: a WebSocket upgrade (`/graphql/ws`) carries an `Origin` header that is not one of
+    /// `CDVAULT_CORS_ORIGINS`: refused before the upgrade. An upgrade without `Origin` (a tool, not a browser) and
+    /// every upgrade when no origin is configured are let through.
+    OriginNotAllowed = "ORIGIN_NOT_ALLOWED", Request, Some(StatusCode::FORBIDDEN);
     /// The query is not valid GraphQL syntax, or nests its selections or directives beyond what the parser accepts.
     GraphqlParseFailed = "GRAPHQL_PARSE_FAILED", Request, None;
     /// The query does not match the schema (unknown field, wrong argument or variable type, ...).

@@ -1,9 +1,11 @@
 //! The HTTP surface: `POST /graphql`, GraphiQL on `GET /graphql` (when switched on), subscriptions on `/graphql/ws`, `/healthz`,
 //! `/readyz`, and `/metrics` when it is served on the main listener. Request ids, the access log and the body limit are tower-http layers; the caller is an extractor
-//! (`caller.rs`), so authentication happens once per request, before the schema runs.
+//! (`caller.rs`), so authentication happens once per request, before the schema runs. CORS and, over TLS, HSTS are
+//! layers too (`cors.rs`, `tls.rs`: the certificate the server's TLS listener serves and reloads).
 
 mod access_log;
 mod caller;
+mod cors;
 mod graphiql;
 mod graphql_post;
 mod open_sockets;
@@ -11,6 +13,7 @@ mod options;
 mod rate_limit;
 mod request_id;
 mod state;
+pub mod tls;
 mod transport;
 mod websocket;
 
@@ -21,7 +24,7 @@ use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::HeaderValue;
 use axum::http::StatusCode;
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, STRICT_TRANSPORT_SECURITY};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,7 +35,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use options::{HttpOptions, MetricsOptions, WebSocketLimits};
+pub use options::{CorsOptions, HttpOptions, MetricsOptions, TlsOptions, WebSocketLimits};
 pub use rate_limit::RateLimits;
 pub use request_id::{CallerRequestId, RequestId};
 pub use transport::MAX_BODY_BYTES;
@@ -45,8 +48,14 @@ use state::AppState;
 /// Builds the router of the service, as `options` say. Source addresses for the rate limits are the TCP peers when
 /// the router is served with `into_make_service_with_connect_info::<SocketAddr>()`; without it, every request
 /// without a valid token shares one budget. Must be called within a Tokio runtime: it starts the sweep of the
-/// rate-limit denials, which ends when the vault closes its sessions.
-pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptions) -> Router {
+/// rate-limit denials, which ends when the vault closes its sessions. `tls` is the certificate the listener serves,
+/// when it speaks TLS: then every answer carries HSTS.
+pub fn router(
+    vault: Arc<Vault>,
+    verifier: Arc<JwtVerifier>,
+    options: &HttpOptions,
+    tls: Option<tls::Certificates>,
+) -> Router {
     let graphiql = options.graphiql;
     // Served here: the recorder is installed (idempotent: the server installs it first, before anything records).
     let metrics = options.metrics.on_main.then(|| {
@@ -58,6 +67,8 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
     let state = AppState {
         limiter,
         websocket: Arc::new(open_sockets::Sockets::new(options.websocket)),
+        origins: cors::Origins::new(&options.cors),
+        tls: tls.clone(),
         schema: build_schema(Some(vault.clone()), options.introspection),
         sessions: build_session_schema(vault.clone(), options.introspection),
         vault,
@@ -95,7 +106,18 @@ pub fn router(vault: Arc<Vault>, verifier: Arc<JwtVerifier>, options: &HttpOptio
     };
     // Inside the request context, so a request's metrics are recorded within its span; outside every route, so a
     // 404 is counted too (as route "other").
-    router.layer(middleware::from_fn(crate::metrics::http_requests)).layer(request_context)
+    let router = router.layer(middleware::from_fn(crate::metrics::http_requests));
+    // Outside every route, so a 413 or a 429 carries the CORS headers too (a script can read its Retry-After).
+    let router = match cors::layer(&options.cors) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    let router = router.layer(request_context);
+    match tls.and_then(|tls| HeaderValue::from_str(&tls.hsts()).ok()) {
+        // Outermost: every answer over TLS, whatever produced it.
+        Some(hsts) => router.layer(SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, hsts)),
+        None => router,
+    }
 }
 
 /// Ready (200) when the audit writer is alive (every issue waits on it) and the database answers its ping; else
@@ -129,6 +151,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
         })
         .collect();
     components.insert("identity_providers".into(), issuers.into());
+    let tls = state.tls.as_ref().map_or_else(|| json!({ "enabled": false, "ok": true }), tls::Certificates::report);
+    components.insert("tls".into(), tls);
     let (code, status) = match readiness.blocking_problem() {
         None => (StatusCode::OK, "ready"),
         Some(problem) => {

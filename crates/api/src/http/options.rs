@@ -1,7 +1,8 @@
-//! What the HTTP surface is configured with: GraphiQL, introspection, rate limits, the WebSocket's limits and where
-//! the metrics are served.
+//! What the HTTP surface is configured with: GraphiQL, introspection, rate limits, the WebSocket's limits, where
+//! the metrics are served, TLS and CORS.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::rate_limit::RateLimits;
@@ -19,6 +20,10 @@ pub struct HttpOptions {
     pub websocket: WebSocketLimits,
     /// Where `GET /metrics` is served.
     pub metrics: MetricsOptions,
+    /// The main listener's certificate, when it speaks TLS (`CDVAULT_TLS_*`); `None`: plain HTTP.
+    pub tls: Option<TlsOptions>,
+    /// The browser origins allowed to call the API (`CDVAULT_CORS_*`); none: no CORS header is sent.
+    pub cors: CorsOptions,
 }
 
 impl Default for HttpOptions {
@@ -29,6 +34,8 @@ impl Default for HttpOptions {
             rate_limits: RateLimits::default(),
             websocket: WebSocketLimits::default(),
             metrics: MetricsOptions::default(),
+            tls: None,
+            cors: CorsOptions::default(),
         }
     }
 }
@@ -58,4 +65,44 @@ pub struct MetricsOptions {
     pub listen: Option<SocketAddr>,
     /// Whether the main listener serves `GET /metrics` too (`CDVAULT_METRICS_ON_MAIN`).
     pub on_main: bool,
+}
+
+/// The main listener's TLS: a PEM certificate chain and its private key, read again when either file changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// The PEM certificate chain, leaf first (`CDVAULT_TLS_CERT_FILE`).
+    pub cert_file: PathBuf,
+    /// The PEM private key, PKCS#8, PKCS#1 or SEC1 (`CDVAULT_TLS_KEY_FILE`). Only its path is kept here.
+    pub key_file: PathBuf,
+    /// How often both files are read again for a new pair (`CDVAULT_TLS_RELOAD_POLL_MS`).
+    pub reload_poll: Duration,
+    /// The `max-age` of `Strict-Transport-Security`, sent on every answer (`CDVAULT_HSTS_MAX_AGE`).
+    pub hsts_max_age: Duration,
+}
+
+impl TlsOptions {
+    /// The files are polled every ten seconds: a renewed certificate is served within that of its writing.
+    pub const DEFAULT_RELOAD_POLL: Duration = Duration::from_secs(10);
+    /// One year, the usual HSTS lifetime.
+    pub const DEFAULT_HSTS_MAX_AGE: Duration = Duration::from_secs(31_536_000);
+}
+
+/// Cross-origin requests from browsers: the exact origins allowed (`https://console.example.com`), none by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsOptions {
+    /// Serialised origins (`scheme://host[:port]`, lower case, no default port), as browsers send `Origin`.
+    pub origins: Vec<String>,
+    /// How long a browser may cache a preflight's answer (`Access-Control-Max-Age`).
+    pub max_age: Duration,
+}
+
+impl CorsOptions {
+    /// Ten minutes: Chromium caps the cache at two hours, and an origin removed from the list stops working within it.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
+}
+
+impl Default for CorsOptions {
+    fn default() -> Self {
+        Self { origins: Vec::new(), max_age: Self::DEFAULT_MAX_AGE }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::cors::Origins;
 use super::open_sockets::Sockets;
 use super::rate_limit::Limiter;
 use crate::auth::JwtVerifier;
@@ -18,4 +19,8 @@ pub(super) struct AppState {
     pub(super) limiter: Arc<Limiter>,
     /// The WebSocket limits, and the sockets open per identity on this replica.
     pub(super) websocket: Arc<Sockets>,
+    /// The origins a WebSocket upgrade may come from (`CDVAULT_CORS_ORIGINS`; empty: any).
+    pub(super) origins: Origins,
+    /// The served certificate when the listener speaks TLS (its reload history is in `/readyz`).
+    pub(super) tls: Option<super::tls::Certificates>,
 }

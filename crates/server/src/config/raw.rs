@@ -36,6 +36,20 @@ impl Text {
         this.map(|text| text.0.as_str()).filter(|text| !text.trim().is_empty())
     }
 
+    /// A whole number within `range` for the setting named `name`; `None` when unset.
+    pub fn number(
+        this: Option<&Self>,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, super::ConfigError> {
+        let Some(text) = Self::present(this) else { return Ok(None) };
+        let value: u64 = text.trim().parse().map_err(|_| super::err(format!("{name} is not a whole number")))?;
+        if !range.contains(&value) {
+            return Err(super::err(format!("{name} is outside {}..={}", range.start(), range.end())));
+        }
+        Ok(Some(value))
+    }
+
     /// A `true` / `false` setting named `name`; `None` when unset.
     pub fn flag(this: Option<&Self>, name: &str) -> Result<Option<bool>, super::ConfigError> {
         match Self::present(this).map(str::trim) {
@@ -180,6 +194,25 @@ settings! {
     metrics_on_main = "CDVAULT_METRICS_ON_MAIN", secret: false,
         meaning: "`true` to serve `GET /metrics` on the main listener (`CDVAULT_LISTEN`) too, for a set-up with one port; then the API's ingress must not route `/metrics`.",
         default: "`false`";
+    // TLS and CORS (issue 18).
+    tls_cert_file = "CDVAULT_TLS_CERT_FILE", secret: false,
+        meaning: "PEM certificate chain (leaf first) of the main listener: set with `CDVAULT_TLS_KEY_FILE` (both or neither), the listener speaks HTTPS only (WebSocket, `/healthz`, `/readyz` and `/metrics` on main included), and every answer carries `Strict-Transport-Security`. Both files are read again every `CDVAULT_TLS_RELOAD_POLL_MS`: a new valid pair serves new connections without a restart; a bad one is logged and the old pair kept. See [TLS](deploy.md#tls). The metrics listener stays plain HTTP.",
+        default: "none: plain HTTP (TLS ends at the ingress)";
+    tls_key_file = "CDVAULT_TLS_KEY_FILE", secret: false,
+        meaning: "PEM private key (PKCS#8, PKCS#1 or SEC1, unencrypted) of that certificate; readable by cdvault only.",
+        default: "none";
+    tls_reload_poll_ms = "CDVAULT_TLS_RELOAD_POLL_MS", secret: false,
+        meaning: "Milliseconds between two reads of the certificate and key files, 100 to 3,600,000 (only with TLS).",
+        default: "`10000`";
+    hsts_max_age = "CDVAULT_HSTS_MAX_AGE", secret: false,
+        meaning: "Seconds of the `max-age` of `Strict-Transport-Security`, 0 to 63,072,000, sent on every answer when cdvault speaks TLS (behind a TLS-terminating ingress, the ingress sends it).",
+        default: "`31536000`";
+    cors_origins = "CDVAULT_CORS_ORIGINS", secret: false,
+        meaning: "Browser origins allowed to call the API, comma-separated, each exactly `scheme://host[:port]` (`http` or `https`, no path, no `*`), e.g. `https://console.example.com, http://localhost:5173`. Their preflights and requests get CORS headers (methods `GET`, `POST`, `OPTIONS`; headers `authorization`, `content-type`, `x-request-id`; `x-request-id` and `Retry-After` exposed; never credentials mode), and a `/graphql/ws` upgrade whose `Origin` is another is refused (`403 ORIGIN_NOT_ALLOWED`). See [WebSocket](websocket.md#browsers-and-origins).",
+        default: "none: no CORS header, any WebSocket origin";
+    cors_max_age = "CDVAULT_CORS_MAX_AGE", secret: false,
+        meaning: "Seconds a browser may cache a preflight's answer (`Access-Control-Max-Age`), 0 to 86,400.",
+        default: "`600`";
     access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
         meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
         default: "`1000`";

@@ -74,17 +74,14 @@ pub(super) fn http_options(raw: &RawSettings, dev: bool) -> Result<HttpOptions, 
         rate_limits,
         websocket,
         metrics: super::metrics::metrics_options(raw)?,
+        tls: super::transport::tls_options(raw)?,
+        cors: super::transport::cors_options(raw)?,
     })
 }
 
 /// A whole number within `range`, or `None` when unset.
 fn number(given: Option<&Text>, name: &str, range: RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
-    let Some(text) = Text::present(given) else { return Ok(None) };
-    let value: u64 = text.trim().parse().map_err(|_| err(format!("{name} is not a whole number")))?;
-    if !range.contains(&value) {
-        return Err(err(format!("{name} is outside {}..={}", range.start(), range.end())));
-    }
-    Ok(Some(value))
+    Text::number(given, name, range)
 }
 
 /// A rate or a burst: a positive whole number of requests.

@@ -28,10 +28,10 @@ use tracing::Instrument;
 use self::close::Close;
 use self::guard::Phase;
 use self::session::{Session, Step};
-use super::rate_limit;
 use super::request_id::{CallerRequestId, RequestId};
 use super::state::AppState;
 use super::transport::MAX_BODY_BYTES;
+use super::{cors, rate_limit};
 
 /// How long a session may stay silent (no message, not even a ping) before async-graphql closes it (3008).
 const WS_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -40,8 +40,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Messages checked and waiting for async-graphql to read them.
 const INBOX: usize = 16;
 
-/// The upgrade: refused with `429 RATE_LIMITED` when the source address is over its limit (the request carries no
-/// token: browsers cannot set headers on a WebSocket), else served with tungstenite reading no message or frame
+/// The upgrade: refused with `403 ORIGIN_NOT_ALLOWED` when CORS origins are configured and its `Origin` is another,
+/// with `429 RATE_LIMITED` when the source address is over its limit (the request carries no token: browsers
+/// cannot set headers on a WebSocket), else served with tungstenite reading no message or frame
 /// larger than the HTTP body limit.
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
@@ -51,6 +52,10 @@ pub(super) async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let Some(protocol) = protocol(&parts) else { return StatusCode::BAD_REQUEST.into_response() };
+    // CORS does not cover WebSockets: a page on a foreign origin is refused here, before it costs a rate-limit token.
+    if !state.origins.allow(&parts.headers) {
+        return cors::refuse(&request_id);
+    }
     let address = state.limiter.source_address(&parts);
     if let Err(denied) = state.limiter.check(&address) {
         return rate_limit::refuse(&state.vault, &address, denied, &request_id, "websocket").await;
