@@ -41,6 +41,12 @@ pub struct PoolUsage {
     pub max: u32,
 }
 
+/// How long a query waits for a PostgreSQL connection, connecting included. While the server is down or restarting,
+/// sqlx retries a refused connection until this deadline: it is how long a request can hang on a database outage
+/// before it fails with `SERVICE_UNAVAILABLE` (docs/faults.md). Short, because a caller may retry (each issue is
+/// audited) and a request held longer only piles up behind the outage.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Key of the PostgreSQL advisory lock held while migrating ("cdvault" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0063_6476_6175_6c74;
 
@@ -64,7 +70,7 @@ impl Database {
             return Err(StorageError::Corrupt("the database URL must start with sqlite: or postgres:".into()));
         };
         let mut opts = ConnectOptions::new(url.to_owned());
-        opts.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        opts.sqlx_logging(false);
         match backend {
             Backend::Sqlite => {
                 // Validate the URL early: sqlx's own parse error is clearer than a pool timeout.
@@ -72,7 +78,7 @@ impl Database {
                     .map_err(|e| StorageError::Corrupt(format!("bad SQLite URL: {e}")))?;
                 // WAL lets readers run beside the writer; FULL makes every commit durable (the audit relies on it).
                 // A local file: no connection to test before each use (the default pings on every acquire).
-                opts.test_before_acquire(false);
+                opts.test_before_acquire(false).acquire_timeout(Duration::from_secs(10));
                 opts.max_connections(size.unwrap_or(8)).min_connections(1).map_sqlx_sqlite_opts(|o| {
                     o.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
@@ -87,6 +93,7 @@ impl Database {
                 // Test a connection only after it sat idle (a ping per acquire costs a round trip per query).
                 opts.max_connections(size.unwrap_or(16))
                     .min_connections(1)
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .test_before_acquire_if_idle_for(Duration::from_secs(30))
                     // A replica stalled inside a transaction must not hold the audit chain head forever.
                     .map_sqlx_postgres_opts(|o| {
