@@ -8,6 +8,7 @@
 //! - [`tokens`]: JWTs the test servers accept.
 //! - [`operations`]: GraphQL operations that several test files send.
 //! - [`ws`]: a graphql-transport-ws client for subscriptions.
+//! - [`pg_cluster`]: a private PostgreSQL cluster a fault test starts, stops and starts again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod db;
 pub mod oidc;
 pub mod operations;
+pub mod pg_cluster;
 pub mod tokens;
 pub mod tools;
 pub mod ws;
