@@ -11,7 +11,7 @@ use crate::load::{Load, Outcome, Target, audit_matches, codes};
 /// The code of a request refused because the database cannot be reached.
 const UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 
-/// The longest any request may take, outage or not: the pool's acquire timeout (3 s), which bounds the audit
+/// The longest any request may take, outage or not: the audit writer's acquire timeout (3 s), which bounds the
 /// writer's batch the request waits for, plus room for a slow machine. Past it, a request "hangs" (before the fix,
 /// requests waited out the whole outage, up to 10 s).
 const FAIL_FAST: Duration = Duration::from_secs(6);

@@ -41,11 +41,15 @@ pub struct PoolUsage {
     pub max: u32,
 }
 
-/// How long a query waits for a PostgreSQL connection, connecting included. While the server is down or restarting,
-/// sqlx retries a refused connection until this deadline: it is how long a request can hang on a database outage
-/// before it fails with `SERVICE_UNAVAILABLE` (docs/faults.md). Short, because a caller may retry (each issue is
-/// audited) and a request held longer only piles up behind the outage.
-const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the audit writer waits for its own PostgreSQL connection, connecting included. While the server is down
+/// or restarting, sqlx retries a refused connection until this deadline: it bounds how long an issue (which waits for
+/// its audit event) can hang on a database outage before it fails with `SERVICE_UNAVAILABLE` (docs/faults.md). Only
+/// the writer uses that connection, so the wait is never a queue behind other queries: short is safe.
+const PG_SINGLE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a query of the shared pool waits for a PostgreSQL connection. Longer: under a burst, requests queue here
+/// for the pool's 16 connections (a thousand concurrent requests on two cores), and that is not an outage.
+const PG_POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Key of the PostgreSQL advisory lock held while migrating ("cdvault" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0063_6476_6175_6c74;
@@ -93,7 +97,7 @@ impl Database {
                 // Test a connection only after it sat idle (a ping per acquire costs a round trip per query).
                 opts.max_connections(size.unwrap_or(16))
                     .min_connections(1)
-                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                    .acquire_timeout(if size == Some(1) { PG_SINGLE_ACQUIRE_TIMEOUT } else { PG_POOL_ACQUIRE_TIMEOUT })
                     .test_before_acquire_if_idle_for(Duration::from_secs(30))
                     // A replica stalled inside a transaction must not hold the audit chain head forever.
                     .map_sqlx_postgres_opts(|o| {
