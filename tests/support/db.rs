@@ -43,6 +43,11 @@ impl TestDb {
         Self { engine: self.engine, url: self.url.clone(), _dir: None, pg: None }
     }
 
+    /// A handle on the PostgreSQL database at `url`, made and removed by someone else (a private cluster).
+    pub fn postgres_at(url: &str) -> Self {
+        Self { engine: Engine::Postgres, url: url.to_owned(), _dir: None, pg: None }
+    }
+
     /// A handle on nothing: what a stopped [`crate::TestApp`] keeps once its database was handed back.
     pub(crate) fn detached(engine: Engine) -> Self {
         Self { engine, url: String::new(), _dir: None, pg: None }

@@ -9,6 +9,7 @@
 //! - [`operations`]: GraphQL operations that several test files send.
 //! - [`ws`]: a graphql-transport-ws client for subscriptions.
 //! - [`tls`]: certificates made in the test, a mounted-secret directory, clients that trust only a test's CA.
+//! - [`pg_cluster`]: a private PostgreSQL cluster a fault test starts, stops and starts again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
@@ -17,6 +18,7 @@ pub mod audit;
 pub mod db;
 pub mod oidc;
 pub mod operations;
+pub mod pg_cluster;
 pub mod tls;
 pub mod tokens;
 pub mod tools;

@@ -26,7 +26,21 @@ pub async fn open(app: &TestApp) -> Socket {
 
 /// Opens `/graphql/ws` with the graphql-transport-ws protocol, or the HTTP status the upgrade was refused with.
 pub async fn try_open(app: &TestApp) -> Result<Socket, u16> {
-    let mut request = app.url("/graphql/ws").replace("http://", "ws://").into_client_request().unwrap();
+    try_open_at(&app.address.to_string()).await
+}
+
+/// Opens `/graphql/ws` of the server at `address` (`host:port`, e.g. a `cdvault` child process) and sends
+/// `connection_init` with `token`.
+pub async fn connect_at(address: &str, token: &str) -> Socket {
+    let mut socket =
+        try_open_at(address).await.unwrap_or_else(|status| panic!("the upgrade was refused with {status}"));
+    let payload = json!({ "authorization": format!("Bearer {token}") });
+    send(&mut socket, json!({ "type": "connection_init", "payload": payload })).await;
+    socket
+}
+
+async fn try_open_at(address: &str) -> Result<Socket, u16> {
+    let mut request = format!("ws://{address}/graphql/ws").into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
     match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => Ok(socket),

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// client's reason code.
     #[error("{message}")]
     Upstream { reason: &'static str, message: String },
+    /// The database cannot be reached now; nothing was done: `SERVICE_UNAVAILABLE` (try again shortly).
+    #[error("the vault's database is unavailable; try again shortly")]
+    Unavailable,
     /// Anything else. The client sees a generic message and the request id; the log gets the chain.
     #[error("internal error: {context}")]
     Internal {
@@ -75,6 +78,7 @@ impl ApiError {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::Conflict(_) | Self::CredentialRejected(_) => ErrorCode::Conflict,
             Self::Upstream { .. } => ErrorCode::UpstreamUnavailable,
+            Self::Unavailable => ErrorCode::ServiceUnavailable,
             Self::Internal { .. } => ErrorCode::InternalServerError,
         }
     }
@@ -125,7 +129,24 @@ impl ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
+        if err.is_unavailable() {
+            // Not an internal error: the client may retry. Logged once here, without the request's data.
+            tracing::warn!(error = %error_chain(&err), "the database is unavailable");
+            return Self::Unavailable;
+        }
         Self::internal("storage", err)
+    }
+}
+
+impl From<cdvault_storage::audit::AppendError> for ApiError {
+    /// An audit event that could not be made durable: whatever it was for did not happen (fail closed). With the
+    /// database out of reach the caller may try again (`SERVICE_UNAVAILABLE`); anything else is internal. The
+    /// other append outcomes (an inactive seller, a stale version) are decided by the use case.
+    fn from(err: cdvault_storage::audit::AppendError) -> Self {
+        match err {
+            cdvault_storage::audit::AppendError::Unreachable => Self::Unavailable,
+            other => Self::internal("recording an audit event", other),
+        }
     }
 }
 

@@ -41,6 +41,16 @@ pub struct PoolUsage {
     pub max: u32,
 }
 
+/// How long the audit writer waits for its own PostgreSQL connection, connecting included. While the server is down
+/// or restarting, sqlx retries a refused connection until this deadline: it bounds how long an issue (which waits for
+/// its audit event) can hang on a database outage before it fails with `SERVICE_UNAVAILABLE` (docs/faults.md). Only
+/// the writer uses that connection, so the wait is never a queue behind other queries: short is safe.
+const PG_SINGLE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a query of the shared pool waits for a PostgreSQL connection. Longer: under a burst, requests queue here
+/// for the pool's 16 connections (a thousand concurrent requests on two cores), and that is not an outage.
+const PG_POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Key of the PostgreSQL advisory lock held while migrating ("cdvault" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0063_6476_6175_6c74;
 
@@ -64,7 +74,7 @@ impl Database {
             return Err(StorageError::Corrupt("the database URL must start with sqlite: or postgres:".into()));
         };
         let mut opts = ConnectOptions::new(url.to_owned());
-        opts.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        opts.sqlx_logging(false);
         match backend {
             Backend::Sqlite => {
                 // Validate the URL early: sqlx's own parse error is clearer than a pool timeout.
@@ -72,7 +82,7 @@ impl Database {
                     .map_err(|e| StorageError::Corrupt(format!("bad SQLite URL: {e}")))?;
                 // WAL lets readers run beside the writer; FULL makes every commit durable (the audit relies on it).
                 // A local file: no connection to test before each use (the default pings on every acquire).
-                opts.test_before_acquire(false);
+                opts.test_before_acquire(false).acquire_timeout(Duration::from_secs(10));
                 opts.max_connections(size.unwrap_or(8)).min_connections(1).map_sqlx_sqlite_opts(|o| {
                     o.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
@@ -87,6 +97,7 @@ impl Database {
                 // Test a connection only after it sat idle (a ping per acquire costs a round trip per query).
                 opts.max_connections(size.unwrap_or(16))
                     .min_connections(1)
+                    .acquire_timeout(if size == Some(1) { PG_SINGLE_ACQUIRE_TIMEOUT } else { PG_POOL_ACQUIRE_TIMEOUT })
                     .test_before_acquire_if_idle_for(Duration::from_secs(30))
                     // A replica stalled inside a transaction must not hold the audit chain head forever.
                     .map_sqlx_postgres_opts(|o| {

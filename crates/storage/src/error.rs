@@ -1,6 +1,6 @@
 use cdvault_domain::audit::ChainBreak;
 use cdvault_domain::crypto::CryptoError;
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// What can go wrong in the storage layer, as outcomes the use cases can act on.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,12 @@ pub enum StorageError {
     /// A stored row cannot be read back as a domain value.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
-    /// The database failed or is unreachable.
+    /// The database cannot be reached now: it is down or restarting, the connection was cut, or no pooled
+    /// connection came within the acquire timeout. Nothing was done that was not rolled back; trying again later
+    /// may succeed.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbErr),
+    /// The database failed.
     #[error("database error")]
     Db(#[source] DbErr),
 }
@@ -46,15 +51,71 @@ impl From<DbErr> for StorageError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(detail)) => Self::Unique(detail),
+            _ if unreachable(&err) => Self::Unavailable(err),
             _ => Self::Db(err),
         }
     }
 }
 
+/// Whether `err` says the database could not be reached, rather than that it refused what was asked.
+fn unreachable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                // A TLS failure (e.g. a certificate the CA did not sign): no database this vault trusts answers.
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // SQLSTATE class 08 (connection exception) and 57P (the server shutting down, restarting, or not
+                // yet accepting connections); 57014 (a statement timeout) is not among them.
+                sqlx::Error::Database(db) => {
+                    db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 impl StorageError {
+    /// Whether the database could not be reached (see [`StorageError::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     /// Whether this is a unique violation of the constraint named `constraint` (PostgreSQL names the constraint;
     /// SQLite names the `table.column` it covers).
     pub(crate) fn is_unique(&self, constraint: &str, sqlite_columns: &str) -> bool {
         matches!(self, Self::Unique(detail) if detail.contains(constraint) || detail.contains(sqlite_columns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+
+    use super::StorageError;
+
+    fn sqlx(err: sqlx::Error) -> DbErr {
+        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_and_a_refused_statement_is_not() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for unreachable in [DbErr::ConnectionAcquire(ConnAcquireErr::Timeout), sqlx(sqlx::Error::Io(refused))] {
+            assert!(StorageError::from(unreachable).is_unavailable());
+        }
+        for refused in [sqlx(sqlx::Error::RowNotFound), DbErr::Custom("no such table".into())] {
+            assert!(!StorageError::from(refused).is_unavailable());
+        }
     }
 }

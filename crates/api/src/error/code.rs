@@ -122,6 +122,12 @@ error_codes! {
     /// Limits are per replica and configured; the first few denials per caller and minute are audited one by one,
     /// the rest summarised.
     RateLimited = "RATE_LIMITED", Outcome, Some(StatusCode::TOO_MANY_REQUESTS);
+    /// The vault's database cannot be reached now (down, restarting, failing over, or no pooled connection free
+    /// within 10 s): the request failed instead of hanging (an issue within about 3 s, its audit writer's bound;
+    /// a request that reads the database within 10 s), and no credential left. Try again shortly, with backoff. An issue is safe to retry: each try that hands out a
+    /// credential is audited once, and a try whose connection broke while it committed may be audited although its
+    /// answer never reached the caller (see [Faults](faults.md)).
+    ServiceUnavailable = "SERVICE_UNAVAILABLE", Outcome, None;
     /// Anything else. The client gets a generic message and `extensions.requestId`; the detail goes only to the
     /// server log, under that request id.
     InternalServerError = "INTERNAL_SERVER_ERROR", Outcome, None;

@@ -197,7 +197,7 @@ impl Vault {
                     return Err(self.record_denial(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
                 }
                 Err(AppendError::Stale) => self.cache.forget(login.as_str()),
-                Err(e) => return Err(ApiError::internal("recording the issue", e)),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(ApiError::Conflict(format!("the credential of seller '{login}' keeps changing; try again")))

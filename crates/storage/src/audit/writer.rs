@@ -176,6 +176,10 @@ pub enum AppendError {
     /// The event could not be made durable.
     #[error("the audit trail is unavailable")]
     Unavailable,
+    /// The event could not be made durable because the database is out of reach (down, restarting, no connection
+    /// within the acquire timeout): trying again later may succeed.
+    #[error("the database of the audit trail is out of reach")]
+    Unreachable,
     /// The event was for an issue, and the seller was deactivated before it could be committed.
     #[error("the seller was deactivated")]
     SellerInactive,
@@ -339,10 +343,19 @@ async fn write_batches(db: &Database, rx: &mut mpsc::Receiver<Pending>, health: 
             continue;
         }
         // The database is unreachable: retrying event by event would only wait out the timeout again each time.
-        if let Err(StorageError::Db(DbErr::ConnectionAcquire(_) | DbErr::Conn(_))) = appended {
-            tracing::error!("the audit batch could not reach the database; its requests fail closed");
+        if let Err(StorageError::Unavailable(_) | StorageError::Db(DbErr::ConnectionAcquire(_) | DbErr::Conn(_))) =
+            appended
+        {
+            // What queued up meanwhile fails with it: its requests already waited out one acquire timeout, and
+            // another try now would double their wait (the next request tries the database again).
+            let mut queued = 0;
+            while let Ok(behind) = rx.try_recv() {
+                let _ = behind.done.send(Err(AppendError::Unreachable));
+                queued += 1;
+            }
+            tracing::error!(queued, "the audit batch could not reach the database; its requests fail closed");
             for waiter in waiters {
-                let _ = waiter.send(Err(AppendError::Unavailable));
+                let _ = waiter.send(Err(AppendError::Unreachable));
             }
             continue;
         }
@@ -359,7 +372,9 @@ async fn write_batches(db: &Database, rx: &mut mpsc::Receiver<Pending>, health: 
                 }
                 Err(error) => {
                     tracing::error!(error = ?error, "an audit event could not be committed; its request fails closed");
-                    let _ = waiter.send(Err(AppendError::Unavailable));
+                    let failed =
+                        if error.is_unavailable() { AppendError::Unreachable } else { AppendError::Unavailable };
+                    let _ = waiter.send(Err(failed));
                 }
             }
         }

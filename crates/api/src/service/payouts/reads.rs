@@ -172,7 +172,7 @@ impl Vault {
             .seller(&request.seller_login)
             .purpose(purpose.as_str())
             .details(json!({ "request": id.to_string() }));
-        self.audit.append(record).await.map_err(|e| ApiError::internal("recording the reveal", e))?;
+        self.audit.append(record).await?;
         Ok(details)
     }
 
@@ -200,7 +200,7 @@ impl Vault {
             .seller(login.as_str())
             .purpose(purpose.as_str())
             .details(json!({ "account": account.id.to_string() }));
-        self.audit.append(record).await.map_err(|e| ApiError::internal("recording the reveal", e))?;
+        self.audit.append(record).await?;
         Ok(details)
     }
 }
