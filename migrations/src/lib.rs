@@ -11,6 +11,7 @@ mod m20261123_000005_rotation_jobs;
 mod m20261127_000006_audit_v2;
 mod m20261127_000007_access_grants;
 mod m20261127_000008_revocations_freeze;
+mod m20261203_000009_payout_changes;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_audit_v2::Migration),
             Box::new(m20261127_000007_access_grants::Migration),
             Box::new(m20261127_000008_revocations_freeze::Migration),
+            Box::new(m20261203_000009_payout_changes::Migration),
         ]
     }
 }
