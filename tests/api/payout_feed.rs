@@ -59,12 +59,33 @@ const REVIEW: [(&str, &str, &str); 6] = [
     ("approvePayoutChange", "", "APPROVED"),
 ];
 
-/// On PostgreSQL, terminates the server's LISTEN connection to this test's database; how many were terminated.
-async fn kill_listener(app: &TestApp, conn: &DatabaseConnection) -> usize {
+/// On PostgreSQL, terminates the servers' LISTEN connections to this test's database again and again, so they are
+/// down most of the time, until `stop` is sent; returns once a first round was made, with the task that counts how
+/// many were terminated.
+async fn keep_killing_listeners(
+    app: &TestApp,
+    conn: &DatabaseConnection,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<usize> {
     let sql = "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity \
                WHERE datname = current_database() AND application_name = ?";
-    let rows = conn.query_all_raw(app.db.statement(sql, vec![LISTENER_APPLICATION_NAME.into()])).await.unwrap();
-    rows.iter().filter(|row| row.try_get::<bool>("", "killed").unwrap_or(false)).count()
+    let kill = app.db.statement(sql, vec![LISTENER_APPLICATION_NAME.into()]);
+    let conn = conn.clone();
+    let (round, mut rounds) = tokio::sync::watch::channel(0u64);
+    let killer = tokio::spawn(async move {
+        let mut killed = 0;
+        loop {
+            let rows = conn.query_all_raw(kill.clone()).await.unwrap();
+            killed += rows.iter().filter(|row| row.try_get::<bool>("", "killed").unwrap_or(false)).count();
+            round.send_modify(|n| *n += 1);
+            if *stop.borrow() {
+                return killed;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    rounds.wait_for(|n| *n > 0).await.unwrap();
+    killer
 }
 
 async fn listeners(app: &TestApp, conn: &DatabaseConnection) -> i64 {
@@ -132,19 +153,21 @@ async fn no_transition_is_lost_when_the_replica_loses_its_listening_connection(e
     let conn = app.db.raw().await;
     let mut socket = subscribe_to(&app, &reviewer(), FEED, json!({ "s": "bestshop" })).await;
 
-    // Each transition is made right after both replicas' LISTEN connections are terminated (on PostgreSQL), so
-    // most of them are committed while this replica is not listening.
+    // Each transition is made while both replicas' LISTEN connections are being terminated (on PostgreSQL), so
+    // most of them commit while this replica is not listening.
     let mut killed = 0;
-    let mut kill = async || {
-        if engine == Engine::Postgres {
-            killed += kill_listener(&app, &conn).await;
-        }
-    };
-    kill().await;
     let id = submit(writer, "bestshop").await;
     for (at, (mutation, extra, _)) in REVIEW.iter().enumerate() {
-        kill().await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let killer = match engine {
+            Engine::Postgres => Some(keep_killing_listeners(&app, &conn, stopped).await),
+            Engine::Sqlite => None,
+        };
         review(writer, mutation, &id, at as i64 + 1, extra).await;
+        stop.send_replace(true);
+        if let Some(killer) = killer {
+            killed += killer.await.unwrap();
+        }
     }
     let mut cursors = Vec::new();
     let expected = std::iter::once("SUBMITTED").chain(REVIEW.iter().map(|(_, _, status)| *status));
@@ -156,7 +179,7 @@ async fn no_transition_is_lost_when_the_replica_loses_its_listening_connection(e
     cursors.dedup();
     assert_eq!(cursors.len(), 1 + REVIEW.len(), "each transition once");
     if engine == Engine::Postgres {
-        assert!(killed >= 2, "the listening connections were terminated ({killed})");
+        assert!(killed >= REVIEW.len(), "the listening connections were terminated ({killed})");
         eventually("both replicas listen again", Duration::from_secs(10), || async {
             listeners(&app, &conn).await == 2
         })
