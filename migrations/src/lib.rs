@@ -12,6 +12,7 @@ mod m20261127_000006_audit_v2;
 mod m20261127_000007_access_grants;
 mod m20261127_000008_revocations_freeze;
 mod m20261203_000009_audit_archives;
+mod m20261203_000010_payout_changes;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_access_grants::Migration),
             Box::new(m20261127_000008_revocations_freeze::Migration),
             Box::new(m20261203_000009_audit_archives::Migration),
+            Box::new(m20261203_000010_payout_changes::Migration),
         ]
     }
 }

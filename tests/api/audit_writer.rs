@@ -48,6 +48,7 @@ impl Served {
             audit_stream: None,
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
             http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
+            change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

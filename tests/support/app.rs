@@ -207,6 +207,7 @@ impl TestAppBuilder {
             audit_stream: options.audit_stream.clone(),
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
             http: options.http.clone(),
+            change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

@@ -42,6 +42,12 @@ pub enum ApiError {
     /// `MARKETPLACE_REJECTED` (store a new credential).
     #[error("{0}")]
     CredentialRejected(String),
+    /// A change feed subscription resumed from a cursor whose following changes were pruned by retention:
+    /// `CURSOR_EXPIRED` (field `after`).
+    #[error(
+        "the changes after this cursor are no longer kept: read the current state again, then subscribe without `after`"
+    )]
+    CursorExpired,
     /// The marketplace could not be used (down, slow, rate-limited, blocked): `UPSTREAM_UNAVAILABLE` with the
     /// client's reason code.
     #[error("{message}")]
@@ -77,6 +83,7 @@ impl ApiError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::Conflict(_) | Self::CredentialRejected(_) => ErrorCode::Conflict,
+            Self::CursorExpired => ErrorCode::CursorExpired,
             Self::Upstream { .. } => ErrorCode::UpstreamUnavailable,
             Self::Unavailable => ErrorCode::ServiceUnavailable,
             Self::Internal { .. } => ErrorCode::InternalServerError,
@@ -87,6 +94,7 @@ impl ApiError {
     fn field(&self) -> Option<&'static str> {
         match self {
             Self::BadUserInput(invalid) => Some(invalid.field),
+            Self::CursorExpired => Some("after"),
             _ => None,
         }
     }

@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         audit_stream: None,
         access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
         http: cdvault_api::http::HttpOptions::default(),
+        change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

@@ -74,14 +74,18 @@ impl Application {
         let marketplace = cdvault_api::service::Marketplace { client, clock: config.clock.clone() };
         let vault = cdvault_api::service::Vault::new(database.clone(), Arc::new(keys), audit, marketplace)
             .with_checkpoints(config.checkpoints.clone())
-            .with_access_poll(config.access_poll);
+            .with_access_poll(config.access_poll)
+            .with_change_feed_retention(config.change_feed_retention);
         let vault = Arc::new(vault);
         if database.is_postgres() {
-            // Every replica hears of credential changes made on any replica, for its subscribers.
-            let pokes = vault.credential_change_pokes().clone();
-            cdvault_storage::credential_changes::forward(&config.database_url, pokes)
+            // Every replica hears of credential and payout changes made on any replica, for its feed readers.
+            let feeds = vec![
+                (cdvault_storage::credential_changes::CHANNEL, vault.credential_change_pokes().clone()),
+                (cdvault_storage::payouts::CHANGES_CHANNEL, vault.payout_change_pokes().clone()),
+            ];
+            cdvault_storage::change_feed::listen(&config.database_url, feeds)
                 .await
-                .context("cannot listen for credential changes")?;
+                .context("cannot listen for credential and payout changes")?;
             // Every replica hears of payout changes made on any replica, for its subscribers.
             let feed = vault.payout_change_feed().clone();
             cdvault_storage::payouts::forward_changes(&config.database_url, database.clone(), feed)
@@ -95,6 +99,8 @@ impl Application {
         // Grants made on any replica reach this one by polling.
         vault.refresh_access_grants().await.context("cannot read the access grants")?;
         drop(vault.start_access_grants());
+        // The change feeds forget what is older than their retention (every replica prunes; it is idempotent).
+        drop(vault.start_change_feed_pruning());
         // Revocations and the freeze loaded before serving, then polled (a replica started while frozen hands out
         // no secret).
         vault.start_access_polling().await.context("cannot read the revocations and the freeze")?;

@@ -2,16 +2,13 @@
 //! transaction that makes it, after the audit chain head is locked: that lock is held to commit, so changes commit
 //! in `seq` order and a subscriber that has seen `seq` n has seen every change before it.
 
-use std::sync::Arc;
-
 use cdvault_domain::credential::{CredentialChange, CredentialChangeKind, CredentialKind};
 use cdvault_domain::policy::SellerReach;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, RuntimeErr, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use time::OffsetDateTime;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::entity::credential_change::{self, Entity as Changes};
@@ -113,28 +110,4 @@ pub async fn latest_seq(db: &Database) -> Result<i64, StorageError> {
         .await?
         .flatten();
     Ok(latest.unwrap_or(0))
-}
-
-/// Listens for changes committed by any replica and bumps `pokes` for each, so subscribers read what is new from
-/// their cursor. A lost connection also pokes (notifications may have been missed while it was down).
-pub async fn forward(database_url: &str, pokes: watch::Sender<u64>) -> Result<(), StorageError> {
-    let failed = |e: sqlx::Error| StorageError::Db(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))));
-    let mut listener = sqlx::postgres::PgListener::connect(database_url).await.map_err(failed)?;
-    listener.listen(CHANNEL).await.map_err(failed)?;
-    tokio::spawn(async move {
-        loop {
-            // `try_recv` says when the connection dropped (`None`; the next call reconnects), where `recv` would
-            // reconnect silently and the changes committed meanwhile would go unannounced.
-            match listener.try_recv().await {
-                Ok(Some(_)) => {}
-                Ok(None) => tracing::warn!("credential change listener lost its connection; reconnecting"),
-                Err(error) => {
-                    tracing::warn!(error = %error, "credential change listener cannot reconnect; retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-            }
-            pokes.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    });
-    Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 #[cfg(feature = "bulk-seed")]
 pub mod bulk;
+pub mod change_feed;
 pub mod credential_changes;
 pub mod credentials;
 mod db;

@@ -103,6 +103,12 @@ error_codes! {
     /// already `RETIRED`, a rotation job is running, or ciphertexts still use the version (the message gives the
     /// count); see [Key rotation](key-rotation.md#key-rotation-runbook).
     Conflict = "CONFLICT", Outcome, None;
+    /// A change feed subscription (`credentialChanged`, `payoutChangeFeed`) gave as `after` (`extensions.field`) a
+    /// cursor older than the oldest change still kept: changes after it were pruned (they are kept for
+    /// `CDVAULT_CHANGE_FEED_RETENTION`, 7 days by default), so a resume would miss some. Read the current state
+    /// again (the credentials or the payout change requests the tool follows), then subscribe without `after` and
+    /// keep the new cursors. The error arrives as the subscription's only result, then it completes.
+    CursorExpired = "CURSOR_EXPIRED", Outcome, None;
     /// The marketplace could not be used: down, too slow, rate-limited, a bot-protection page or an answer of
     /// unknown shape. `extensions.reason` holds the code (`CONNECTION_FAILED`, `TIMEOUT`, `TRANSPORT_ERROR`,
     /// `SERVER_ERROR`, `RATE_LIMITED`, `BOT_PROTECTION`, `UNEXPECTED_RESPONSE`, or `TOKEN_FETCH_PENDING`; see [How

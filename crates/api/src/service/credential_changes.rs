@@ -1,15 +1,49 @@
 //! The feed of credential changes tools subscribe to: metadata only, in commit order, resumable with a cursor.
-//! Subscribers share one database read per change (`credential_feed`).
+//! Subscribers share one database read per change (`change_feed`).
 
 use cdvault_domain::audit::AuditAction;
 use cdvault_domain::credential::CredentialChange;
+use cdvault_domain::policy::SellerReach;
+use cdvault_storage::change_feed::Feed;
+use cdvault_storage::{Database, StorageError, credential_changes};
 use futures::Stream;
 use tokio::sync::watch;
 
 use super::authorize::Caller;
-use super::credential_feed::Subscriber;
+use super::change_feed::{FeedSource, Subscriber};
 use super::vault::Vault;
 use crate::error::ApiError;
+
+/// `credential_changes`, as the shared reader reads it.
+#[derive(Debug)]
+pub(super) struct CredentialFeed;
+
+impl FeedSource for CredentialFeed {
+    type Change = CredentialChange;
+    const FEED: Feed = Feed::Credentials;
+
+    fn seq(change: &CredentialChange) -> i64 {
+        change.seq
+    }
+
+    fn seller_login(change: &CredentialChange) -> &str {
+        &change.seller_login
+    }
+
+    fn list_after(
+        db: &Database,
+        reach: &SellerReach,
+        only: Option<&str>,
+        after: i64,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<CredentialChange>, StorageError>> + Send {
+        credential_changes::list_after(db, reach, only, after, limit)
+    }
+
+    fn latest_seq(db: &Database) -> impl Future<Output = Result<i64, StorageError>> + Send {
+        credential_changes::latest_seq(db)
+    }
+}
 
 impl Vault {
     /// Bumped for every committed credential change: the PostgreSQL LISTEN task of each replica bumps it.
@@ -25,7 +59,8 @@ impl Vault {
     }
 
     /// Credential changes the caller may see (metadata only), after the cursor `after` (the missed ones first) or,
-    /// without it, from now on. Reading metadata needs only a valid token, within its sellers.
+    /// without it, from now on. Reading metadata needs only a valid token, within its sellers. A cursor older than
+    /// the retained changes is refused with `CURSOR_EXPIRED`.
     pub async fn credential_changes(
         &self,
         caller: &Caller,
@@ -37,6 +72,6 @@ impl Vault {
         self.authorize_seller_filter(caller, p, act, seller_login.as_deref()).await?;
         let subscriber = Subscriber { reach: p.sellers.clone(), only: seller_login, after };
         let pokes = self.broker.pokes().subscribe();
-        Ok(self.change_feed.follow(&self.db, pokes, self.sessions_closed(), subscriber, &self.listening).await?)
+        self.change_feed.follow(&self.db, pokes, self.sessions_closed(), subscriber, &self.listening).await
     }
 }

@@ -1,8 +1,12 @@
 //! Payout bank-detail changes under KYC review: submitting and moving requests through the review
-//! ([`review`]), and reading, following and revealing them ([`reads`]). What both halves share lives here.
+//! ([`review`]), reading, following and revealing them ([`reads`]), and the resumable feed of their transitions
+//! ([`feed`]). What they share lives here.
 
+mod feed;
 mod reads;
 mod review;
+
+pub(super) use feed::PayoutFeed;
 
 use std::sync::Arc;
 
@@ -57,6 +61,7 @@ impl Vault {
         if !self.db.is_postgres() {
             // No subscriber at the moment is fine.
             drop(self.payout_changes.send(Arc::new(request.clone())));
+            self.payout_pokes.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 }

@@ -14,12 +14,14 @@ use cdvault_domain::credential::StoredCredential;
 use cdvault_domain::grant::Grant;
 use zeroize::Zeroizing;
 
+use super::change_feed::ChangeFeed;
 use super::checkpoints::{ChainMonitor, CheckpointEmitter, CheckpointSettings};
-use super::credential_feed::ChangeFeed;
+use super::credential_changes::CredentialFeed;
 use super::credential_secret::open_secret;
 use super::freeze_state::FreezeState;
 use super::listening::{Listeners, ListeningCount};
 use super::marketplace::Marketplace;
+use super::payouts::PayoutFeed;
 use super::revocation_state::RevocationState;
 use super::token_broker::TokenBroker;
 use crate::cache::IssueCache;
@@ -45,7 +47,12 @@ pub struct Vault {
     /// Subscriptions of this replica that can no longer miss a change.
     pub(super) listening: ListeningCount,
     /// The one reader of credential changes that this replica's subscribers share, once one subscribes.
-    pub(super) change_feed: ChangeFeed,
+    pub(super) change_feed: ChangeFeed<CredentialFeed>,
+    /// The one reader of payout change transitions that this replica's subscribers share, and what wakes it.
+    pub(super) payout_feed: ChangeFeed<PayoutFeed>,
+    pub(super) payout_pokes: watch::Sender<u64>,
+    /// How long the change feeds keep a change (`CDVAULT_CHANGE_FEED_RETENTION`).
+    pub(super) change_feed_retention: Duration,
     /// Signs the chain head and writes it outside the database (shared with the server, for shutdown).
     pub(super) checkpoints: Arc<CheckpointEmitter>,
     /// The background verifier's last result and position.
@@ -102,6 +109,9 @@ impl Vault {
             rewrap_wake,
             listening: ListeningCount::default(),
             change_feed: ChangeFeed::default(),
+            payout_feed: ChangeFeed::default(),
+            payout_pokes: watch::channel(0).0,
+            change_feed_retention: super::retention::DEFAULT_CHANGE_FEED_RETENTION,
             checkpoints,
             chain: ChainMonitor::default(),
             grants: watch::channel(Arc::new(AccessSnapshot::default())).0,

@@ -1,5 +1,6 @@
-//! How the rewrap worker paces itself: `CDVAULT_REWRAP_BATCH_SIZE`, `CDVAULT_REWRAP_BATCH_PAUSE_MS`,
-//! `CDVAULT_JOB_LEASE_TTL`, validated once.
+//! How the rewrap worker paces itself (`CDVAULT_REWRAP_BATCH_SIZE`, `CDVAULT_REWRAP_BATCH_PAUSE_MS`,
+//! `CDVAULT_JOB_LEASE_TTL`) and how long the change feeds keep a change (`CDVAULT_CHANGE_FEED_RETENTION`),
+//! validated once.
 
 use std::time::Duration;
 
@@ -29,4 +30,19 @@ pub(super) fn rewrap(raw: &RawSettings) -> Result<RewrapSettings, ConfigError> {
         )?),
         lease: Duration::from_secs(number(raw.job_lease_ttl.as_ref(), "CDVAULT_JOB_LEASE_TTL", 30, 5..=3600)?),
     })
+}
+
+/// `CDVAULT_CHANGE_FEED_RETENTION`: a duration with a unit (`7d`, `36h`), 1 hour to 3650 days (default 7 days).
+pub(super) fn change_feed_retention(raw: &RawSettings) -> Result<Duration, ConfigError> {
+    const NAME: &str = "CDVAULT_CHANGE_FEED_RETENTION";
+    let Some(text) = Text::present(raw.change_feed_retention.as_ref()) else {
+        return Ok(cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION);
+    };
+    let retention = humantime::parse_duration(text.trim())
+        .map_err(|_| err(format!("{NAME} is not a duration with a unit, e.g. 7d or 36h")))?;
+    let (least, most) = (Duration::from_secs(3600), Duration::from_secs(3650 * 24 * 3600));
+    if !(least..=most).contains(&retention) {
+        return Err(err(format!("{NAME} is outside 1h..=3650d")));
+    }
+    Ok(retention)
 }

@@ -216,6 +216,9 @@ settings! {
     access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
         meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
         default: "`1000`";
+    change_feed_retention = "CDVAULT_CHANGE_FEED_RETENTION", secret: false,
+        meaning: "How long the change feeds (`credentialChanged`, `payoutChangeFeed`) keep a change, as a duration with a unit, e.g. `7d`, `36h`, `90m`, `2w`; 1 hour to 3650 days. Every replica prunes older changes (never the newest) on a timer; a subscriber resuming from a cursor older than the oldest kept change gets `CURSOR_EXPIRED`. See [Retention](marketplace.md#retention-of-the-change-feeds).",
+        default: "`7d`";
     job_lease_ttl = "CDVAULT_JOB_LEASE_TTL", secret: false,
         meaning: "Seconds a rewrap job's lease lasts without a batch renewing it, 5 to 3600. On SQLite, a crashed server's job is taken over after it; PostgreSQL replicas share the job without a lease.",
         default: "`30`";

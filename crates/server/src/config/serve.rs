@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub access_poll: std::time::Duration,
     /// The HTTP surface: GraphiQL, introspection, rate limits and trusted proxies, WebSocket limits.
     pub http: cdvault_api::http::HttpOptions,
+    /// How long the change feeds keep a change (`CDVAULT_CHANGE_FEED_RETENTION`).
+    pub change_feed_retention: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -43,6 +45,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("checkpoints", &self.checkpoints)
             .field("audit_stream", &self.audit_stream)
             .field("http", &self.http)
+            .field("change_feed_retention", &self.change_feed_retention)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +78,7 @@ impl ServeConfig {
             audit_stream: settings.audit_stream.clone(),
             access_poll: settings.access_poll,
             http: settings.http.clone(),
+            change_feed_retention: settings.change_feed_retention,
         })
     }
 }

@@ -84,6 +84,8 @@ pub struct Settings {
     pub audit_stream: Option<cdvault_api::service::AuditStreamSettings>,
     /// How often grants, revocations and the freeze are read again.
     pub access_poll: Duration,
+    /// How long the change feeds keep a change.
+    pub change_feed_retention: Duration,
     /// The HTTP surface: GraphiQL, introspection, rate limits, WebSocket limits.
     pub http: cdvault_api::http::HttpOptions,
     root_key: Required<Secret>,
@@ -203,6 +205,7 @@ impl Settings {
             checkpoints: super::checkpoints::checkpoints(&raw, data_dir(&set_up), host_name)?,
             audit_stream: super::checkpoints::audit_stream(&raw)?,
             access_poll: super::issuers::access_poll(&raw)?,
+            change_feed_retention: super::pacing::change_feed_retention(&raw)?,
             http: super::surface::http_options(&raw, dev)?,
             set_up,
             jwt_algorithm,

@@ -301,3 +301,16 @@ fn the_audit_stream_is_off_unless_set_and_a_bad_target_is_named() {
         assert!(e.contains("CDVAULT_AUDIT_STREAM"), "{e}");
     }
 }
+
+#[test]
+fn the_change_feed_retention_is_a_duration_with_a_unit_between_an_hour_and_ten_years() {
+    let retention =
+        |value| Settings::from_pairs([("CDVAULT_CHANGE_FEED_RETENTION", value)]).map(|s| s.change_feed_retention);
+    assert_eq!(Settings::from_pairs([]).unwrap().change_feed_retention, std::time::Duration::from_secs(7 * 86_400));
+    assert_eq!(retention("36h").unwrap(), std::time::Duration::from_secs(36 * 3600));
+    assert_eq!(retention("2w").unwrap(), std::time::Duration::from_secs(14 * 86_400));
+    for (bad, says) in [("7", "not a duration"), ("soon", "not a duration"), ("30m", "outside"), ("3651d", "outside")] {
+        let e = refused([("CDVAULT_CHANGE_FEED_RETENTION", bad)]);
+        assert!(e.contains("CDVAULT_CHANGE_FEED_RETENTION") && e.contains(says), "{bad}: {e}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod credential_change;
 pub mod credential_version;
 pub mod keyring_key;
 pub mod payout_account;
+pub mod payout_change;
 pub mod payout_request;
 pub mod payout_request_event;
 pub mod seller;

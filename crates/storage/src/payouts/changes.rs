@@ -12,7 +12,7 @@ use super::read::get;
 use crate::{Database, StorageError};
 
 /// The PostgreSQL channel on which every replica hears of changed requests (the payload is the request id).
-const CHANGES_CHANNEL: &str = "cdvault_payout_changes";
+pub const CHANGES_CHANNEL: &str = "cdvault_payout_changes";
 
 /// On PostgreSQL, tells every replica (on commit, not before) that request `id` changed.
 pub(super) async fn notify_change(tx: &DatabaseTransaction, id: Uuid) -> Result<(), StorageError> {

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::changes::notify_change;
+use super::feed;
 use super::model::{NewPayoutRequest, PayoutRequest, Step, documents_text, entry_row, to_request};
 use super::read::open_request_of;
 use crate::entity::payout_account::{self, Entity as Accounts};
@@ -77,8 +78,10 @@ pub async fn submit(
     let step = Step { to: PayoutStatus::Submitted, actor: new.submitted_by, note: None, documents: Vec::new() };
     entry_row(new.id, 1, None, &step, now).insert(&tx).await.map_err(StorageError::from)?;
     let request = to_request(inserted)?;
-    notify_change(&tx, request.id).await?;
     audit::append_in(&tx, db.audit_key()?, vec![event(&request)]).await?;
+    // After the audit append, which holds the chain head lock to commit: transitions commit in `seq` order.
+    feed::insert_in(&tx, &request, &request.submitted_by, now).await?;
+    notify_change(&tx, request.id).await?;
     tx.commit().await.map_err(StorageError::from)?;
     Ok(request)
 }
@@ -161,9 +164,12 @@ pub async fn apply<E>(
         .insert(&tx)
         .await?;
     }
-    notify_change(&tx, id).await?;
     audit::append_in(&tx, db.audit_key()?, vec![event(&current, &step)]).await?;
     let row = Requests::find_by_id(id).one(&tx).await?.ok_or(StorageError::NotFound)?;
+    let moved = to_request(row)?;
+    // After the audit append, which holds the chain head lock to commit: transitions commit in `seq` order.
+    feed::insert_in(&tx, &moved, &step.actor, now).await?;
+    notify_change(&tx, id).await?;
     tx.commit().await?;
-    Ok(Moved::Done(Box::new(to_request(row)?)))
+    Ok(Moved::Done(Box::new(moved)))
 }

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Object, Subscription};
 use cdvault_domain::payout::PayoutMove;
 use futures::{Stream, StreamExt};
 
+use super::feed::{PAYOUT_FEED_CURSORS, PayoutChangeFeedEntryGql};
 use super::objects::{
     KycDocumentGql, PayoutChangeRequestConnectionGql, PayoutChangeRequestEdgeGql, PayoutChangeRequestGql,
     PayoutChangeStatusGql, PayoutDetailsGql, SubmitPayoutChangeInputGql,
@@ -223,7 +224,12 @@ impl PayoutsSubscription {
     /// A payout change request, each time it is submitted or moved, for review consoles. Needs `kyc:submit` or
     /// `kyc:review`; only requests of sellers the token reaches. On SQLite, each change as committed; on
     /// PostgreSQL, changes made on any replica, each read once per replica after its commit (a burst of moves may
-    /// arrive as its latest state only). Ends when the session's token expires.
+    /// arrive as its latest state only, and changes made while the replica's listening connection is down are
+    /// lost). Ends when the session's token expires. Deprecated: `payoutChangeFeed` delivers every transition, in
+    /// order, resumable from a cursor.
+    #[graphql(
+        deprecation = "Use `payoutChangeFeed`: every transition in commit order, resumable with `after`, none lost."
+    )]
     async fn payout_change_updated(
         &self,
         ctx: &Context<'_>,
@@ -232,5 +238,26 @@ impl PayoutsSubscription {
         let (vault, caller) = request(ctx)?;
         let updates = vault.payout_updates(caller, seller_login).await.gql(caller)?;
         Ok(updates.take_until(session_end(vault, caller)).map(PayoutChangeRequestGql))
+    }
+
+    /// Every transition of the payout change requests the caller may read (submission, each review move), for
+    /// review consoles and tools. Needs `kyc:submit` or `kyc:review`; only requests of sellers the token reaches.
+    /// Transitions are stored in commit order with a cursor: reconnect with the last `cursor` received as `after`
+    /// and the missed transitions come first, then live ones, so a dropped connection (the client's, or a replica's
+    /// connection to PostgreSQL) loses nothing. Without `after`, transitions from now on. A cursor older than the
+    /// kept transitions (`CDVAULT_CHANGE_FEED_RETENTION`) is refused with `CURSOR_EXPIRED`: read the requests
+    /// again, then subscribe without `after`. Transitions made on any replica are delivered. Ends when the
+    /// session's token expires.
+    async fn payout_change_feed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only transitions of this seller's requests.")] seller_login: Option<String>,
+        #[graphql(desc = "The `cursor` of the last transition received: deliver what came after it first.")]
+        after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = PayoutChangeFeedEntryGql>> {
+        let (vault, caller) = request(ctx)?;
+        let after = after.map(|a| PAYOUT_FEED_CURSORS.decode::<i64>(&a)).transpose().gql(caller)?;
+        let changes = vault.follow_payout_changes(caller, seller_login, after).await.gql(caller)?;
+        Ok(changes.take_until(session_end(vault, caller)).map(PayoutChangeFeedEntryGql))
     }
 }

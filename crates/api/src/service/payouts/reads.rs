@@ -73,7 +73,11 @@ impl Vault {
     }
 
     /// Reading requests needs one of the KYC scopes: submitters follow their requests, reviewers work on them.
-    async fn kyc_reader<'c>(&self, caller: &'c Caller, seller: Option<&str>) -> Result<&'c Principal, ApiError> {
+    pub(super) async fn kyc_reader<'c>(
+        &self,
+        caller: &'c Caller,
+        seller: Option<&str>,
+    ) -> Result<&'c Principal, ApiError> {
         let act = AuditAction::PayoutRead;
         let p = self.authenticate(caller, act).await?;
         if !p.has_scope(Scope::KycReview) && !p.has_scope(Scope::KycSubmit) {

@@ -1,7 +1,8 @@
-//! One reader of the credential change feed per replica, shared by every subscriber: after each poke it reads the
-//! new changes once (every seller) and broadcasts them; each subscriber keeps the ones its token reaches. A
-//! subscriber that resumes from a cursor, or falls behind the broadcast, reads the database from its own position
-//! until it meets the reader, then follows the broadcast again, without a gap or a duplicate.
+//! One reader per stored change feed (credential changes, payout change transitions) per replica, shared by every
+//! subscriber: after each poke it reads the new changes once (every seller) and broadcasts them; each subscriber
+//! keeps the ones its token reaches. A subscriber that resumes from a cursor, or falls behind the broadcast, reads
+//! the database from its own position until it meets the reader, then follows the broadcast again, without a gap or
+//! a duplicate. A cursor older than the retained changes (see `retention`) is refused as expired.
 //!
 //! Positions are global `seq`s: the changes commit in `seq` order, so "every change up to n" is well defined. The
 //! reader publishes its position before it broadcasts the batch that got it there, and a subscriber joins the
@@ -12,14 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cdvault_domain::credential::CredentialChange;
 use cdvault_domain::policy::SellerReach;
-use cdvault_storage::{Database, StorageError, credential_changes};
+use cdvault_storage::change_feed::{self, Feed};
+use cdvault_storage::{Database, StorageError};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Mutex, broadcast, watch};
 
 use super::listening::{Listening, ListeningCount};
+use crate::error::ApiError;
 
 /// Changes read from the database at once, by the reader or a subscriber catching up.
 const CHANGE_PAGE: u64 = 100;
@@ -28,30 +30,55 @@ const BROADCAST_BATCHES: usize = 256;
 /// How long the reader waits before trying again after a failed read.
 const RETRY_READ: Duration = Duration::from_secs(1);
 
+/// A stored change feed, as its reader and subscribers read it.
+pub(super) trait FeedSource: Send + Sync + 'static {
+    type Change: Clone + std::fmt::Debug + Send + Sync + 'static;
+    /// The stored feed (its retention, and its name in logs).
+    const FEED: Feed;
+    fn seq(change: &Self::Change) -> i64;
+    fn seller_login(change: &Self::Change) -> &str;
+    /// Changes after `after`, oldest first, of one seller or of every seller in `reach`.
+    fn list_after(
+        db: &Database,
+        reach: &SellerReach,
+        only: Option<&str>,
+        after: i64,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<Self::Change>, StorageError>> + Send;
+    /// The `seq` of the newest change, 0 when there is none.
+    fn latest_seq(db: &Database) -> impl Future<Output = Result<i64, StorageError>> + Send;
+}
+
 /// The changes `(after, through]` of every seller, as the reader read them.
 #[derive(Debug)]
-struct Batch {
+struct Batch<C> {
     after: i64,
     through: i64,
-    changes: Vec<CredentialChange>,
+    changes: Vec<C>,
 }
 
 /// The running reader, as subscribers join it. The reader task holds the only strong sender: when it ends (the
 /// server shuts down), the broadcast closes and its subscribers end.
 #[derive(Debug)]
-struct Reader {
-    batches: broadcast::WeakSender<Arc<Batch>>,
+struct Reader<C> {
+    batches: broadcast::WeakSender<Arc<Batch<C>>>,
     /// Every change up to this `seq` has been broadcast.
     position: watch::Receiver<i64>,
 }
 
-/// The shared reader of one vault, started by the first subscriber.
-#[derive(Debug, Default)]
-pub(super) struct ChangeFeed {
-    reader: Mutex<Option<Reader>>,
+/// The shared reader of one feed of one vault, started by the first subscriber.
+#[derive(Debug)]
+pub(super) struct ChangeFeed<S: FeedSource> {
+    reader: Mutex<Option<Reader<S::Change>>>,
     /// Database reads of the feed (the reader's and catching-up subscribers'): one per change however many
     /// subscribe.
     reads: Arc<AtomicU64>,
+}
+
+impl<S: FeedSource> Default for ChangeFeed<S> {
+    fn default() -> Self {
+        Self { reader: Mutex::new(None), reads: Arc::default() }
+    }
 }
 
 /// What a subscriber wants and where it starts.
@@ -63,7 +90,7 @@ pub(super) struct Subscriber {
     pub(super) after: Option<i64>,
 }
 
-impl ChangeFeed {
+impl<S: FeedSource> ChangeFeed<S> {
     /// Database reads made for the feed so far.
     pub(super) fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
@@ -71,7 +98,7 @@ impl ChangeFeed {
 
     /// Joins the reader (starting it if none runs) and returns the subscriber's changes; the subscriber counts in
     /// `listening` from the moment it can miss no change. `pokes` and `closed` are the vault's, for a reader
-    /// started here.
+    /// started here. A cursor whose next changes were pruned is refused with [`ApiError::CursorExpired`].
     pub(super) async fn follow(
         &self,
         db: &Database,
@@ -79,13 +106,18 @@ impl ChangeFeed {
         closed: impl Future<Output = ()> + Send + 'static,
         subscriber: Subscriber,
         listening: &ListeningCount,
-    ) -> Result<impl Stream<Item = CredentialChange> + Send + 'static, StorageError> {
+    ) -> Result<impl Stream<Item = S::Change> + Send + 'static, ApiError> {
+        if let Some(after) = subscriber.after
+            && !retained_after(db, S::FEED, after).await?
+        {
+            return Err(ApiError::CursorExpired);
+        }
         let (batches, position) = self.join(db, pokes, closed).await?;
         // Joined before the position is read: every batch past it is received.
         let reader_at = *position.borrow();
         // Only now: a change committed before the position was read may be behind it, and not sent.
         let listening = listening.enter();
-        let follower = Follower {
+        let follower = Follower::<S> {
             db: db.clone(),
             reads: self.reads.clone(),
             reach: subscriber.reach,
@@ -108,7 +140,7 @@ impl ChangeFeed {
         db: &Database,
         pokes: watch::Receiver<u64>,
         closed: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(broadcast::Receiver<Arc<Batch>>, watch::Receiver<i64>), StorageError> {
+    ) -> Result<(broadcast::Receiver<Arc<Batch<S::Change>>>, watch::Receiver<i64>), StorageError> {
         let mut reader = self.reader.lock().await;
         if let Some(running) = reader.as_ref()
             && let Some(batches) = running.batches.upgrade()
@@ -117,23 +149,23 @@ impl ChangeFeed {
         }
         // None yet, or the last one ended (after a shutdown, the new one ends at once, and so do its subscribers).
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let start = credential_changes::latest_seq(db).await?;
+        let start = S::latest_seq(db).await?;
         let (batches, receiver) = broadcast::channel(BROADCAST_BATCHES);
         let (publish, position) = watch::channel(start);
         *reader = Some(Reader { batches: batches.downgrade(), position: position.clone() });
-        tokio::spawn(read(db.clone(), self.reads.clone(), pokes, closed, batches, publish));
+        tokio::spawn(read::<S>(db.clone(), self.reads.clone(), pokes, closed, batches, publish));
         Ok((receiver, position))
     }
 }
 
 /// The reader: after each poke, every new page once, broadcast. Ends when the server shuts down or the vault is
 /// gone.
-async fn read(
+async fn read<S: FeedSource>(
     db: Database,
     reads: Arc<AtomicU64>,
     mut pokes: watch::Receiver<u64>,
     closed: impl Future<Output = ()> + Send + 'static,
-    batches: broadcast::Sender<Arc<Batch>>,
+    batches: broadcast::Sender<Arc<Batch<S::Change>>>,
     publish: watch::Sender<i64>,
 ) {
     tokio::pin!(closed);
@@ -143,9 +175,9 @@ async fn read(
         loop {
             let after = *publish.borrow();
             reads.fetch_add(1, Ordering::Relaxed);
-            match credential_changes::list_after(&db, &SellerReach::All, None, after, CHANGE_PAGE).await {
+            match S::list_after(&db, &SellerReach::All, None, after, CHANGE_PAGE).await {
                 Ok(changes) => {
-                    let Some(through) = changes.last().map(|change| change.seq) else { break };
+                    let Some(through) = changes.last().map(S::seq) else { break };
                     let more = changes.len() as u64 == CHANGE_PAGE;
                     publish.send_replace(through);
                     // No subscriber now is fine: the next one starts from the position.
@@ -156,7 +188,7 @@ async fn read(
                 }
                 Err(error) => {
                     // The position did not move: the next read gets what this one missed.
-                    tracing::warn!(error = %error, "the credential change reader could not read; retrying");
+                    tracing::warn!(error = %error, feed = S::FEED.name(), "a change feed reader could not read; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(RETRY_READ) => {}
                         () = &mut closed => return,
@@ -172,7 +204,7 @@ async fn read(
 }
 
 /// One subscriber's place in the feed.
-struct Follower {
+struct Follower<S: FeedSource> {
     db: Database,
     reads: Arc<AtomicU64>,
     reach: SellerReach,
@@ -182,21 +214,21 @@ struct Follower {
     /// Reading the database from `position` until it meets the reader.
     catching_up: bool,
     reader: watch::Receiver<i64>,
-    batches: broadcast::Receiver<Arc<Batch>>,
-    buffer: VecDeque<CredentialChange>,
+    batches: broadcast::Receiver<Arc<Batch<S::Change>>>,
+    buffer: VecDeque<S::Change>,
     _listening: Listening,
 }
 
-impl Follower {
+impl<S: FeedSource> Follower<S> {
     /// The next change, or `None` when the feed ends (shutdown, or a failed read: the tool resumes with its cursor).
-    async fn next(&mut self) -> Option<CredentialChange> {
+    async fn next(&mut self) -> Option<S::Change> {
         loop {
             if let Some(change) = self.buffer.pop_front() {
                 return Some(change);
             }
             if self.catching_up {
                 if let Err(error) = self.catch_up().await {
-                    tracing::warn!(error = %error, "a credential change subscription could not read; ending it");
+                    tracing::warn!(error = %error, feed = S::FEED.name(), "a change subscription could not read; ending it");
                     return None;
                 }
                 continue;
@@ -206,16 +238,20 @@ impl Follower {
                 Ok(batch) if batch.after > self.position => self.catching_up = true,
                 Ok(batch) => {
                     let (position, reach, only) = (self.position, &self.reach, self.only.as_deref());
-                    let wanted = |change: &&CredentialChange| {
-                        change.seq > position
-                            && reach.includes(&change.seller_login)
-                            && only.is_none_or(|only| only == change.seller_login)
+                    let wanted = |change: &&S::Change| {
+                        S::seq(change) > position
+                            && reach.includes(S::seller_login(change))
+                            && only.is_none_or(|only| only == S::seller_login(change))
                     };
                     self.buffer.extend(batch.changes.iter().filter(wanted).cloned());
                     self.position = position.max(batch.through);
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::info!(missed, "a credential change subscriber fell behind; reading from the database");
+                    tracing::info!(
+                        missed,
+                        feed = S::FEED.name(),
+                        "a change subscriber fell behind; reading the database"
+                    );
                     self.catching_up = true;
                 }
                 Err(RecvError::Closed) => return None,
@@ -224,16 +260,18 @@ impl Follower {
     }
 
     /// One page from the database after the position. A short page means the subscriber has every change it wants
-    /// up to where the reader was before the read: it follows the broadcast from there.
-    async fn catch_up(&mut self) -> Result<(), StorageError> {
+    /// up to where the reader was before the read: it follows the broadcast from there. Changes pruned under the
+    /// page end the subscription (resumed from its cursor, it is told the cursor expired).
+    async fn catch_up(&mut self) -> Result<(), ApiError> {
         let reader_at = *self.reader.borrow();
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let page =
-            credential_changes::list_after(&self.db, &self.reach, self.only.as_deref(), self.position, CHANGE_PAGE)
-                .await?;
+        let page = S::list_after(&self.db, &self.reach, self.only.as_deref(), self.position, CHANGE_PAGE).await?;
+        if !retained_after(&self.db, S::FEED, self.position).await? {
+            return Err(ApiError::CursorExpired);
+        }
         let full = page.len() as u64 == CHANGE_PAGE;
         if let Some(last) = page.last() {
-            self.position = last.seq;
+            self.position = S::seq(last);
         }
         self.buffer.extend(page);
         if !full {
@@ -242,4 +280,10 @@ impl Follower {
         }
         Ok(())
     }
+}
+
+/// Whether every change after `after` is still retained: retention prunes a prefix of the feed and keeps its newest
+/// change, so the changes after `after` are all there when the oldest retained one is at most `after + 1`.
+async fn retained_after(db: &Database, feed: Feed, after: i64) -> Result<bool, StorageError> {
+    Ok(change_feed::oldest_seq(db, feed).await?.is_none_or(|oldest| oldest <= after.saturating_add(1)))
 }
