@@ -26,6 +26,7 @@ mod checkpoints;
 mod credential_changes;
 mod credential_secret;
 mod credentials;
+mod feed_sources;
 mod freeze;
 mod freeze_state;
 mod grants;
@@ -48,6 +49,7 @@ pub use audit::AuditQuery;
 pub use audit_stream::{AuditStream, AuditStreamSettings, DEFAULT_STREAM_POLL, StreamStatus, StreamTarget};
 pub use authorize::Caller;
 pub use chain_status::{FULL_WALK_EVERY, INCREMENTAL_EVERY};
+pub use change_feed::DEFAULT_CHANGE_FEED_RETENTION;
 pub use checkpoints::{
     CHECKPOINT_LOG_TARGET, ChainState, ChainStatus, CheckpointEmitter, CheckpointSettings, CheckpointSink,
     random_replica_id,
@@ -60,6 +62,5 @@ pub use listening::Listeners;
 pub use marketplace::Marketplace;
 pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
 pub use readiness::{ComponentReport, Readiness};
-pub use retention::DEFAULT_CHANGE_FEED_RETENTION;
 pub use vault::{AccessSnapshot, DEFAULT_ACCESS_POLL, Vault};
 pub use verification::VerificationReport;

@@ -23,6 +23,10 @@ use tokio::sync::{Mutex, broadcast, watch};
 use super::listening::{Listening, ListeningCount};
 use crate::error::ApiError;
 
+/// How long a change is kept unless configured (`CDVAULT_CHANGE_FEED_RETENTION`): a tool away for a week can
+/// still resume from its cursor.
+pub const DEFAULT_CHANGE_FEED_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Changes read from the database at once, by the reader or a subscriber catching up.
 const CHANGE_PAGE: u64 = 100;
 /// Batches the broadcast keeps for a slow subscriber before it lags (and catches up from the database).

@@ -3,47 +3,13 @@
 
 use cdvault_domain::audit::AuditAction;
 use cdvault_domain::credential::CredentialChange;
-use cdvault_domain::policy::SellerReach;
-use cdvault_storage::change_feed::Feed;
-use cdvault_storage::{Database, StorageError, credential_changes};
 use futures::Stream;
 use tokio::sync::watch;
 
 use super::authorize::Caller;
-use super::change_feed::{FeedSource, Subscriber};
+use super::change_feed::Subscriber;
 use super::vault::Vault;
 use crate::error::ApiError;
-
-/// `credential_changes`, as the shared reader reads it.
-#[derive(Debug)]
-pub(super) struct CredentialFeed;
-
-impl FeedSource for CredentialFeed {
-    type Change = CredentialChange;
-    const FEED: Feed = Feed::Credentials;
-
-    fn seq(change: &CredentialChange) -> i64 {
-        change.seq
-    }
-
-    fn seller_login(change: &CredentialChange) -> &str {
-        &change.seller_login
-    }
-
-    fn list_after(
-        db: &Database,
-        reach: &SellerReach,
-        only: Option<&str>,
-        after: i64,
-        limit: u64,
-    ) -> impl Future<Output = Result<Vec<CredentialChange>, StorageError>> + Send {
-        credential_changes::list_after(db, reach, only, after, limit)
-    }
-
-    fn latest_seq(db: &Database) -> impl Future<Output = Result<i64, StorageError>> + Send {
-        credential_changes::latest_seq(db)
-    }
-}
 
 impl Vault {
     /// Bumped for every committed credential change: the PostgreSQL LISTEN task of each replica bumps it.

@@ -6,8 +6,6 @@ mod feed;
 mod reads;
 mod review;
 
-pub(super) use feed::PayoutFeed;
-
 use std::sync::Arc;
 
 use cdvault_domain::payout::{KycDocument, PayoutStatus};

@@ -10,9 +10,6 @@ use cdvault_storage::change_feed::{self, Feed};
 use super::vault::Vault;
 use crate::error::ApiError;
 
-/// How long a change is kept unless configured (`CDVAULT_CHANGE_FEED_RETENTION`): a tool away for a week can
-/// still resume from its cursor.
-pub const DEFAULT_CHANGE_FEED_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The longest pause between two prunes: a step finds nothing to delete in one indexed read.
 const PRUNE_EVERY_AT_MOST: Duration = Duration::from_secs(600);
 

@@ -16,12 +16,12 @@ use zeroize::Zeroizing;
 
 use super::change_feed::ChangeFeed;
 use super::checkpoints::{ChainMonitor, CheckpointEmitter, CheckpointSettings};
-use super::credential_changes::CredentialFeed;
 use super::credential_secret::open_secret;
+use super::feed_sources::CredentialFeed;
+use super::feed_sources::PayoutFeed;
 use super::freeze_state::FreezeState;
 use super::listening::{Listeners, ListeningCount};
 use super::marketplace::Marketplace;
-use super::payouts::PayoutFeed;
 use super::revocation_state::RevocationState;
 use super::token_broker::TokenBroker;
 use crate::cache::IssueCache;
@@ -111,7 +111,7 @@ impl Vault {
             change_feed: ChangeFeed::default(),
             payout_feed: ChangeFeed::default(),
             payout_pokes: watch::channel(0).0,
-            change_feed_retention: super::retention::DEFAULT_CHANGE_FEED_RETENTION,
+            change_feed_retention: super::change_feed::DEFAULT_CHANGE_FEED_RETENTION,
             checkpoints,
             chain: ChainMonitor::default(),
             grants: watch::channel(Arc::new(AccessSnapshot::default())).0,

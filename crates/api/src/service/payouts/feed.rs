@@ -2,48 +2,14 @@
 //! in commit order, with a cursor, read once per replica by the shared reader (`change_feed`).
 
 use cdvault_domain::audit::AuditAction;
-use cdvault_domain::policy::SellerReach;
-use cdvault_storage::change_feed::Feed;
-use cdvault_storage::payouts::{PayoutChange, feed};
-use cdvault_storage::{Database, StorageError};
+use cdvault_storage::payouts::PayoutChange;
 use futures::Stream;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::service::authorize::Caller;
-use crate::service::change_feed::{FeedSource, Subscriber};
+use crate::service::change_feed::Subscriber;
 use crate::service::vault::Vault;
-
-/// `payout_changes`, as the shared reader reads it.
-#[derive(Debug)]
-pub(crate) struct PayoutFeed;
-
-impl FeedSource for PayoutFeed {
-    type Change = PayoutChange;
-    const FEED: Feed = Feed::Payouts;
-
-    fn seq(change: &PayoutChange) -> i64 {
-        change.seq
-    }
-
-    fn seller_login(change: &PayoutChange) -> &str {
-        change.seller_login()
-    }
-
-    fn list_after(
-        db: &Database,
-        reach: &SellerReach,
-        only: Option<&str>,
-        after: i64,
-        limit: u64,
-    ) -> impl Future<Output = Result<Vec<PayoutChange>, StorageError>> + Send {
-        feed::list_after(db, reach, only, after, limit)
-    }
-
-    fn latest_seq(db: &Database) -> impl Future<Output = Result<i64, StorageError>> + Send {
-        feed::latest_seq(db)
-    }
-}
 
 impl Vault {
     /// Bumped for every committed payout change transition: locally on SQLite, by the LISTEN task of each replica
