@@ -8,7 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbErr, RuntimeErr};
+use cdvault_domain::policy::SellerReach;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Select,
+};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -20,6 +23,29 @@ pub const LISTENER_APPLICATION_NAME: &str = "cdvault-change-listener";
 const PRUNE_PAGE: i64 = 1000;
 /// Wait between two attempts to open the listening connection again.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+/// The query of one page of a feed: changes after `after` by `seq` (oldest first), of one seller or of every seller
+/// in `reach`; `None` when `reach` holds no seller (nothing to read).
+pub(crate) fn page_after<E: EntityTrait>(
+    seq: E::Column,
+    seller_login: E::Column,
+    reach: &SellerReach,
+    only: Option<&str>,
+    after: i64,
+    limit: u64,
+) -> Option<Select<E>> {
+    let mut query = E::find().filter(seq.gt(after)).order_by_asc(seq).limit(limit);
+    if let Some(login) = only {
+        query = query.filter(seller_login.eq(login));
+    }
+    if let SellerReach::Only(logins) = reach {
+        if logins.is_empty() {
+            return None;
+        }
+        query = query.filter(seller_login.is_in(logins.iter().cloned()));
+    }
+    Some(query)
+}
 
 /// A stored change feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

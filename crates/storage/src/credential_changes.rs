@@ -5,12 +5,13 @@
 use cdvault_domain::credential::{CredentialChange, CredentialChangeKind, CredentialKind};
 use cdvault_domain::policy::SellerReach;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QuerySelect, Set,
+    Statement,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::change_feed::page_after;
 use crate::entity::credential_change::{self, Entity as Changes};
 use crate::{Database, StorageError};
 
@@ -84,19 +85,10 @@ pub async fn list_after(
     after: i64,
     limit: u64,
 ) -> Result<Vec<CredentialChange>, StorageError> {
-    let mut query = Changes::find()
-        .filter(credential_change::Column::Seq.gt(after))
-        .order_by_asc(credential_change::Column::Seq)
-        .limit(limit);
-    if let Some(login) = seller_login {
-        query = query.filter(credential_change::Column::SellerLogin.eq(login));
-    }
-    if let SellerReach::Only(logins) = reach {
-        if logins.is_empty() {
-            return Ok(Vec::new());
-        }
-        query = query.filter(credential_change::Column::SellerLogin.is_in(logins.iter().cloned()));
-    }
+    use credential_change::Column;
+    let Some(query) = page_after::<Changes>(Column::Seq, Column::SellerLogin, reach, seller_login, after, limit) else {
+        return Ok(Vec::new());
+    };
     query.all(db.conn()).await?.into_iter().map(to_domain).collect()
 }
 

@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use cdvault_domain::payout::PayoutStatus;
 use cdvault_domain::policy::SellerReach;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set};
 use time::OffsetDateTime;
 
 use super::model::{PayoutRequest, to_request};
+use crate::change_feed::page_after;
 use crate::entity::payout_change::{self, Entity as Changes};
 use crate::entity::payout_request::{self, Entity as Requests};
 use crate::{Database, StorageError};
@@ -77,19 +76,10 @@ pub async fn list_after(
     after: i64,
     limit: u64,
 ) -> Result<Vec<PayoutChange>, StorageError> {
-    let mut query = Changes::find()
-        .filter(payout_change::Column::Seq.gt(after))
-        .order_by_asc(payout_change::Column::Seq)
-        .limit(limit);
-    if let Some(login) = seller_login {
-        query = query.filter(payout_change::Column::SellerLogin.eq(login));
-    }
-    if let SellerReach::Only(logins) = reach {
-        if logins.is_empty() {
-            return Ok(Vec::new());
-        }
-        query = query.filter(payout_change::Column::SellerLogin.is_in(logins.iter().cloned()));
-    }
+    use payout_change::Column;
+    let Some(query) = page_after::<Changes>(Column::Seq, Column::SellerLogin, reach, seller_login, after, limit) else {
+        return Ok(Vec::new());
+    };
     let rows = query.all(db.conn()).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
