@@ -49,6 +49,7 @@ impl Served {
             access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
             http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
             change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
+            issue_cache_sellers: cdvault_api::service::DEFAULT_ISSUE_CACHE_SELLERS,
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

@@ -18,6 +18,7 @@ mod freeze;
 mod http;
 mod identity;
 mod introspection_off;
+mod issue_cache;
 mod keys;
 mod limits;
 mod marketplace;

@@ -31,6 +31,7 @@ mod freeze;
 mod freeze_state;
 mod grants;
 mod issue;
+mod issue_warmup;
 mod keys;
 mod listening;
 mod marketplace;
@@ -44,6 +45,7 @@ mod token_broker;
 mod vault;
 mod verification;
 
+pub use crate::cache::DEFAULT_ISSUE_CACHE_SELLERS;
 pub use access_tokens::IssuedToken;
 pub use audit::AuditQuery;
 pub use audit_stream::{AuditStream, AuditStreamSettings, DEFAULT_STREAM_POLL, StreamStatus, StreamTarget};

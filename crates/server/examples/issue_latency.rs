@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         access_poll: cdvault_api::service::DEFAULT_ACCESS_POLL,
         http: cdvault_api::http::HttpOptions::default(),
         change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
+        issue_cache_sellers: cdvault_api::service::DEFAULT_ISSUE_CACHE_SELLERS,
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

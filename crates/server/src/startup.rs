@@ -75,7 +75,8 @@ impl Application {
         let vault = cdvault_api::service::Vault::new(database.clone(), Arc::new(keys), audit, marketplace)
             .with_checkpoints(config.checkpoints.clone())
             .with_access_poll(config.access_poll)
-            .with_change_feed_retention(config.change_feed_retention);
+            .with_change_feed_retention(config.change_feed_retention)
+            .with_issue_cache_sellers(config.issue_cache_sellers);
         let vault = Arc::new(vault);
         if database.is_postgres() {
             // Every replica hears of credential and payout changes made on any replica, for its feed readers.
@@ -92,6 +93,8 @@ impl Application {
                 .await
                 .context("cannot listen for payout changes")?;
         }
+        // The issue path then reads the database only for what changed since (or past the cache's capacity).
+        drop(vault.start_issue_cache_warmup());
         // Every replica works on the running rotation job, if any, whoever started it.
         drop(vault.start_rewrap_worker(config.rewrap));
         // A checkpoint now and every interval, and the chain verified in the background (auditChainStatus).

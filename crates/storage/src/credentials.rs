@@ -31,7 +31,7 @@ pub struct NewCredential {
     pub verification: Option<Verification>,
 }
 
-fn to_domain(row: credential_version::Model) -> Result<StoredCredential, StorageError> {
+pub(crate) fn to_domain(row: credential_version::Model) -> Result<StoredCredential, StorageError> {
     let kind = CredentialKind::parse(&row.kind)
         .ok_or_else(|| StorageError::Corrupt(format!("credential version {}: kind", row.id)))?;
     let verification = match (row.verification.as_deref(), row.verified_at) {

@@ -13,6 +13,7 @@ mod entity;
 mod error;
 pub mod freeze;
 pub mod grants;
+pub mod issue_material;
 pub mod keyring;
 pub mod payouts;
 pub mod revocations;

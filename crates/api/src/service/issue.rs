@@ -9,10 +9,10 @@ use cdvault_domain::Reason;
 use cdvault_domain::audit::{AuditAction, Outcome};
 use cdvault_domain::credential::CredentialKind;
 use cdvault_domain::policy::{Denial, Principal, Scope};
-use cdvault_domain::seller::{SellerLogin, SellerStatus};
+use cdvault_domain::seller::SellerLogin;
 use cdvault_domain::text::Purpose;
 use cdvault_storage::audit::{AppendError, IssueCondition};
-use cdvault_storage::{StorageError, credentials};
+use cdvault_storage::{StorageError, issue_material};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -126,14 +126,16 @@ impl Vault {
         if let Some(material) = self.cache.get(login.as_str(), kind) {
             return Ok(material);
         }
-        let seller = self.existing_seller(login).await?;
-        if seller.status != SellerStatus::Active {
+        let found = issue_material::newest_by_login(&self.db, login.as_str(), kind)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("seller '{login}'")))?;
+        if !found.active {
             return Err(self.record_denial(caller, p, act, Some(login.as_str()), Denial::SellerInactive).await);
         }
-        let stored = credentials::latest(&self.db, seller.id, kind)
-            .await?
+        let stored = found
+            .newest
             .ok_or_else(|| ApiError::NotFound(format!("{} credential of seller '{login}'", kind.as_str())))?;
-        let material = Arc::new(IssueMaterial { seller_id: seller.id, stored });
+        let material = Arc::new(IssueMaterial { seller_id: found.seller_id, stored });
         self.cache.put(login.as_str(), kind, material.clone());
         Ok(material)
     }

@@ -81,9 +81,6 @@ pub struct AccessSnapshot {
     pub grants: Vec<Grant>,
 }
 
-/// Sellers × kinds whose issue material is kept in memory.
-const CACHE_CAPACITY: usize = 200_000;
-
 impl Vault {
     /// This vault, reading grants, revocations and the freeze again every `every`.
     pub fn with_access_poll(mut self, every: Duration) -> Self {
@@ -101,7 +98,7 @@ impl Vault {
             db,
             keys,
             audit,
-            cache: IssueCache::new(CACHE_CAPACITY),
+            cache: IssueCache::new(crate::cache::DEFAULT_ISSUE_CACHE_SELLERS),
             payout_changes,
             closing,
             marketplace,

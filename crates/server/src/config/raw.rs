@@ -219,6 +219,9 @@ settings! {
     change_feed_retention = "CDVAULT_CHANGE_FEED_RETENTION", secret: false,
         meaning: "How long the change feeds (`credentialChanged`, `payoutChangeFeed`) keep a change, as a duration with a unit, e.g. `7d`, `36h`, `90m`, `2w`; 1 hour to 3650 days. Every replica prunes older changes (never the newest) on a timer; a subscriber resuming from a cursor older than the oldest kept change gets `CURSOR_EXPIRED`. See [Retention](marketplace.md#retention-of-the-change-feeds).",
         default: "`7d`";
+    issue_cache_sellers = "CDVAULT_ISSUE_CACHE_SELLERS", secret: false,
+        meaning: "Sellers per credential kind whose newest sealed credential each replica keeps in memory for the issue path, 1,000 to 10,000,000; warmed at start-up in the background, least useful evicted past it. About 600 bytes each: the default's bound is 1.2 GB with both kinds at capacity (see [Sizing](operations.md#memory)). Ciphertexts only; every issue is still checked at its audit commit.",
+        default: "`1000000`";
     job_lease_ttl = "CDVAULT_JOB_LEASE_TTL", secret: false,
         meaning: "Seconds a rewrap job's lease lasts without a batch renewing it, 5 to 3600. On SQLite, a crashed server's job is taken over after it; PostgreSQL replicas share the job without a lease.",
         default: "`30`";

@@ -32,6 +32,8 @@ pub struct ServeConfig {
     pub http: cdvault_api::http::HttpOptions,
     /// How long the change feeds keep a change (`CDVAULT_CHANGE_FEED_RETENTION`).
     pub change_feed_retention: std::time::Duration,
+    /// Sellers per credential kind in the issue cache (`CDVAULT_ISSUE_CACHE_SELLERS`).
+    pub issue_cache_sellers: u64,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -46,6 +48,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("audit_stream", &self.audit_stream)
             .field("http", &self.http)
             .field("change_feed_retention", &self.change_feed_retention)
+            .field("issue_cache_sellers", &self.issue_cache_sellers)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +82,7 @@ impl ServeConfig {
             access_poll: settings.access_poll,
             http: settings.http.clone(),
             change_feed_retention: settings.change_feed_retention,
+            issue_cache_sellers: settings.issue_cache_sellers,
         })
     }
 }

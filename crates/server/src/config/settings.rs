@@ -86,6 +86,8 @@ pub struct Settings {
     pub access_poll: Duration,
     /// How long the change feeds keep a change.
     pub change_feed_retention: Duration,
+    /// Sellers per credential kind in each replica's issue cache.
+    pub issue_cache_sellers: u64,
     /// The HTTP surface: GraphiQL, introspection, rate limits, WebSocket limits.
     pub http: cdvault_api::http::HttpOptions,
     root_key: Required<Secret>,
@@ -206,6 +208,12 @@ impl Settings {
             audit_stream: super::checkpoints::audit_stream(&raw)?,
             access_poll: super::issuers::access_poll(&raw)?,
             change_feed_retention: super::pacing::change_feed_retention(&raw)?,
+            issue_cache_sellers: Text::number(
+                raw.issue_cache_sellers.as_ref(),
+                "CDVAULT_ISSUE_CACHE_SELLERS",
+                1_000..=10_000_000,
+            )?
+            .unwrap_or(cdvault_api::service::DEFAULT_ISSUE_CACHE_SELLERS),
             http: super::surface::http_options(&raw, dev)?,
             set_up,
             jwt_algorithm,
