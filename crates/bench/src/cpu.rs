@@ -1,6 +1,7 @@
 //! CPU time (user + system) of the processes behind a scenario, from `/proc/<pid>/stat` (Linux), so that a figure
 //! of CPU per request can project how many replicas a given number of cores carries.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Clock ticks per second of `/proc/*/stat`: `getconf CLK_TCK` (the workspace forbids the `unsafe` of a `sysconf`
@@ -48,28 +49,34 @@ pub fn seconds(ticks: u64) -> f64 {
     ticks as f64 / ticks_per_second() as f64
 }
 
-/// User + system ticks of every process named `postgres` on the machine: the backends of the shared cluster, whoever
-/// they serve (other engineers' runs included), and not those that exited since the previous sample.
-pub fn postgres_ticks() -> Option<u64> {
-    let mut total = 0;
+/// User + system ticks of every process named `postgres` on the machine, by pid: the backends of the shared
+/// cluster, whoever they serve (other engineers' runs included).
+pub fn postgres_ticks() -> Option<HashMap<u32, u64>> {
+    let mut ticks = HashMap::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         if let Ok(line) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            && let Some(("postgres", ticks)) = parse_stat(&line)
+            && let Some(("postgres", used)) = parse_stat(&line)
         {
-            total += ticks;
+            ticks.insert(pid, used);
         }
     }
-    Some(total)
+    Some(ticks)
+}
+
+/// Ticks PostgreSQL used between two samples: what each process running at the end used since the first (all of
+/// it for one started since). A backend that exited in between is missed: the server's pooled connections live on.
+fn postgres_used(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> u64 {
+    after.iter().map(|(pid, &now)| now.saturating_sub(before.get(pid).copied().unwrap_or(0))).sum()
 }
 
 /// What a measured window is charged with.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Sample {
     /// The servers (or the peer) of the scenario, summed.
     pub servers: Option<u64>,
-    /// PostgreSQL's backends, when the scenario runs on it.
-    pub postgres: Option<u64>,
+    /// PostgreSQL's processes, when the scenario runs on it.
+    pub postgres: Option<HashMap<u32, u64>>,
 }
 
 /// Reads the ticks of `pids` (all of them, or none when one is gone) and, if asked, of PostgreSQL.
@@ -78,10 +85,12 @@ pub fn sample(pids: &[u32], postgres: bool) -> Sample {
     Sample { servers, postgres: if postgres { postgres_ticks() } else { None } }
 }
 
-/// Microseconds of CPU per request between two samples.
-pub fn per_request(before: Option<u64>, after: Option<u64>, requests: u64) -> Option<f64> {
-    let ticks = after?.checked_sub(before?)?;
-    (requests > 0).then(|| seconds(ticks) * 1e6 / requests as f64)
+/// Microseconds of CPU per request between two samples: the servers', and PostgreSQL's.
+pub fn per_request(before: &Sample, after: &Sample, requests: u64) -> (Option<f64>, Option<f64>) {
+    let servers = after.servers.zip(before.servers).and_then(|(a, b)| a.checked_sub(b));
+    let postgres = after.postgres.as_ref().zip(before.postgres.as_ref()).map(|(a, b)| postgres_used(b, a));
+    let per = |ticks: Option<u64>| ticks.filter(|_| requests > 0).map(|t| seconds(t) * 1e6 / requests as f64);
+    (per(servers), per(postgres))
 }
 
 #[cfg(test)]
@@ -107,7 +116,15 @@ mod tests {
 
     #[test]
     fn cpu_per_request_is_undefined_without_requests_or_samples() {
-        assert_eq!(per_request(Some(1), Some(2), 0), None);
-        assert_eq!(per_request(None, Some(2), 10), None);
+        let sample = |ticks| Sample { servers: Some(ticks), postgres: None };
+        assert_eq!(per_request(&sample(1), &sample(2), 0), (None, None));
+        assert_eq!(per_request(&Sample::default(), &sample(2), 10), (None, None));
+    }
+
+    #[test]
+    fn a_postgres_process_that_exits_or_starts_in_the_window_does_not_make_the_use_negative() {
+        let before = HashMap::from([(10, 500), (11, 9_000)]);
+        let after = HashMap::from([(10, 520), (12, 7)]);
+        assert_eq!(postgres_used(&before, &after), 27);
     }
 }

@@ -162,9 +162,7 @@ pub async fn run(
     let (histogram, errors) = measure(workload, concurrency, warmup, duration).await?;
     let (before, after) = sampler.join().map_err(|_| anyhow::anyhow!("the CPU sampler panicked"))?;
     let mut stats = Stats::new(&workload.name, concurrency, &histogram, errors, duration);
-    let requests = stats.requests + stats.errors;
-    stats.server_cpu_us = cpu::per_request(before.servers, after.servers, requests);
-    stats.postgres_cpu_us = cpu::per_request(before.postgres, after.postgres, requests);
+    (stats.server_cpu_us, stats.postgres_cpu_us) = cpu::per_request(&before, &after, stats.requests + stats.errors);
     Ok(stats)
 }
 
