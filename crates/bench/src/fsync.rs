@@ -1,7 +1,10 @@
 //! The machine's durable-write latency, measured before the scenarios: what one durable commit costs at least, to
-//! read the one-client issue p50 against (each issue waits for its audit event's commit).
+//! read the one-client issue p50 against (each issue waits for its audit event's commit). Both kinds of `fdatasync`
+//! are timed: an append (the file grows, so the file system's journal commits its size too) and an overwrite in
+//! place (what a WAL does once its file is allocated: SQLite reuses its WAL from the start after a checkpoint,
+//! PostgreSQL preallocates its segments).
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,8 @@ const APPEND: usize = 4096;
 /// One latency probe's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
+    /// A short name: `in-place fdatasync`, `appending fdatasync` or `PostgreSQL commit`.
+    pub label: String,
     /// What was timed, e.g. `4 KiB append + fdatasync in /tmp/.tmpX`.
     pub what: String,
     pub samples: usize,
@@ -27,13 +32,14 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn new(what: String, durations: &[Duration]) -> anyhow::Result<Self> {
+    fn new(label: &str, what: String, durations: &[Duration]) -> anyhow::Result<Self> {
         let mut histogram = new_histogram()?;
         for d in durations {
             histogram.record(d.as_micros().max(1) as u64)?;
         }
         let ms = |v: u64| v as f64 / 1000.0;
         Ok(Self {
+            label: label.to_owned(),
             what,
             samples: durations.len(),
             p50_ms: ms(histogram.value_at_quantile(0.50)),
@@ -50,21 +56,32 @@ impl Latency {
     }
 }
 
-/// Appends a 4 KiB page to a fresh file in `dir` and `fdatasync`s it, [`SAMPLES`] times (as a WAL commit does).
-pub fn file(dir: &Path, note: &str) -> anyhow::Result<Latency> {
+/// Appends a 4 KiB page to a fresh file in `dir` and `fdatasync`s it, [`SAMPLES`] times, then overwrites those
+/// pages one by one from the start, each synced again; returns the overwrites, then the appends.
+pub fn file(dir: &Path, note: &str) -> anyhow::Result<[Latency; 2]> {
     let path = dir.join("cdvault-bench-fsync.probe");
-    let mut file = std::fs::OpenOptions::new().create_new(true).append(true).open(&path)?;
+    let mut file = std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&path)?;
     let page = [0x5au8; APPEND];
-    let mut durations = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
-        let began = Instant::now();
-        file.write_all(&page)?;
-        file.sync_data()?;
-        durations.push(began.elapsed());
-    }
+    let timed = |file: &mut std::fs::File| -> anyhow::Result<Vec<Duration>> {
+        let mut durations = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let began = Instant::now();
+            file.write_all(&page)?;
+            file.sync_data()?;
+            durations.push(began.elapsed());
+        }
+        Ok(durations)
+    };
+    let appends = timed(&mut file)?;
+    file.seek(SeekFrom::Start(0))?;
+    let overwrites = timed(&mut file)?;
     drop(file);
     std::fs::remove_file(&path)?;
-    Latency::new(format!("4 KiB append + fdatasync in {}{note}", dir.display()), &durations)
+    let place = format!("in {}{note}", dir.display());
+    Ok([
+        Latency::new("in-place fdatasync", format!("4 KiB overwrite + fdatasync {place}"), &overwrites)?,
+        Latency::new("appending fdatasync", format!("4 KiB append + fdatasync {place}"), &appends)?,
+    ])
 }
 
 /// Times [`SAMPLES`] one-row `INSERT`s, each its own transaction, on the run's PostgreSQL database: one commit as
@@ -85,7 +102,11 @@ pub async fn postgres_commit(url: &str) -> anyhow::Result<Latency> {
         .and_then(|row| row.try_get_by_index::<String>(0).ok())
         .unwrap_or_else(|| "?".into());
     conn.close().await?;
-    Latency::new(format!("PostgreSQL one-row INSERT commit (synchronous_commit={synchronous})"), &durations)
+    Latency::new(
+        "PostgreSQL commit",
+        format!("PostgreSQL one-row INSERT commit (synchronous_commit={synchronous})"),
+        &durations,
+    )
 }
 
 /// Whether `dir` is on the same device as PostgreSQL's `data_directory` (None when either cannot be read).

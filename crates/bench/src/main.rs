@@ -319,6 +319,8 @@ async fn main() -> anyhow::Result<()> {
             rewraps.push(rotation.report(store.engine(), sellers));
             results.append(&mut rotation.stats);
         }
+        // Again after the scenarios: on a shared machine a flush can cost ten times more from one minute to the next.
+        let durability_after = probe_durability(&store).await?;
         let peak = server::rss_mib(srv.pid()).map(|(_, hwm)| hwm);
         let bao_peak = peer.as_ref().and_then(|p| p.pid).and_then(server::rss_mib).map(|(_, hwm)| hwm);
         let replica_peak = replica.as_ref().and_then(|r| server::rss_mib(r.pid())).map(|(_, hwm)| hwm);
@@ -335,6 +337,7 @@ async fn main() -> anyhow::Result<()> {
             sellers,
             seed_seconds: seeding.as_secs_f64(),
             durability,
+            durability_after,
             cpu_ticks_per_second: cpu::ticks_per_second(),
             results,
             server_idle_rss_mib: idle,
@@ -356,12 +359,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The machine's durable-write latency where the database lives, before the seeding: on SQLite an `fdatasync` in the
+/// The machine's durable-write latency where the database lives: on SQLite an `fdatasync` in the
 /// database's folder; on PostgreSQL the same in a temporary folder (said whether on the device of PostgreSQL's data
 /// directory), and a one-row commit on the run's database.
 async fn probe_durability(store: &server::Store) -> anyhow::Result<Vec<fsync::Latency>> {
     match store {
-        server::Store::Sqlite { dir } => Ok(vec![fsync::file(dir.path(), " (the SQLite database's folder)")?]),
+        server::Store::Sqlite { dir } => Ok(fsync::file(dir.path(), " (the SQLite database's folder)")?.into()),
         server::Store::Postgres { admin, .. } => {
             let dir = tempfile::tempdir()?;
             let note = match fsync::same_device_as_postgres(admin, dir.path()).await {
@@ -369,7 +372,9 @@ async fn probe_durability(store: &server::Store) -> anyhow::Result<Vec<fsync::La
                 Some(false) => " (not the device of PostgreSQL's data directory)",
                 None => " (PostgreSQL's data directory's device unknown)",
             };
-            Ok(vec![fsync::file(dir.path(), note)?, fsync::postgres_commit(&store.url()).await?])
+            let mut latencies = Vec::from(fsync::file(dir.path(), note)?);
+            latencies.push(fsync::postgres_commit(&store.url()).await?);
+            Ok(latencies)
         }
     }
 }

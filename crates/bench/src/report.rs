@@ -14,8 +14,10 @@ pub struct Round {
     pub sellers: usize,
     /// Migrating and seeding the database, in seconds.
     pub seed_seconds: f64,
-    /// The durable-write latency where the database lives, measured before the seeding.
+    /// The durable-write latency where the database lives, measured before the seeding ...
     pub durability: Vec<Latency>,
+    /// ... and after the scenarios.
+    pub durability_after: Vec<Latency>,
     /// Of `/proc/*/stat`, behind the CPU figures of the results.
     pub cpu_ticks_per_second: u64,
     pub results: Vec<Stats>,
@@ -130,18 +132,34 @@ pub fn print_report(rounds: &[Round]) {
         for line in round.telemetries.iter().flat_map(|t| t.report(&round.engine, round.sellers)) {
             println!("{line}");
         }
-        for latency in &round.durability {
-            println!("{} sellers={}: {}", round.engine, round.sellers, latency.line());
+        for (when, latencies) in [("before", &round.durability), ("after", &round.durability_after)] {
+            for latency in latencies {
+                println!("{} sellers={} {when}: {}", round.engine, round.sellers, latency.line());
+            }
         }
         // One client's issue waits for its audit event's commit: how many durable writes its p50 is worth.
-        if let (Some(issue), Some(write)) = (find("issue", 1), round.durability.first()) {
+        if let Some(issue) = find("issue", 1) {
+            let against: Vec<String> = round
+                .durability
+                .iter()
+                .zip(&round.durability_after)
+                .map(|(before, after)| {
+                    format!(
+                        "{:.1}x (before) and {:.1}x (after) one {} (p50 {:.2} ms before the scenarios, {:.2} ms after)",
+                        issue.p50_ms / before.p50_ms,
+                        issue.p50_ms / after.p50_ms,
+                        before.label,
+                        before.p50_ms,
+                        after.p50_ms
+                    )
+                })
+                .collect();
             println!(
-                "{} sellers={} clients=1: issue p50 {:.2} ms = {:.1}x the fsync p50 ({:.2} ms)",
+                "{} sellers={} clients=1: issue p50 {:.2} ms = {}",
                 round.engine,
                 round.sellers,
                 issue.p50_ms,
-                issue.p50_ms / write.p50_ms,
-                write.p50_ms
+                against.join(", ")
             );
         }
         let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MiB"));
