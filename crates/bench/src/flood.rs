@@ -285,16 +285,9 @@ async fn audit_added(db: &DatabaseConnection, mark: i64, tool_subject: &str) -> 
     Ok(added)
 }
 
-/// Clock ticks per second of `/proc/*/stat` (`USER_HZ`, 100 on every Linux architecture the bench runs on).
-const TICKS_PER_SECOND: f64 = 100.0;
-
 /// User + system CPU seconds of a `/proc/.../stat` file (Linux), `None` elsewhere.
 fn cpu_seconds(stat: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(stat).ok()?;
-    // The fields after the command name (which may hold spaces) start with the state, field 3: utime is 14, stime 15.
-    let fields: Vec<&str> = text.rsplit_once(") ")?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / TICKS_PER_SECOND)
+    crate::cpu::stat_ticks(stat).map(crate::cpu::seconds)
 }
 
 fn thread_cpu_seconds() -> Option<f64> {

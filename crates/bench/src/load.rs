@@ -1,6 +1,7 @@
 //! The closed-loop load generator: each client has its own HTTP/1.1 connection and sends its next request as soon
 //! as the previous answer has been read and checked.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
+use crate::cpu;
+
 /// One request of a workload, ready to send.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -23,20 +26,75 @@ pub struct Call {
     pub body: Bytes,
 }
 
+/// A builder of call `i` of a lazy list.
+pub type MakeCall = Box<dyn Fn(usize) -> Call + Send + Sync>;
+
+/// The calls of a workload: a list, or a count and a builder (a million issue requests held at once would take
+/// about a gigabyte of the bench's memory; building one costs about a microsecond).
+pub enum Calls {
+    List(Vec<Call>),
+    Lazy { count: usize, make: MakeCall },
+}
+
+impl Calls {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::List(calls) => calls.len(),
+            Self::Lazy { count, .. } => *count,
+        }
+    }
+
+    /// Call `i` (below [`Self::len`]).
+    pub fn get(&self, i: usize) -> Cow<'_, Call> {
+        match self {
+            Self::List(calls) => Cow::Borrowed(&calls[i]),
+            Self::Lazy { make, .. } => Cow::Owned(make(i)),
+        }
+    }
+}
+
+impl From<Vec<Call>> for Calls {
+    fn from(calls: Vec<Call>) -> Self {
+        Self::List(calls)
+    }
+}
+
+/// Where a workload's requests go, and whose CPU time its measured window is charged with.
+#[derive(Debug, Clone, Default)]
+pub struct Servers {
+    /// Client `k` talks to `addresses[k % len]` (replicas behind a client-side balancer).
+    pub addresses: Vec<SocketAddr>,
+    /// The processes answering (summed), for CPU per request; none to skip it.
+    pub pids: Vec<u32>,
+    /// Whether PostgreSQL's backends' CPU is sampled too.
+    pub postgres: bool,
+}
+
+impl Servers {
+    /// One process at one address.
+    pub fn one(address: SocketAddr, pid: Option<u32>, postgres: bool) -> Self {
+        Self { addresses: vec![address], pids: pid.into_iter().collect(), postgres }
+    }
+}
+
 /// What a scenario sends, and how an answer is judged.
 #[derive(Clone)]
 pub struct Workload {
     pub name: String,
-    pub address: SocketAddr,
+    pub servers: Servers,
     /// Cycled through; client `k` starts at a different offset.
-    pub calls: Arc<Vec<Call>>,
+    pub calls: Arc<Calls>,
     /// Whether a 200 answer's body is a success (e.g. it holds the password).
     pub check: fn(&[u8]) -> bool,
 }
 
 impl std::fmt::Debug for Workload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Workload").field("name", &self.name).field("calls", &self.calls.len()).finish()
+        f.debug_struct("Workload")
+            .field("name", &self.name)
+            .field("servers", &self.servers)
+            .field("calls", &self.calls.len())
+            .finish()
     }
 }
 
@@ -53,6 +111,10 @@ pub struct Stats {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Microseconds of the servers' CPU (user + system) per measured request (successes and errors), if sampled.
+    pub server_cpu_us: Option<f64>,
+    /// Microseconds of PostgreSQL's backends' CPU per measured request, if sampled (the whole cluster's activity).
+    pub postgres_cpu_us: Option<f64>,
 }
 
 /// Opens one HTTP/1.1 connection (no Nagle delay).
@@ -80,15 +142,28 @@ pub async fn send(sender: &mut SendRequest<Full<Bytes>>, host: &str, call: &Call
     Ok((status, body))
 }
 
-/// Runs `workload` with `concurrency` clients: `warmup` unmeasured, then `duration` measured.
+/// Runs `workload` with `concurrency` clients: `warmup` unmeasured, then `duration` measured, with the CPU time of
+/// its servers over the measured window alone.
 pub async fn run(
     workload: &Workload,
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Stats> {
+    // On a thread of its own, so that the samples are taken on time however busy the clients keep the runtime.
+    let (pids, postgres) = (workload.servers.pids.clone(), workload.servers.postgres);
+    let from = Instant::now() + warmup;
+    let sampler = std::thread::spawn(move || {
+        std::thread::sleep(from.saturating_duration_since(Instant::now()));
+        let before = cpu::sample(&pids, postgres);
+        std::thread::sleep((from + duration).saturating_duration_since(Instant::now()));
+        (before, cpu::sample(&pids, postgres))
+    });
     let (histogram, errors) = measure(workload, concurrency, warmup, duration).await?;
-    Ok(Stats::new(&workload.name, concurrency, &histogram, errors, duration))
+    let (before, after) = sampler.join().map_err(|_| anyhow::anyhow!("the CPU sampler panicked"))?;
+    let mut stats = Stats::new(&workload.name, concurrency, &histogram, errors, duration);
+    (stats.server_cpu_us, stats.postgres_cpu_us) = cpu::per_request(&before, &after, stats.requests + stats.errors);
+    Ok(stats)
 }
 
 /// The latencies (microseconds) of the successful answers, and the count of failed ones.
@@ -104,25 +179,27 @@ pub async fn measure(
     let start = Instant::now();
     let measure_from = start + warmup;
     let measure_until = measure_from + duration;
-    let host = workload.address.to_string();
+    anyhow::ensure!(!workload.servers.addresses.is_empty(), "{}: no server address", workload.name);
     let mut clients = Vec::with_capacity(concurrency);
     for k in 0..concurrency {
         let workload = workload.clone();
-        let host = host.clone();
+        let address = workload.servers.addresses[k % workload.servers.addresses.len()];
+        let host = address.to_string();
         clients.push(tokio::spawn(async move {
             let mut histogram = new_histogram()?;
             let mut errors = 0u64;
             let calls = workload.calls.len();
             let mut next = (k * calls / concurrency.max(1)) % calls.max(1);
-            let mut sender = connect(workload.address).await?;
+            let mut sender = connect(address).await?;
             loop {
+                // Built before the clock starts: a lazy call's building is the bench's cost, not the server's.
+                let call = workload.calls.get(next);
+                next = (next + 1) % calls;
                 let began = Instant::now();
                 if began >= measure_until {
                     break;
                 }
-                let call = &workload.calls[next];
-                next = (next + 1) % calls;
-                let outcome = send(&mut sender, &host, call).await;
+                let outcome = send(&mut sender, &host, &call).await;
                 let measured = began >= measure_from;
                 match outcome {
                     Ok((200, body)) if (workload.check)(&body) => {
@@ -133,7 +210,7 @@ pub async fn measure(
                     Ok(_) => errors += u64::from(measured),
                     Err(_) => {
                         errors += u64::from(measured);
-                        sender = connect(workload.address).await?;
+                        sender = connect(address).await?;
                     }
                 }
             }
@@ -177,6 +254,8 @@ impl Stats {
             p90_ms: ms(histogram.value_at_quantile(0.90)),
             p99_ms: ms(histogram.value_at_quantile(0.99)),
             max_ms: ms(histogram.max()),
+            server_cpu_us: None,
+            postgres_cpu_us: None,
         }
     }
 }

@@ -1,31 +1,38 @@
 //! `cdvault-bench`: cdvault's issue path against OpenBao's KV v2 read, on the same machine in the same run, with our
 //! own stack's ceilings (`viewer`: HTTP + GraphQL + token check; `healthz`: HTTP alone) beside them.
 //!
+//! Besides the requests, each run measures the machine's durable-write latency (to read the one-client issue p50
+//! against), the time the seeding took, the CPU time (user + system) of the servers, and of PostgreSQL's backends,
+//! per measured request, and the servers' peak RSS; `replicas` puts the issue load on two servers sharing one
+//! PostgreSQL database.
+//!
 //! cargo build --release -p cdvault-server -p cdvault-bench
 //! target/release/cdvault-bench [--concurrency 64] [--sellers 1000] [--postgres URL] [--json FILE]
 
+mod cpu;
 mod es256;
 mod flood;
+mod fsync;
 mod load;
 mod observability;
 mod openbao;
 mod report;
 mod rewrap;
 mod server;
+mod workloads;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cdvault_api::auth::{TokenRequest, mint_hs256};
 use cdvault_domain::crypto::RootKey;
 use clap::Parser;
-use hyper::Method;
 
 use crate::es256::Es256Issuer;
-use crate::load::{Call, Workload};
+use crate::load::{Servers, Workload};
 use crate::report::{Round, print_report};
+use crate::workloads::{KYC_PAGE, contains, graphql, issue, kyc_pages, viewer};
 
 /// Closed-loop benchmark of cdvault beside OpenBao.
 #[derive(Debug, Parser)]
@@ -41,7 +48,8 @@ struct Args {
     /// flood's answers and the audit rows it added), observability (at each `--concurrency`, `viewer` and `issue`
     /// against two more servers on copies of the seeded database, one with the production default telemetry (text
     /// access log, no metrics) and one with JSON logs and a metrics listener scraped every 5 s, in turns: the ratio of
-    /// the second to the first).
+    /// the second to the first), replicas (PostgreSQL only: `issue` again as `issue-2r` over two servers on the same
+    /// database, client k on server k mod 2, beside the one-server `issue`, which it adds if not chosen).
     #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Concurrent clients, comma-separated; every scenario runs at each.
@@ -50,6 +58,10 @@ struct Args {
     /// Stored sellers (and OpenBao secrets), comma-separated; each count is a fresh server and peer.
     #[arg(long, default_value = "1000", value_delimiter = ',')]
     sellers: Vec<usize>,
+    /// The most sellers the openbao scenario runs at: the peer is seeded over HTTP, a request per secret, which
+    /// takes minutes past this; larger counts skip it with a line saying so.
+    #[arg(long, default_value_t = 100_000)]
+    openbao_max_sellers: usize,
     /// Payout change requests seeded for kyc-list.
     #[arg(long, default_value_t = 10_000)]
     kyc_requests: usize,
@@ -85,65 +97,6 @@ struct Args {
     json: Option<PathBuf>,
 }
 
-fn graphql(token: &str, query: &str, variables: serde_json::Value) -> Call {
-    Call {
-        method: Method::POST,
-        path: "/graphql".into(),
-        headers: vec![("authorization", format!("Bearer {token}"))],
-        body: Bytes::from(serde_json::json!({ "query": query, "variables": variables }).to_string()),
-    }
-}
-
-fn contains(body: &[u8], needle: &[u8]) -> bool {
-    body.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The `viewer` query: HTTP + GraphQL + token check.
-fn viewer(name: &str, address: std::net::SocketAddr, token: &str) -> Workload {
-    let call = graphql(token, "{ viewer { subject } }", serde_json::json!({}));
-    Workload {
-        name: name.into(),
-        address,
-        calls: Arc::new(vec![call]),
-        check: |b| contains(b, b"\"subject\":\"cdvault-bench\""),
-    }
-}
-
-/// `issueApiCredential` over every seeded seller in turn.
-fn issue(name: &str, address: std::net::SocketAddr, token: &str, sellers: usize) -> Workload {
-    let query = "mutation($l: String!) { issueApiCredential(sellerLogin: $l, purpose: \"benchmark\") { password } }";
-    let calls =
-        (1..=sellers).map(|n| graphql(token, query, serde_json::json!({ "l": server::seller_login(n) }))).collect();
-    Workload {
-        name: name.into(),
-        address,
-        calls: Arc::new(calls),
-        check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
-    }
-}
-
-/// Requests per page in the kyc-list scenario (the largest page the API allows).
-const KYC_PAGE: usize = 100;
-const KYC_QUERY: &str = "query($after: String) { payoutChangeRequests(first: 100, after: $after) { edges { cursor node { id sellerLogin status version submittedBy details { ibanMasked last4 } } } pageInfo { endCursor hasNextPage } } }";
-
-/// Walks the whole list of payout change requests once, and returns one call per page (each with its `after`).
-async fn kyc_pages(address: std::net::SocketAddr, token: &str) -> anyhow::Result<Vec<Call>> {
-    let mut calls = Vec::new();
-    let mut after = serde_json::Value::Null;
-    loop {
-        let call = graphql(token, KYC_QUERY, serde_json::json!({ "after": after }));
-        let (status, body) = load::fetch(address, &call).await?;
-        anyhow::ensure!(status == 200, "listing payout requests failed: {status}");
-        let page: serde_json::Value = serde_json::from_slice(&body)?;
-        let info = &page["data"]["payoutChangeRequests"]["pageInfo"];
-        calls.push(call);
-        if info["hasNextPage"] != serde_json::Value::Bool(true) {
-            return Ok(calls);
-        }
-        after = info["endCursor"].clone();
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -160,11 +113,18 @@ async fn main() -> anyhow::Result<()> {
 
     for &sellers in &args.sellers {
         let store = server::Store::create(args.postgres.as_deref()).await?;
+        let engine = store.engine();
+        let on_postgres = args.postgres.is_some();
+        let durability = probe_durability(&store).await?;
+        for latency in &durability {
+            eprintln!("{engine}: {}", latency.line());
+        }
         let root_key = RootKey::generate_base64().to_string();
         let jwt_secret = RootKey::generate_base64().to_string();
-        eprintln!("seeding {sellers} sellers ({})", store.engine());
+        eprintln!("seeding {sellers} sellers ({engine})");
         let kyc_requests = if wants("kyc-list") { args.kyc_requests } else { 0 };
-        server::seed(&store.url(), &root_key, sellers, kyc_requests).await?;
+        let seeding = server::seed(&store.url(), &root_key, sellers, kyc_requests).await?;
+        eprintln!("seeded {sellers} sellers in {:.1} s", seeding.as_secs_f64());
         // Always started, so the server never points at the real Cdiscount hosts.
         let marketplace = cdvault_fake_marketplace::FakeMarketplace::start().await?;
         // Kept until the server stops: it holds the JWKS and TOML files the server reads.
@@ -185,6 +145,16 @@ async fn main() -> anyhow::Result<()> {
         };
         let srv = server::Server::start(&binary, &launch)?;
         let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
+        let one = Servers::one(srv.address, Some(srv.pid()), on_postgres);
+        // The second replica: the same database, root key (so audit key) and JWT secret, as in production.
+        let replica = match (wants("replicas"), on_postgres) {
+            (true, true) => Some(server::Server::start(&binary, &launch)?),
+            (true, false) => {
+                eprintln!("replicas: skipped on SQLite (replicas share one PostgreSQL database: --postgres URL)");
+                None
+            }
+            (false, _) => None,
+        };
         let request = TokenRequest {
             subject: "cdvault-bench".into(),
             scopes: vec!["credentials:read".into()],
@@ -194,7 +164,13 @@ async fn main() -> anyhow::Result<()> {
         let token = mint_hs256(jwt_secret.as_bytes(), server::ISSUER, server::AUDIENCE, &request)?;
         let es256_token = es256.as_ref().map(|issuer| issuer.mint(server::AUDIENCE, &request)).transpose()?;
 
-        let peer = if wants("openbao") {
+        let peer = if wants("openbao") && sellers > args.openbao_max_sellers {
+            eprintln!(
+                "openbao: skipped at {sellers} sellers (more than --openbao-max-sellers {})",
+                args.openbao_max_sellers
+            );
+            None
+        } else if wants("openbao") {
             eprintln!("starting OpenBao and seeding {sellers} secrets");
             Some(openbao::Peer::start(&args.openbao_peer, args.openbao_port, sellers).await?)
         } else {
@@ -203,25 +179,29 @@ async fn main() -> anyhow::Result<()> {
 
         let mut workloads = Vec::new();
         if wants("healthz") {
-            let call = Call { method: Method::GET, path: "/healthz".into(), headers: vec![], body: Bytes::new() };
-            workloads.push(Workload {
-                name: "healthz".into(),
-                address: srv.address,
-                calls: Arc::new(vec![call]),
-                check: |b| b == b"ok",
-            });
+            workloads.push(workloads::healthz(one.clone()));
         }
         // Each ES256 scenario right after its HS256 twin, on the same server, so their ratio compares like with like.
         let es256_token = es256_token.as_deref();
         for (name, token) in [("viewer", Some(token.as_str())), ("viewer-es256", es256_token)] {
             if let (true, Some(token)) = (wants(name), token) {
-                workloads.push(viewer(name, srv.address, token));
+                workloads.push(viewer(name, one.clone(), token));
             }
         }
-        for (name, token) in [("issue", Some(token.as_str())), ("issue-es256", es256_token)] {
-            if let (true, Some(token)) = (wants(name), token) {
-                workloads.push(issue(name, srv.address, token, sellers));
-            }
+        if wants("issue") || replica.is_some() {
+            workloads.push(issue("issue", one.clone(), &token, sellers));
+        }
+        // Right after the one-server issue, at each concurrency, so that their ratio compares like with like.
+        if let Some(replica) = &replica {
+            let both = Servers {
+                addresses: vec![srv.address, replica.address],
+                pids: vec![srv.pid(), replica.pid()],
+                postgres: true,
+            };
+            workloads.push(issue("issue-2r", both, &token, sellers));
+        }
+        if let (true, Some(token)) = (wants("issue-es256"), es256_token) {
+            workloads.push(issue("issue-es256", one.clone(), token, sellers));
         }
         if wants("token") {
             let query = "mutation($l: String!) { issueAccessToken(sellerLogin: $l, purpose: \"benchmark\", kind: MARKETPLACE_API) { token } }";
@@ -239,8 +219,8 @@ async fn main() -> anyhow::Result<()> {
             }
             workloads.push(Workload {
                 name: "token".into(),
-                address: srv.address,
-                calls: Arc::new(calls),
+                servers: one.clone(),
+                calls: Arc::new(calls.into()),
                 check: |b| contains(b, b"\"token\":\"") && !contains(b, b"\"errors\""),
             });
         }
@@ -256,34 +236,25 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("kyc-list: {} pages of up to {KYC_PAGE} requests", calls.len());
             workloads.push(Workload {
                 name: "kyc-list".into(),
-                address: srv.address,
-                calls: Arc::new(calls),
+                servers: one.clone(),
+                calls: Arc::new(calls.into()),
                 check: |b| contains(b, b"\"payoutChangeRequests\"") && !contains(b, b"\"errors\""),
             });
         }
         if let Some(peer) = &peer {
-            let calls = (1..=sellers)
-                .map(|n| Call {
-                    method: Method::GET,
-                    path: format!("{}{n}", peer.prefix),
-                    headers: vec![("x-vault-token", peer.token.clone())],
-                    body: Bytes::new(),
-                })
-                .collect();
-            workloads.push(Workload {
-                name: "openbao".into(),
-                address: peer.address,
-                calls: Arc::new(calls),
-                check: |b| contains(b, b"\"password\":\"Bench-Passw0rd!\""),
-            });
+            let servers =
+                Servers { addresses: vec![peer.address], pids: peer.pid.into_iter().collect(), postgres: false };
+            workloads.push(workloads::openbao(servers, &peer.prefix, &peer.token, sellers));
         }
 
         let mut results = Vec::new();
         for &concurrency in &args.concurrency {
             for workload in &workloads {
                 let stats = load::run(workload, concurrency, warmup, duration).await?;
+                let us = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0} µs"));
                 eprintln!(
-                    "{:8} c={:<4} {:>9.0} req/s  p50 {:7.2} ms  p90 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  errors {}",
+                    "{:8} c={:<4} {:>9.0} req/s  p50 {:7.2} ms  p90 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  errors {}  \
+                     CPU/req server {} PostgreSQL {}",
                     stats.scenario,
                     concurrency,
                     stats.rps,
@@ -291,7 +262,9 @@ async fn main() -> anyhow::Result<()> {
                     stats.p90_ms,
                     stats.p99_ms,
                     stats.max_ms,
-                    stats.errors
+                    stats.errors,
+                    us(stats.server_cpu_us),
+                    us(stats.postgres_cpu_us)
                 );
                 results.push(stats);
             }
@@ -306,9 +279,10 @@ async fn main() -> anyhow::Result<()> {
                 token: &token,
             };
             let both = |suffix: &str, address| {
+                let servers = Servers { addresses: vec![address], ..Servers::default() };
                 vec![
-                    viewer(&format!("viewer-{suffix}"), address, setup.token),
-                    issue(&format!("issue-{suffix}"), address, setup.token, sellers),
+                    viewer(&format!("viewer-{suffix}"), servers.clone(), setup.token),
+                    issue(&format!("issue-{suffix}"), servers, setup.token, sellers),
                 ]
             };
             let (mut stats, figures) = observability::run(&setup, both, &args.concurrency, warmup, duration).await?;
@@ -320,7 +294,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let mut floods = Vec::new();
         if wants("flood") {
-            let tool = issue("issue", srv.address, &token, sellers);
+            let tool = issue("issue", one.clone(), &token, sellers);
             let target = flood::Target {
                 address: srv.address,
                 server_pid: srv.pid(),
@@ -345,19 +319,30 @@ async fn main() -> anyhow::Result<()> {
             rewraps.push(rotation.report(store.engine(), sellers));
             results.append(&mut rotation.stats);
         }
+        // Again after the scenarios: on a shared machine a flush can cost ten times more from one minute to the next.
+        let durability_after = probe_durability(&store).await?;
         let peak = server::rss_mib(srv.pid()).map(|(_, hwm)| hwm);
         let bao_peak = peer.as_ref().and_then(|p| p.pid).and_then(server::rss_mib).map(|(_, hwm)| hwm);
+        let replica_peak = replica.as_ref().and_then(|r| server::rss_mib(r.pid())).map(|(_, hwm)| hwm);
         srv.stop()?;
+        if let Some(replica) = replica {
+            replica.stop()?;
+        }
         if let Some(peer) = peer {
             peer.stop()?;
         }
         store.drop_database().await?;
         rounds.push(Round {
-            engine: store.engine().into(),
+            engine: engine.into(),
             sellers,
+            seed_seconds: seeding.as_secs_f64(),
+            durability,
+            durability_after,
+            cpu_ticks_per_second: cpu::ticks_per_second(),
             results,
             server_idle_rss_mib: idle,
             server_peak_rss_mib: peak,
+            replica_peak_rss_mib: replica_peak,
             openbao_peak_rss_mib: bao_peak,
             floods,
             telemetries,
@@ -372,4 +357,24 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&rounds)?)?;
     }
     Ok(())
+}
+
+/// The machine's durable-write latency where the database lives: on SQLite an `fdatasync` in the
+/// database's folder; on PostgreSQL the same in a temporary folder (said whether on the device of PostgreSQL's data
+/// directory), and a one-row commit on the run's database.
+async fn probe_durability(store: &server::Store) -> anyhow::Result<Vec<fsync::Latency>> {
+    match store {
+        server::Store::Sqlite { dir } => Ok(fsync::file(dir.path(), " (the SQLite database's folder)")?.into()),
+        server::Store::Postgres { admin, .. } => {
+            let dir = tempfile::tempdir()?;
+            let note = match fsync::same_device_as_postgres(admin, dir.path()).await {
+                Some(true) => " (the same device as PostgreSQL's data directory)",
+                Some(false) => " (not the device of PostgreSQL's data directory)",
+                None => " (PostgreSQL's data directory's device unknown)",
+            };
+            let mut latencies = Vec::from(fsync::file(dir.path(), note)?);
+            latencies.push(fsync::postgres_commit(&store.url()).await?);
+            Ok(latencies)
+        }
+    }
 }
