@@ -25,6 +25,9 @@ async fn a_replica_warms_its_cache_with_the_newest_credential_of_every_active_se
 
     // One row per active seller and kind: the newest version of warm-a, warm-b; nothing of warm-c.
     assert_eq!(app.vault().warm_issue_cache().await.unwrap(), 2);
+    // Pages of one and two sellers cross every page end (the last page ends exactly on the last seller, or not).
+    assert_eq!(app.vault().warm_issue_cache_by(1).await.unwrap(), 2);
+    assert_eq!(app.vault().warm_issue_cache_by(2).await.unwrap(), 2);
     assert_eq!(password(&app.issue_password(&admin, "warm-a").await), PASSWORD);
     let refused = app.issue_password(&admin, "warm-c").await;
     assert_eq!(refused.error()["reason"].as_str(), Some("SELLER_INACTIVE"));

@@ -50,41 +50,45 @@ fn version_of(row: &QueryResult) -> Result<StoredCredential, StorageError> {
     to_domain(credential_version::Model::from_query_result(row, "")?)
 }
 
-/// Where a warm-up page ends: the last (seller id, kind) it held.
-pub type WarmCursor = (Uuid, String);
+/// Where a warm-up page ends: the last seller id it covered.
+pub type WarmCursor = Uuid;
 
-/// Active sellers' newest versions, both kinds, ordered by (seller id, kind), after `after`.
-const NEWEST_ACTIVE_PAGE: &str = "SELECT s.login AS s_login, c.* FROM credential_versions c \
+/// The id of the `OFFSET`-th seller after the cursor: the end of a page of sellers, walked on the primary key.
+const PAGE_END: &str = "SELECT id FROM sellers WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?";
+
+/// Active sellers' newest versions, both kinds, for the sellers in a range of ids. A range on the first column of
+/// the `(seller_id, kind, version)` index is one index range scan on both engines; a cursor on `(seller_id, kind)`
+/// spelled as `a > x OR (a = x AND b > y)` (or as a row comparison) made PostgreSQL scan and sort everything after
+/// the cursor for every page, so a million sellers never finished warming.
+const NEWEST_ACTIVE: &str = "SELECT s.login AS s_login, c.* FROM credential_versions c \
      JOIN sellers s ON s.id = c.seller_id \
-     WHERE s.status = ? AND (c.seller_id > ? OR (c.seller_id = ? AND c.kind > ?)) AND c.version = \
-     (SELECT MAX(v.version) FROM credential_versions v WHERE v.seller_id = c.seller_id AND v.kind = c.kind) \
-     ORDER BY c.seller_id, c.kind LIMIT ?";
+     WHERE s.status = ? AND c.seller_id > ? AND c.seller_id <= ? AND c.version = \
+     (SELECT MAX(v.version) FROM credential_versions v WHERE v.seller_id = c.seller_id AND v.kind = c.kind)";
+const NEWEST_ACTIVE_TO_END: &str = "SELECT s.login AS s_login, c.* FROM credential_versions c \
+     JOIN sellers s ON s.id = c.seller_id \
+     WHERE s.status = ? AND c.seller_id > ? AND c.version = \
+     (SELECT MAX(v.version) FROM credential_versions v WHERE v.seller_id = c.seller_id AND v.kind = c.kind)";
 
-/// Up to `limit` newest credentials of active sellers after `after` (from the start when `None`), with each
-/// seller's login, and the cursor of the next page (`None` after the last).
+/// The newest credentials of the active sellers among the next `sellers` sellers after `after` (from the start when
+/// `None`), with each seller's login, and the cursor of the next page (`None` after the last).
 pub async fn newest_active_page(
     db: &Database,
     after: Option<&WarmCursor>,
-    limit: u64,
+    sellers: u64,
 ) -> Result<(Vec<(String, StoredCredential)>, Option<WarmCursor>), StorageError> {
-    let (seller, kind) = after.cloned().unwrap_or((Uuid::nil(), String::new()));
-    let values = vec![
-        SellerStatus::Active.as_str().into(),
-        seller.into(),
-        seller.into(),
-        kind.into(),
-        i64::try_from(limit).unwrap_or(i64::MAX).into(),
-    ];
-    let rows = db.conn().query_all_raw(statement(db.db_backend(), NEWEST_ACTIVE_PAGE, values)).await?;
+    let from = after.copied().unwrap_or_else(Uuid::nil);
+    let offset = i64::try_from(sellers.saturating_sub(1)).unwrap_or(i64::MAX);
+    let end = db.conn().query_one_raw(statement(db.db_backend(), PAGE_END, vec![from.into(), offset.into()])).await?;
+    let end: Option<Uuid> = end.map(|row| row.try_get("", "id")).transpose()?;
+    let active = SellerStatus::Active.as_str();
+    let query = match end {
+        Some(end) => statement(db.db_backend(), NEWEST_ACTIVE, vec![active.into(), from.into(), end.into()]),
+        None => statement(db.db_backend(), NEWEST_ACTIVE_TO_END, vec![active.into(), from.into()]),
+    };
+    let rows = db.conn().query_all_raw(query).await?;
     let mut page = Vec::with_capacity(rows.len());
     for row in &rows {
         page.push((row.try_get::<String>("", "s_login")?, version_of(row)?));
     }
-    let next = match page.last() {
-        Some((_, last)) if page.len() as u64 == limit => {
-            Some((last.meta.seller_id, last.meta.kind.as_str().to_owned()))
-        }
-        _ => None,
-    };
-    Ok((page, next))
+    Ok((page, end))
 }

@@ -11,7 +11,7 @@ use super::vault::Vault;
 use crate::cache::IssueMaterial;
 use crate::error::ApiError;
 
-/// Rows per page: large enough that the round trips do not matter, small enough that one page is a short query.
+/// Sellers per page: large enough that the round trips do not matter, small enough that one page is a short query.
 const WARM_PAGE: u64 = 5_000;
 
 impl Vault {
@@ -25,10 +25,15 @@ impl Vault {
     /// replacing what requests cached meanwhile; returns how many were cached. A hint like every entry: the audit
     /// commit still checks each issue.
     pub async fn warm_issue_cache(&self) -> Result<u64, ApiError> {
+        self.warm_issue_cache_by(WARM_PAGE).await
+    }
+
+    /// [`Self::warm_issue_cache`], reading `sellers` sellers per page (tests use small pages to cross page ends).
+    pub async fn warm_issue_cache_by(&self, sellers: u64) -> Result<u64, ApiError> {
         let started = Instant::now();
         let (mut cursor, mut cached) = (None, 0u64);
         loop {
-            let (page, next) = issue_material::newest_active_page(&self.db, cursor.as_ref(), WARM_PAGE).await?;
+            let (page, next) = issue_material::newest_active_page(&self.db, cursor.as_ref(), sellers).await?;
             for (login, stored) in page {
                 let kind = stored.meta.kind;
                 let material = Arc::new(IssueMaterial { seller_id: stored.meta.seller_id, stored });
