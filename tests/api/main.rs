@@ -32,6 +32,7 @@ mod review_findings;
 mod revocation;
 mod rotation_jobs;
 mod schema;
+mod schema_gate;
 mod sellers;
 mod startup;
 mod subscriptions;
