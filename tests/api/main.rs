@@ -37,5 +37,6 @@ mod sellers;
 mod startup;
 mod subscriptions;
 mod tls;
+mod typescript_client;
 mod walkthrough;
 mod websocket_limits;

@@ -38,3 +38,28 @@ pub async fn run_node(modules: &Path, script: &str, args: &[&str]) -> String {
     assert!(output.status.success(), "the node script failed: {stderr}");
     String::from_utf8(output.stdout).expect("node prints UTF-8")
 }
+
+/// The TypeScript client package (`clients/typescript`), freshly built by `.ci/client-ts build` with its installed
+/// npm dependencies, or `None` (after one printed line) when `test` must skip; under `CI=true` their absence fails.
+pub async fn typescript_client(test: &str) -> Option<PathBuf> {
+    let installed = std::env::var_os("CDVAULT_CLIENT_NODE_MODULES").map(PathBuf::from).filter(|dir| dir.is_dir());
+    if installed.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but CDVAULT_CLIENT_NODE_MODULES names no folder: the client's npm dependencies must be installed"
+        );
+        println!("skipped {test}: the TypeScript client's npm dependencies are not installed (.ci/tools/install)");
+        return None;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_owned();
+    let output = tokio::process::Command::new("bash")
+        .arg(root.join(".ci/client-ts"))
+        .arg("build")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("bash runs");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the TypeScript client does not build: {printed}");
+    Some(root.join("clients/typescript"))
+}
