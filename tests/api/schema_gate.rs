@@ -35,7 +35,12 @@ fn gate(modules: &Path, current: &str, changelog: &str) -> Output {
 
 /// The schema without `Query.viewer` (and its description).
 fn without_viewer() -> String {
-    let field = "\t\"\"\"\n\tThe caller, as its token and the access grants it matched describe it. Needs a valid token.\n\t\"\"\"\n\tviewer: Viewer!\n";
+    let field = concat!(
+        "\t\"\"\"\n",
+        "\tThe caller, as its token and the access grants it matched describe it. Needs a valid token.\n",
+        "\t\"\"\"\n",
+        "\tviewer: Viewer!\n",
+    );
     let schema = released();
     assert!(schema.contains(field), "schema.graphql no longer has this Query.viewer: update the test");
     schema.replacen(field, "", 1)

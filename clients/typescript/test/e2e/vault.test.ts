@@ -79,11 +79,11 @@ test('a subscription hears a credential change, and resumes from its cursor afte
     // is heard (bounded), instead of guessing a delay.
     const live = subscribe(socket, CredentialChangedDocument, { sellerLogin: SELLER });
     const heard = live.next();
+    const halfASecond = () => new Promise<undefined>((resolve) => setTimeout(resolve, 500, undefined));
     let first: Change | undefined;
     for (let attempt = 0; attempt < 20 && !first; attempt++) {
       await store(`Live-passw0rd-${attempt}`);
-      const result = await Promise.race([heard, new Promise((resolve) => setTimeout(resolve, 500, undefined))]);
-      if (result) first = (result as IteratorResult<{ data?: CredentialChangedSubscription | null }>).value?.data?.credentialChanged;
+      first = (await Promise.race([heard, halfASecond()]))?.value?.data?.credentialChanged;
     }
     assert.ok(first, 'no credential change was heard');
     assert.deepEqual([first.sellerLogin, first.kind, first.change], [SELLER, 'MARKETPLACE_API', 'STORED']);
