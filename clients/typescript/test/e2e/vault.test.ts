@@ -16,6 +16,7 @@ import {
   ViewerDocument,
   createVaultSocket,
   execute,
+  followCredentialChanges,
   subscribe,
   type CredentialChangedSubscription,
   type VaultHttpOptions,
@@ -63,12 +64,9 @@ test('typed mutations answer with the error codes of the registry', async () => 
 
 type Change = CredentialChangedSubscription['credentialChanged'];
 
-test('a subscription hears a credential change, and resumes from its cursor after a disconnection', async () => {
-  const socket = createVaultSocket({
-    url: env('CDVAULT_WS_URL'),
-    token: () => env('CDVAULT_ADMIN_TOKEN'),
-    webSocketImpl: WebSocket,
-  });
+test('a subscription hears a credential change, and following resumes from its cursor', async () => {
+  const sockets = { url: env('CDVAULT_WS_URL'), token: () => env('CDVAULT_ADMIN_TOKEN'), webSocketImpl: WebSocket };
+  const socket = createVaultSocket(sockets);
   const store = async (password: string) => {
     const stored = await execute(admin, StoreApiCredentialDocument, { input: { sellerLogin: SELLER, password } });
     assert.deepEqual(stored.codes, []);
@@ -89,17 +87,19 @@ test('a subscription hears a credential change, and resumes from its cursor afte
     assert.deepEqual([first.sellerLogin, first.kind, first.change], [SELLER, 'MARKETPLACE_API', 'STORED']);
     await live.return?.();
 
-    // Away: one more change. Resumed from the last cursor, it comes first.
+    // Away: one more change. Following from the last cursor, it comes, after any other version the loop stored.
     const missed = await store('Missed-passw0rd');
-    const resumed = subscribe(socket, CredentialChangedDocument, { sellerLogin: SELLER, after: first.cursor });
-    let next = await resumed.next();
-    // Versions stored after the one heard first (the loop may have stored more) come in order before it.
-    while (!next.done && next.value.data?.credentialChanged.version !== missed) {
-      assert.ok(next.value.data!.credentialChanged.version < missed);
-      next = await resumed.next();
-    }
-    assert.equal(next.value?.data?.credentialChanged.change, 'STORED');
-    await resumed.return?.();
+    const versions: number[] = [];
+    let caughtUp = () => {};
+    const following = followCredentialChanges(
+      { ...sockets, sellerLogin: SELLER, after: first.cursor },
+      { next: (change) => (versions.push(change.version), change.version === missed && caughtUp()) },
+    );
+    await new Promise<void>((resolve) => (caughtUp = resolve));
+    await following.stop();
+    assert.deepEqual(versions, [...versions].sort((a, b) => a - b), 'in commit order');
+    assert.equal(versions.at(-1), missed);
+    assert.ok(versions[0]! > first.version, 'nothing before the cursor');
   } finally {
     await socket.dispose();
   }
