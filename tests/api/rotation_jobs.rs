@@ -318,3 +318,46 @@ async fn racing_rotation_starts_make_one_job_that_targets_the_active_version(eng
     db.close().await.unwrap();
 }
 on_both_engines!(racing_rotation_starts_make_one_job_that_targets_the_active_version);
+
+async fn a_batch_larger_than_one_write_turn_rewraps_every_row_once(engine: Engine) {
+    // 300 rows and batches of 1,000: on SQLite one batch written in turns of 128 rows (three recorded batches of
+    // one worker); on PostgreSQL two workers of one replica, each batch one transaction.
+    let app = TestApp::builder(engine).rewrap_pacing(rewrap_pacing::large_batches()).spawn().await;
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    let sellers: Vec<String> = (0..300).map(|i| format!("turn{i:03}")).collect();
+    for chunk in sellers.chunks(25) {
+        let writes = chunk.iter().map(|login| {
+            let (app, admin) = (&app, &admin);
+            async move {
+                app.register(admin, login).await.data();
+                app.store_password(admin, login, &format!("Pw-{login}!")).await.data();
+            }
+        });
+        futures::future::join_all(writes).await;
+    }
+    let keys_admin = token_for("security-team", "keys:admin", None);
+    let job = app.graphql(Some(&keys_admin), ROTATE, json!({})).await.data()["rotateEncryptionKey"]["id"].clone();
+
+    let done = finished(&app, &job).await;
+    assert_eq!(
+        (done["state"].as_str(), done["done"].as_i64(), done["failed"].as_i64()),
+        (Some("SUCCEEDED"), Some(300), Some(0)),
+        "{done}"
+    );
+    let db = app.keyed_db().await;
+    let id = uuid::Uuid::parse_str(job.as_str().unwrap()).unwrap();
+    let shares = shares(&db, id).await;
+    assert_eq!(shares.iter().map(|s| s.rows).sum::<i64>(), 300, "every row counted once: {shares:?}");
+    if engine == Engine::Sqlite {
+        assert_eq!(shares, vec![WorkerShare { rows: 300, batches: 3 }], "128 + 128 + 44 rows");
+    }
+    let census = cdvault_storage::keyring::census(&db).await.unwrap();
+    let totals: Vec<(i32, i64)> = census.iter().map(|k| (k.version, k.total())).collect();
+    assert_eq!(totals, vec![(1, 0), (2, 300)]);
+    db.close().await.unwrap();
+    for login in sellers.iter().step_by(37) {
+        let issued = app.issue_password(&admin, login).await;
+        assert_eq!(issued.data()["issueApiCredential"]["password"], format!("Pw-{login}!").as_str());
+    }
+}
+on_both_engines!(a_batch_larger_than_one_write_turn_rewraps_every_row_once);

@@ -68,6 +68,9 @@ struct Args {
     /// Rows per rewrap batch in the rewrap scenario (`CDVAULT_REWRAP_BATCH_SIZE` of the server).
     #[arg(long, default_value_t = 1000)]
     rewrap_batch: u64,
+    /// Rewrap batches one server runs at once on PostgreSQL (`CDVAULT_REWRAP_WORKERS`; unset: the server's default).
+    #[arg(long)]
+    rewrap_workers: Option<usize>,
     /// Connections of the token-less flood in the flood scenario (one thread of the bench drives them all).
     #[arg(long, default_value_t = 32)]
     flood_clients: usize,
@@ -140,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             jwt_secret: &jwt_secret,
             marketplace: &marketplace.base_url(),
             rewrap_batch: args.rewrap_batch,
+            rewrap_workers: args.rewrap_workers,
             config: es256.as_ref().map(|issuer| issuer.config.as_path()),
             telemetry: server::Telemetry::Quiet,
         };

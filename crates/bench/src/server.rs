@@ -204,6 +204,8 @@ pub struct Launch<'a> {
     pub marketplace: &'a str,
     /// Rows per rewrap batch.
     pub rewrap_batch: u64,
+    /// Rewrap batches at once on PostgreSQL (`None`: the server's default).
+    pub rewrap_workers: Option<usize>,
     /// A TOML file (extra token issuers), if any.
     pub config: Option<&'a Path>,
     pub telemetry: Telemetry,
@@ -244,6 +246,9 @@ impl Server {
             .env("CDVAULT_CDISCOUNT_STS_URL", launch.marketplace)
             .env("CDVAULT_OCTOPIA_AUTH_URL", launch.marketplace)
             .env("CDVAULT_REWRAP_BATCH_SIZE", launch.rewrap_batch.to_string());
+        if let Some(workers) = launch.rewrap_workers {
+            command.env("CDVAULT_REWRAP_WORKERS", workers.to_string());
+        }
         let mut markers = vec!["listening on http://"];
         match launch.telemetry {
             // The start-up lines (for the address) but no per-request access log.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use cdvault_domain::audit::AuditKey;
 
 use crate::StorageError;
+use crate::write_queue::{WriteQueue, WriteTurn};
 
 /// Which engine a [`Database`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Database {
     conn: DatabaseConnection,
     backend: Backend,
     audit_key: Option<Arc<AuditKey>>,
+    /// SQLite only: the queue of this process's busy writers on the file.
+    write_queue: Option<WriteQueue>,
 }
 
 /// How much of its connection pool a [`Database`] uses ([`Database::pool_usage`]).
@@ -75,11 +78,13 @@ impl Database {
         };
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.sqlx_logging(false);
+        let mut write_queue = None;
         match backend {
             Backend::Sqlite => {
                 // Validate the URL early: sqlx's own parse error is clearer than a pool timeout.
-                SqliteConnectOptions::from_str(url)
+                let parsed = SqliteConnectOptions::from_str(url)
                     .map_err(|e| StorageError::Corrupt(format!("bad SQLite URL: {e}")))?;
+                write_queue = Some(WriteQueue::for_file(parsed.get_filename().to_path_buf()));
                 // WAL lets readers run beside the writer; FULL makes every commit durable (the audit relies on it).
                 // A local file: no connection to test before each use (the default pings on every acquire).
                 opts.test_before_acquire(false).acquire_timeout(Duration::from_secs(10));
@@ -110,7 +115,7 @@ impl Database {
             }
         }
         let conn = sea_orm::Database::connect(opts).await?;
-        Ok(Self { conn, backend, audit_key: None })
+        Ok(Self { conn, backend, audit_key: None, write_queue })
     }
 
     /// This handle, appending audit events linked with `key` (from [`audit::open_key`](crate::audit::open_key)).
@@ -163,6 +168,16 @@ impl Database {
             ..Default::default()
         };
         Ok(self.conn.begin_with_options(options).await?)
+    }
+
+    /// On SQLite, waits for this process's turn at writing (hold it from before [`begin_write`](Self::begin_write)
+    /// to after the commit); `None` on PostgreSQL. For writers that run all the time, so that they take turns in
+    /// order instead of polling SQLite's busy handler (see `write_queue`).
+    pub(crate) async fn write_turn(&self) -> Result<Option<WriteTurn>, StorageError> {
+        match &self.write_queue {
+            Some(queue) => Ok(Some(queue.turn().await?)),
+            None => Ok(None),
+        }
     }
 
     /// Applies pending migrations in one transaction; on PostgreSQL under an advisory lock, so replicas starting

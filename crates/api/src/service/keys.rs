@@ -28,11 +28,14 @@ pub struct RewrapSettings {
     pub pause: Duration,
     /// How long a job's lease lasts without a batch renewing it; a crashed worker's job is taken over after it.
     pub lease: Duration,
+    /// Batches this replica runs at once on PostgreSQL (each locks its own rows): more finish a job sooner but
+    /// take more of the machine from requests. SQLite always runs one.
+    pub workers: usize,
 }
 
 impl Default for RewrapSettings {
     fn default() -> Self {
-        Self { batch_size: 500, pause: Duration::ZERO, lease: Duration::from_secs(30) }
+        Self { batch_size: 500, pause: Duration::ZERO, lease: Duration::from_secs(30), workers: 1 }
     }
 }
 
@@ -173,32 +176,47 @@ impl Vault {
             .ok_or_else(|| ApiError::NotFound(format!("keyring version {version}")))
     }
 
-    /// Runs this replica's rewrap worker until the server shuts down: it takes the running job's lease when free,
-    /// rewraps a batch, renews the lease with its progress, pauses, and goes on until nothing is left.
+    /// Runs this replica's rewrap worker until the server shuts down: on PostgreSQL `settings.workers` loops, on
+    /// SQLite one (see [`rewrap_loop`](Self::rewrap_loop)).
     pub fn start_rewrap_worker(self: &Arc<Self>, settings: RewrapSettings) -> tokio::task::JoinHandle<()> {
-        let vault = self.clone();
+        let loops = if self.db.is_postgres() { settings.workers.max(1) } else { 1 };
+        let handles: Vec<_> = (0..loops).map(|_| tokio::spawn(self.clone().rewrap_loop(settings))).collect();
         tokio::spawn(async move {
-            let closed = vault.sessions_closed();
-            tokio::pin!(closed);
-            let owner = Uuid::now_v7();
-            loop {
-                let step = vault.rewrap_step(owner, settings).await;
-                crate::metrics::rewrap_running(matches!(step, Ok(true)));
-                let wait = match step {
-                    Ok(true) => settings.pause,
-                    Ok(false) => IDLE_POLL,
-                    Err(e) => {
-                        tracing::warn!(error = %crate::error::error_chain(&e), "the rewrap worker failed a step");
-                        IDLE_POLL
-                    }
-                };
-                tokio::select! {
-                    () = &mut closed => return,
-                    () = tokio::time::sleep(wait) => {}
-                    () = vault.rewrap_wake.notified() => {}
-                }
+            for handle in handles {
+                let _ = handle.await;
             }
         })
+    }
+
+    /// One loop of the worker: it takes the running job's lease when free, rewraps a batch, renews the lease with
+    /// its progress, pauses, and goes on until nothing is left.
+    async fn rewrap_loop(self: Arc<Self>, settings: RewrapSettings) {
+        let closed = self.sessions_closed();
+        tokio::pin!(closed);
+        let owner = Uuid::now_v7();
+        let mut busy = false;
+        loop {
+            let step = self.rewrap_step(owner, settings).await;
+            crate::metrics::rewrap_running(matches!(step, Ok(true)));
+            if matches!(step, Ok(true)) && !busy {
+                // A job was found: the other loops, asleep until their next look, join in now.
+                self.rewrap_wake.notify_waiters();
+            }
+            busy = matches!(step, Ok(true));
+            let wait = match step {
+                Ok(true) => settings.pause,
+                Ok(false) => IDLE_POLL,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::error_chain(&e), "the rewrap worker failed a step");
+                    IDLE_POLL
+                }
+            };
+            tokio::select! {
+                () = &mut closed => return,
+                () = tokio::time::sleep(wait) => {}
+                () = self.rewrap_wake.notified() => {}
+            }
+        }
     }
 
     /// One step of the worker: `true` when it rewrapped a batch and more may remain.

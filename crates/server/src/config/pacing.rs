@@ -1,5 +1,5 @@
 //! How the rewrap worker paces itself (`CDVAULT_REWRAP_BATCH_SIZE`, `CDVAULT_REWRAP_BATCH_PAUSE_MS`,
-//! `CDVAULT_JOB_LEASE_TTL`) and how long the change feeds keep a change (`CDVAULT_CHANGE_FEED_RETENTION`),
+//! `CDVAULT_REWRAP_WORKERS`, `CDVAULT_JOB_LEASE_TTL`) and how long the change feeds keep a change (`CDVAULT_CHANGE_FEED_RETENTION`),
 //! validated once.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use super::raw::{RawSettings, Text};
 use super::{ConfigError, err};
 
 /// The rewrap worker's pacing: batch size 1 to 100,000 (default 500), pause 0 to 60,000 ms (default 0), lease
-/// 5 to 3600 s (default 30).
+/// 5 to 3600 s (default 30), batches at once on PostgreSQL 1 to 16 (default 1).
 pub(super) fn rewrap(raw: &RawSettings) -> Result<RewrapSettings, ConfigError> {
     let number = |given: Option<&Text>, name: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
         let Some(text) = Text::present(given) else { return Ok(default) };
@@ -29,6 +29,8 @@ pub(super) fn rewrap(raw: &RawSettings) -> Result<RewrapSettings, ConfigError> {
             0..=60_000,
         )?),
         lease: Duration::from_secs(number(raw.job_lease_ttl.as_ref(), "CDVAULT_JOB_LEASE_TTL", 30, 5..=3600)?),
+        workers: usize::try_from(number(raw.rewrap_workers.as_ref(), "CDVAULT_REWRAP_WORKERS", 1, 1..=16)?)
+            .unwrap_or(1),
     })
 }
 

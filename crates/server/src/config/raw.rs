@@ -158,6 +158,9 @@ settings! {
     rewrap_batch_pause_ms = "CDVAULT_REWRAP_BATCH_PAUSE_MS", secret: false,
         meaning: "Milliseconds the rewrap worker waits between two batches, 0 to 60,000.",
         default: "`0`";
+    rewrap_workers = "CDVAULT_REWRAP_WORKERS", secret: false,
+        meaning: "Batches one replica's rewrap worker runs at once on PostgreSQL, 1 to 16: each locks its own rows, so one reseals while another waits for the database. More finish a rotation sooner and take more of the machine from requests. SQLite always runs one. See [Pacing](key-rotation.md#pacing).",
+        default: "`1`";
     graphiql = "CDVAULT_GRAPHIQL", secret: false,
         meaning: "Whether `GET /graphql` serves GraphiQL (from assets embedded in the binary, under a strict Content-Security-Policy): `true` or `false`.",
         default: "development: `true`; production: `false`";

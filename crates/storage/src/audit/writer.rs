@@ -145,6 +145,8 @@ async fn append_batch(
     known: &mut Known,
     batch: &[(AuditRecord, Option<IssueCondition>)],
 ) -> Result<Vec<Result<(), AppendError>>, StorageError> {
+    // Held until the commit: on SQLite the rewrap worker queues behind this batch, not beside it.
+    let turn = db.write_turn().await?;
     let tx = db.begin_write().await?;
     let head = lock_head(&tx).await?;
     known.expire(Instant::now());
@@ -165,6 +167,7 @@ async fn append_batch(
         batch.iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((record, _), _)| record.clone());
     let appended = append_after(&tx, db.audit_key()?, head, records.collect()).await?;
     tx.commit().await?;
+    drop(turn);
     known.head_seq = Some(appended.last().map_or(head.0, |e| e.seq));
     Ok(outcomes)
 }

@@ -12,8 +12,8 @@ use crate::db::statement;
 use crate::sealed::{RowError, SealedRow, SealedTable};
 use crate::{Database, StorageError};
 
-/// Rows per compare-and-set statement (7 parameters each, within both engines' parameter limits).
-const UPDATE_CHUNK: usize = 500;
+/// Rows per update statement (at most 7 parameters each, within both engines' limits: 32,766 and 65,535).
+const WRITE_CHUNK: usize = 500;
 
 /// What one batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,10 +29,15 @@ pub struct BatchOutcome {
 }
 
 /// Rewraps up to `limit` rows of `job` with `ring` (whose active version must be the job's), as the lease's owner
-/// (renewing the lease), in one transaction. On PostgreSQL the rows are locked with `SKIP LOCKED`, so every replica's worker can take
-/// batches of the same job at once without touching the same rows; on SQLite the worker holding the job's lease
-/// does it alone. Progress, the batch and failures are recorded; the batch that leaves nothing finishes the job and
-/// appends its audit event `finished(&job as ended)` in the finishing transaction.
+/// (renewing the lease). Progress, the batch and failures are recorded with the rows they count; the batch that
+/// leaves nothing finishes the job and appends its audit event `finished(&job as ended)` in the finishing
+/// transaction.
+///
+/// On PostgreSQL the batch is one transaction whose rows are locked with `SKIP LOCKED`, so several workers (of
+/// this replica and others) take batches of the same job at once without touching the same rows. On SQLite the
+/// worker holding the job's lease does it alone: it reads and reseals the rows first, then writes them in short
+/// transactions of [`SQLITE_ROWS_PER_TURN`] rows, each in its turn of the write queue, so the audit writer (and
+/// with it every issue) never waits behind more than one of them.
 pub async fn run_batch(
     db: &Database,
     ring: &Keyring,
@@ -44,40 +49,96 @@ pub async fn run_batch(
     if ring.active_version() != Some(job.to_version) {
         return Err(StorageError::KeyNotActive(job.to_version));
     }
-    let postgres = db.db_backend() == DbBackend::Postgres;
-    // On PostgreSQL the rows are read and locked in the writing transaction (other workers skip them; readers are
-    // not blocked). On SQLite they are read and resealed first, so the write lock is held only for the updates.
-    let locked = if postgres { Some(db.begin_write().await?) } else { None };
-    let selected = select_and_reseal(db, locked.as_ref(), ring, job, limit).await?;
-    let tx = match locked {
-        Some(tx) => tx,
-        None => db.begin_write().await?,
-    };
-    let mut outcome = BatchOutcome::default();
-    let rewrites = record_failures(&tx, job, selected.rows, &mut outcome).await?;
-    for table in SealedTable::ALL {
-        let rows: Vec<&Rewrite> = rewrites.iter().filter(|r| r.table == table).collect();
-        if postgres {
-            compare_and_set_in_chunks(&tx, table, &rows, &mut outcome).await?;
-        } else {
-            compare_and_set_one_by_one(&tx, table, &rows, &mut outcome).await?;
-        }
-    }
     let now = OffsetDateTime::now_utc();
-    if !record_progress(&tx, job, lease, &outcome, now).await? {
-        // The job finished or its lease moved on: what this batch wrote is still correct, but is not counted twice.
-        tx.rollback().await?;
-        return Ok(outcome);
-    }
-    tx.commit().await?;
+    let written = if db.db_backend() == DbBackend::Postgres {
+        write_locked(db, ring, job, lease, limit, now).await?
+    } else {
+        write_in_turns(db, ring, job, lease, limit, now).await?
+    };
+    let Some((mut outcome, unused)) = written else {
+        // The job finished or its lease moved on: nothing of this batch was kept.
+        return Ok(BatchOutcome::default());
+    };
     // Counting is a scan: only when this batch found fewer rows than it could take (the end is near, or other
     // workers hold the rest).
     outcome.remaining =
-        if selected.unused > 0 { job::remaining(db.conn(), job.to_version, Some(job.id)).await? } else { i64::MAX };
+        if unused > 0 { job::remaining(db.conn(), job.to_version, Some(job.id)).await? } else { i64::MAX };
     if outcome.remaining == 0 {
         outcome.finished = job::finish(db, job.id, now, finished).await?.is_some();
     }
     Ok(outcome)
+}
+
+/// Rows a SQLite batch writes per transaction: a few milliseconds of the write lock, long enough that the commit's
+/// fsync is a small share of it (measured with `cdvault-bench --scenarios issue,rewrap`, docs/benchmarks.md).
+pub const SQLITE_ROWS_PER_TURN: usize = 128;
+
+/// PostgreSQL: reads, locks, rewrites and counts the rows in one transaction. `None` when the job is no longer
+/// running (nothing kept); otherwise the outcome and how much of `limit` was left over.
+async fn write_locked(
+    db: &Database,
+    ring: &Keyring,
+    job: &RotationJob,
+    lease: Lease,
+    limit: u64,
+    now: OffsetDateTime,
+) -> Result<Option<(BatchOutcome, u64)>, StorageError> {
+    let tx = db.begin_write().await?;
+    // No wait for the disk: a batch lost in a crash leaves its rows under their old version, which still opens
+    // them, and its count goes with them. Retiring that version needs a census of zero, committed durably after
+    // every batch it counted.
+    tx.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
+    let selected = select_and_reseal(&tx, ring, job, limit).await?;
+    let mut outcome = BatchOutcome::default();
+    let rewrites = record_failures(&tx, job, selected.rows, &mut outcome).await?;
+    for table in SealedTable::ALL {
+        let rows: Vec<&Rewrite> = rewrites.iter().filter(|r| r.table == table).collect();
+        write_back(&tx, table, &rows, Guard::KeyVersion, &mut outcome).await?;
+    }
+    if !record_progress(&tx, job, lease, &outcome, now).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(Some((outcome, selected.unused)))
+}
+
+/// SQLite: reads and reseals the rows outside any write transaction, then writes them back in turns of
+/// [`SQLITE_ROWS_PER_TURN`] rows, each with compare-and-set and its own count. `None` when the first turn found
+/// the job no longer this worker's (nothing kept); a later such turn stops the batch with what was kept.
+async fn write_in_turns(
+    db: &Database,
+    ring: &Keyring,
+    job: &RotationJob,
+    lease: Lease,
+    limit: u64,
+    now: OffsetDateTime,
+) -> Result<Option<(BatchOutcome, u64)>, StorageError> {
+    let Selected { mut rows, unused } = select_and_reseal(db.conn(), ring, job, limit).await?;
+    let mut outcome = BatchOutcome::default();
+    let mut first = true;
+    while !rows.is_empty() {
+        let part: Vec<Resealed> = rows.drain(..SQLITE_ROWS_PER_TURN.min(rows.len())).collect();
+        let turn = db.write_turn().await?;
+        let tx = db.begin_write().await?;
+        let mut counted = BatchOutcome::default();
+        let rewrites = record_failures(&tx, job, part, &mut counted).await?;
+        for table in SealedTable::ALL {
+            let rows: Vec<&Rewrite> = rewrites.iter().filter(|r| r.table == table).collect();
+            write_back(&tx, table, &rows, Guard::Content, &mut counted).await?;
+        }
+        if !record_progress(&tx, job, lease, &counted, now).await? {
+            tx.rollback().await?;
+            return Ok(if first { None } else { Some((outcome, 0)) });
+        }
+        tx.commit().await?;
+        drop(turn);
+        first = false;
+        outcome.rewrapped += counted.rewrapped;
+        outcome.failed += counted.failed;
+        outcome.skipped += counted.skipped;
+    }
+    Ok(Some((outcome, unused)))
 }
 
 /// A row read by a batch, with what resealing it gave.
@@ -93,11 +154,10 @@ struct Selected {
     unused: u64,
 }
 
-/// Reads up to `limit` rows not yet under the job's version, table after table (in `locked` when given, so they
-/// stay locked), and reseals each under `ring`.
+/// Reads up to `limit` rows not yet under the job's version, table after table, through `conn` (on PostgreSQL
+/// the batch's transaction, so they stay locked), and reseals each under `ring`.
 async fn select_and_reseal(
-    db: &Database,
-    locked: Option<&DatabaseTransaction>,
+    conn: &impl ConnectionTrait,
     ring: &Keyring,
     job: &RotationJob,
     limit: u64,
@@ -108,10 +168,7 @@ async fn select_and_reseal(
         if budget == 0 {
             break;
         }
-        let rows = match locked {
-            Some(tx) => select_old_rows(tx, table, job, budget).await?,
-            None => select_old_rows(db.conn(), table, job, budget).await?,
-        };
+        let rows = select_old_rows(conn, table, job, budget).await?;
         budget = budget.saturating_sub(rows.len() as u64);
         for row in rows {
             let resealed = table.reseal(ring, &row);
@@ -194,52 +251,30 @@ async fn record_failures(
     Ok(rewrites)
 }
 
-/// SQLite: compare-and-set one prepared statement per row, faster than a join (and it runs in-process). A row stored
-/// or rewrapped meanwhile is left as it is.
-async fn compare_and_set_one_by_one(
+/// Writes the resealed rows back, many per statement, joined to a `VALUES` list, and counts what was written. With
+/// `Guard::Content` (SQLite, where the rows were read before the transaction) a row is written only if its key
+/// version, nonce and ciphertext are still those read: one stored or rewrapped meanwhile is left as it is. With
+/// `Guard::KeyVersion` (PostgreSQL, where this transaction has held the rows' locks since it read them, so their
+/// content cannot have changed) only the key version is compared, as a guard. One statement rather than one per
+/// row: on SQLite every statement is a round trip to sqlx's worker thread, which cost more than the update itself.
+async fn write_back(
     tx: &DatabaseTransaction,
     table: SealedTable,
     rows: &[&Rewrite],
+    guard: Guard,
     outcome: &mut BatchOutcome,
 ) -> Result<(), StorageError> {
-    let sql = format!(
-        "UPDATE {table} SET key_version = ?, nonce = ?, ciphertext = ? \
-         WHERE id = ? AND key_version = ? AND nonce = ? AND ciphertext = ?"
-    );
-    for Rewrite { id, old, new, .. } in rows.iter().copied() {
-        let update = statement(
-            tx.get_database_backend(),
-            &sql,
-            vec![
-                new.key_version.into(),
-                new.nonce.clone().into(),
-                new.ciphertext.clone().into(),
-                (*id).into(),
-                old.key_version.into(),
-                old.nonce.clone().into(),
-                old.ciphertext.clone().into(),
-            ],
-        );
-        if tx.execute_raw(update).await?.rows_affected() == 1 {
-            outcome.rewrapped += 1;
-        } else {
-            outcome.skipped += 1;
-        }
-    }
-    Ok(())
-}
-
-/// PostgreSQL: compare-and-set many rows per statement, joined to a `VALUES` list. A row stored or rewrapped
-/// meanwhile is left as it is.
-async fn compare_and_set_in_chunks(
-    tx: &DatabaseTransaction,
-    table: SealedTable,
-    rows: &[&Rewrite],
-    outcome: &mut BatchOutcome,
-) -> Result<(), StorageError> {
-    for chunk in rows.chunks(UPDATE_CHUNK) {
+    let (columns, tuple, check) = match guard {
+        Guard::KeyVersion => ("id, kv, n, c, old_kv", "(?, ?, ?, ?, ?)", ""),
+        Guard::Content => (
+            "id, kv, n, c, old_kv, old_n, old_c",
+            "(?, ?, ?, ?, ?, ?, ?)",
+            " AND {table}.nonce = v.old_n AND {table}.ciphertext = v.old_c",
+        ),
+    };
+    let check = check.replace("{table}", table.name());
+    for chunk in rows.chunks(WRITE_CHUNK) {
         let mut values = Vec::with_capacity(chunk.len() * 7);
-        let tuples = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         for Rewrite { id, old, new, .. } in chunk.iter().copied() {
             values.extend([
                 (*id).into(),
@@ -247,15 +282,16 @@ async fn compare_and_set_in_chunks(
                 new.nonce.clone().into(),
                 new.ciphertext.clone().into(),
                 old.key_version.into(),
-                old.nonce.clone().into(),
-                old.ciphertext.clone().into(),
             ]);
+            if guard == Guard::Content {
+                values.extend([old.nonce.clone().into(), old.ciphertext.clone().into()]);
+            }
         }
+        let tuples = vec![tuple; chunk.len()].join(", ");
         let sql = format!(
-            "WITH v (id, kv, n, c, old_kv, old_n, old_c) AS (VALUES {tuples}) \
+            "WITH v ({columns}) AS (VALUES {tuples}) \
              UPDATE {table} SET key_version = v.kv, nonce = v.n, ciphertext = v.c FROM v \
-             WHERE {table}.id = v.id AND {table}.key_version = v.old_kv AND {table}.nonce = v.old_n \
-             AND {table}.ciphertext = v.old_c"
+             WHERE {table}.id = v.id AND {table}.key_version = v.old_kv{check}"
         );
         let updated = tx.execute_raw(statement(tx.get_database_backend(), &sql, values)).await?.rows_affected();
         let updated = i64::try_from(updated).unwrap_or(i64::MAX);
@@ -263,6 +299,15 @@ async fn compare_and_set_in_chunks(
         outcome.skipped += chunk.len() as i64 - updated;
     }
     Ok(())
+}
+
+/// What a write-back compares before it writes a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// The key version only: the rows are locked by the writing transaction since they were read.
+    KeyVersion,
+    /// Key version, nonce and ciphertext: the rows were read before the writing transaction.
+    Content,
 }
 
 /// Adds the batch to the job's progress and renews the lease, then records the batch row when it did anything.

@@ -208,6 +208,8 @@ pub async fn claim(db: &Database, lease: Lease, now: OffsetDateTime) -> Result<O
         let row = db.conn().query_one_raw(Statement::from_string(backend, sql)).await?;
         return row.map(|r| to_job(&r)).transpose();
     }
+    // In the write queue like the batches, so that taking the lease does not poll SQLite's busy handler.
+    let _turn = db.write_turn().await?;
     let take = statement(
         backend,
         "UPDATE rotation_jobs SET lease_owner = ?, lease_until = ? \
