@@ -248,23 +248,26 @@ async fn shares(db: &cdvault_storage::Database, id: uuid::Uuid) -> Vec<WorkerSha
     shares
 }
 
+/// Registers `count` sellers named `{prefix}000`... with the password `Pw-{login}!`, 25 at a time.
+async fn seed_sellers(app: &TestApp, admin: &str, prefix: &str, count: usize) -> Vec<String> {
+    let sellers: Vec<String> = (0..count).map(|i| format!("{prefix}{i:03}")).collect();
+    for chunk in sellers.chunks(25) {
+        let writes = chunk.iter().map(|login| async move {
+            app.register(admin, login).await.data();
+            app.store_password(admin, login, &format!("Pw-{login}!")).await.data();
+        });
+        futures::future::join_all(writes).await;
+    }
+    sellers
+}
+
 async fn two_replicas_share_one_rewrap_job_on_disjoint_batches(engine: Engine) {
     // `first` does one batch and then stalls; `second`, started only once that batch is recorded, does the rest.
     // So both replicas work on the job whatever the scheduling (on SQLite, `second` takes it over once `first`'s
     // one-second lease has lapsed; on PostgreSQL, batches of every replica may run at once on disjoint rows).
     let first = TestApp::builder(engine).rewrap_pacing(rewrap_pacing::stalled_after_one_batch()).spawn().await;
     let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
-    let sellers: Vec<String> = (0..200).map(|i| format!("pair{i:03}")).collect();
-    for chunk in sellers.chunks(25) {
-        let writes = chunk.iter().map(|login| {
-            let (first, admin) = (&first, &admin);
-            async move {
-                first.register(admin, login).await.data();
-                first.store_password(admin, login, &format!("Pw-{login}!")).await.data();
-            }
-        });
-        futures::future::join_all(writes).await;
-    }
+    let sellers = seed_sellers(&first, &admin, "pair", 200).await;
     // Started as the CLI does: no rotation on `first` wakes its worker, which takes the job on its next idle look.
     let db = first.keyed_db().await;
     let root = cdvault_domain::crypto::RootKey::from_base64(&first.options.root_key).unwrap();
@@ -324,17 +327,7 @@ async fn a_batch_larger_than_one_write_turn_rewraps_every_row_once(engine: Engin
     // one worker); on PostgreSQL two workers of one replica, each batch one transaction.
     let app = TestApp::builder(engine).rewrap_pacing(rewrap_pacing::large_batches()).spawn().await;
     let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
-    let sellers: Vec<String> = (0..300).map(|i| format!("turn{i:03}")).collect();
-    for chunk in sellers.chunks(25) {
-        let writes = chunk.iter().map(|login| {
-            let (app, admin) = (&app, &admin);
-            async move {
-                app.register(admin, login).await.data();
-                app.store_password(admin, login, &format!("Pw-{login}!")).await.data();
-            }
-        });
-        futures::future::join_all(writes).await;
-    }
+    let sellers = seed_sellers(&app, &admin, "turn", 300).await;
     let keys_admin = token_for("security-team", "keys:admin", None);
     let job = app.graphql(Some(&keys_admin), ROTATE, json!({})).await.data()["rotateEncryptionKey"]["id"].clone();
 

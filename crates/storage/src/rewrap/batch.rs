@@ -50,10 +50,11 @@ pub async fn run_batch(
         return Err(StorageError::KeyNotActive(job.to_version));
     }
     let now = OffsetDateTime::now_utc();
+    let batch = Batch { db, ring, job, lease, limit, now };
     let written = if db.db_backend() == DbBackend::Postgres {
-        write_locked(db, ring, job, lease, limit, now).await?
+        write_locked(&batch).await?
     } else {
-        write_in_turns(db, ring, job, lease, limit, now).await?
+        write_in_turns(&batch).await?
     };
     let Some((mut outcome, unused)) = written else {
         // The job finished or its lease moved on: nothing of this batch was kept.
@@ -75,14 +76,8 @@ pub const SQLITE_ROWS_PER_TURN: usize = 128;
 
 /// PostgreSQL: reads, locks, rewrites and counts the rows in one transaction. `None` when the job is no longer
 /// running (nothing kept); otherwise the outcome and how much of `limit` was left over.
-async fn write_locked(
-    db: &Database,
-    ring: &Keyring,
-    job: &RotationJob,
-    lease: Lease,
-    limit: u64,
-    now: OffsetDateTime,
-) -> Result<Option<(BatchOutcome, u64)>, StorageError> {
+async fn write_locked(batch: &Batch<'_>) -> Result<Option<(BatchOutcome, u64)>, StorageError> {
+    let Batch { db, ring, job, lease, limit, now } = *batch;
     let tx = db.begin_write().await?;
     // No wait for the disk: a batch lost in a crash leaves its rows under their old version, which still opens
     // them, and its count goes with them. Retiring that version needs a census of zero, committed durably after
@@ -106,14 +101,8 @@ async fn write_locked(
 /// SQLite: reads and reseals the rows outside any write transaction, then writes them back in turns of
 /// [`SQLITE_ROWS_PER_TURN`] rows, each with compare-and-set and its own count. `None` when the first turn found
 /// the job no longer this worker's (nothing kept); a later such turn stops the batch with what was kept.
-async fn write_in_turns(
-    db: &Database,
-    ring: &Keyring,
-    job: &RotationJob,
-    lease: Lease,
-    limit: u64,
-    now: OffsetDateTime,
-) -> Result<Option<(BatchOutcome, u64)>, StorageError> {
+async fn write_in_turns(batch: &Batch<'_>) -> Result<Option<(BatchOutcome, u64)>, StorageError> {
+    let Batch { db, ring, job, lease, limit, now } = *batch;
     let Selected { mut rows, unused } = select_and_reseal(db.conn(), ring, job, limit).await?;
     let mut outcome = BatchOutcome::default();
     let mut first = true;
@@ -139,6 +128,18 @@ async fn write_in_turns(
         outcome.skipped += counted.skipped;
     }
     Ok(Some((outcome, unused)))
+}
+
+/// What one batch works with: the job, the keyring to reseal with, the lease it renews, how many rows it may take,
+/// and the time it records.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    db: &'a Database,
+    ring: &'a Keyring,
+    job: &'a RotationJob,
+    lease: Lease,
+    limit: u64,
+    now: OffsetDateTime,
 }
 
 /// A row read by a batch, with what resealing it gave.
