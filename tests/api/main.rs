@@ -37,6 +37,7 @@ mod sellers;
 mod startup;
 mod subscriptions;
 mod tls;
+mod trusted_documents;
 mod typescript_client;
 mod walkthrough;
 mod websocket_limits;

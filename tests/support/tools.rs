@@ -63,3 +63,13 @@ pub async fn typescript_client(test: &str) -> Option<PathBuf> {
     assert!(output.status.success(), "the TypeScript client does not build: {printed}");
     Some(root.join("clients/typescript"))
 }
+
+/// The TypeScript client's manifest of persisted documents, as generated and committed (sha256 hex -> text).
+pub const TYPESCRIPT_MANIFEST: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../clients/typescript/src/generated/persisted-documents.json");
+
+/// The TypeScript client's operations as the server's trusted documents.
+pub fn typescript_trusted_documents() -> cdvault_api::http::TrustedDocuments {
+    let manifest = std::fs::read_to_string(TYPESCRIPT_MANIFEST).expect("the TypeScript manifest is readable");
+    cdvault_api::http::TrustedDocuments::from_manifests([manifest.as_str()]).expect("the TypeScript manifest is valid")
+}

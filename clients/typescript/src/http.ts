@@ -1,7 +1,7 @@
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 
 import { type ErrorCode, type VaultError, errorCodes } from './errors.js';
-import persisted from './generated/persisted-documents.json' with { type: 'json' };
+import { type PersistedDocument, documentFields } from './persisted.js';
 
 /** Where the vault is and who calls it. */
 export interface VaultHttpOptions {
@@ -32,12 +32,7 @@ export interface VaultResult<TData> {
   retryAfterSeconds?: number;
 }
 
-type Document<TResult, TVariables> = DocumentTypeDecoration<TResult, TVariables> & {
-  __meta__?: Record<string, unknown>;
-  toString(): string;
-};
-
-const manifest: Record<string, string> = persisted;
+type Document<TResult, TVariables> = DocumentTypeDecoration<TResult, TVariables> & PersistedDocument;
 
 /**
  * Sends one operation over HTTP. The request carries the document's manifest text and its sha256 (Apollo's
@@ -49,12 +44,7 @@ export async function execute<TResult, TVariables>(
   ...[variables]: TVariables extends Record<string, never> ? [] | [TVariables] : [TVariables]
 ): Promise<VaultResult<TResult>> {
   const send = options.fetch ?? fetch;
-  const hash = typeof document.__meta__?.hash === 'string' ? document.__meta__.hash : undefined;
-  const body = JSON.stringify({
-    query: (hash && manifest[hash]) || document.toString(),
-    variables: variables ?? {},
-    ...(hash ? { extensions: { persistedQuery: { version: 1, sha256Hash: hash } } } : {}),
-  });
+  const body = JSON.stringify({ ...documentFields(document), variables: variables ?? {} });
   for (let attempt = 0; ; attempt++) {
     const response = await send(options.url, {
       method: 'POST',

@@ -2,6 +2,7 @@ import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { type Client, type ClientOptions, createClient } from 'graphql-ws';
 
 import type { VaultError } from './errors.js';
+import { type PersistedDocument, documentFields } from './persisted.js';
 
 /**
  * Every close code `/graphql/ws` sends (docs/websocket.md). Some codes have several reasons: match the reason's first
@@ -136,15 +137,16 @@ export interface SubscriptionResult<TData> {
 
 /**
  * Runs a typed subscription; iterate it with `for await`, and `return()` it (or `break`) to unsubscribe. A close that
- * ends it throws its [`CloseAdvice`].
+ * ends it throws its [`CloseAdvice`]. Like `execute`, it sends the manifest text and hash of its document, so it
+ * passes a server that runs only trusted documents.
  */
 export function subscribe<TResult, TVariables>(
   socket: Client,
-  document: DocumentTypeDecoration<TResult, TVariables> & { toString(): string },
+  document: DocumentTypeDecoration<TResult, TVariables> & PersistedDocument,
   variables: TVariables,
 ): AsyncIterableIterator<SubscriptionResult<TResult>> {
   const iterator = socket.iterate<TResult>({
-    query: document.toString(),
+    ...documentFields(document),
     variables: variables as Record<string, unknown>,
   });
   return {

@@ -11,6 +11,7 @@
 //! - `checkpoints`: where audit checkpoints go, how often, and the replica name;
 //! - `surface`: the HTTP surface (GraphiQL, introspection, rate limits, trusted proxies, WebSocket limits);
 //! - `transport`: the main listener's TLS (certificate, key, reload, HSTS) and the CORS origins;
+//! - `trusted_documents`: the clients' manifests, the only operations run when set;
 //! - `serve`: what `serve` needs; `reference`: the generated `docs/configuration.md`.
 
 use std::path::Path;
@@ -28,6 +29,7 @@ mod serve;
 mod settings;
 mod surface;
 mod transport;
+mod trusted_documents;
 mod twins;
 mod written;
 

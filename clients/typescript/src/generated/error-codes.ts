@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   BAD_REQUEST: 400,
   /** HTTP 403. **HTTP 403**: a WebSocket upgrade (`/graphql/ws`) carries an `Origin` header that is not one of `CDVAULT_CORS_ORIGINS`: refused before the upgrade. An upgrade without `Origin` (a tool, not a browser) and every upgrade when no origin is configured are let through. */
   ORIGIN_NOT_ALLOWED: 403,
+  /** HTTP 400. **HTTP 400**: trusted documents are on (`CDVAULT_TRUSTED_DOCUMENTS`) and the request's document is in none of the configured manifests, or its `extensions.persistedQuery.sha256Hash` is not the sha256 of the `query` sent with it: nothing in the request is parsed or run. Introspection queries (GraphiQL's included) are refused too. Send the client's own documents, and deploy its manifest with the server (see [Trusted documents](security.md#trusted-documents)). Over WebSocket, the `subscribe` gets an `error` message. */
+  DOCUMENT_NOT_TRUSTED: 400,
+  /** HTTP 400. **HTTP 400**: trusted documents are on and the request sent only a hash (`extensions.persistedQuery.sha256Hash`, Apollo's persisted-query format) that no configured manifest has: the client is newer than the manifests deployed with the server. Nothing runs. */
+  PERSISTED_QUERY_NOT_FOUND: 400,
   /** HTTP 200. The query is not valid GraphQL syntax, or nests its selections or directives beyond what the parser accepts. */
   GRAPHQL_PARSE_FAILED: 200,
   /** HTTP 200. The query does not match the schema (unknown field, wrong argument or variable type, ...). */

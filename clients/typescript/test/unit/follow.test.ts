@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 
 import { type CloseAdvice, type FollowedChange, followCredentialChanges } from '../../src/index.js';
+import persisted from '../../src/generated/persisted-documents.json' with { type: 'json' };
 
 type Script = (socket: WebSocket, variables: Record<string, unknown>, id: string) => void;
 
@@ -13,18 +14,20 @@ async function fakeFeed(scripts: Script[]) {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => server.once('listening', resolve));
   const subscribed: Array<Record<string, unknown>> = [];
+  const payloads: Array<Record<string, any>> = [];
   server.on('connection', (socket) => {
     socket.on('message', (raw) => {
       const message = JSON.parse(raw.toString());
       if (message.type === 'connection_init') socket.send(JSON.stringify({ type: 'connection_ack' }));
       if (message.type === 'subscribe') {
+        payloads.push(message.payload);
         subscribed.push(message.payload.variables);
         scripts[Math.min(subscribed.length, scripts.length) - 1]!(socket, message.payload.variables, message.id);
       }
     });
   });
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, subscribed, close: () => new Promise((resolve) => server.close(resolve)) };
+  return { url, subscribed, payloads, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
 const change = (id: string, cursor: string, version: number) =>
@@ -70,6 +73,9 @@ test('following resumes from the last cursor after the server goes away', async 
     assert.deepEqual(seen.map((entry) => entry.version), [1, 2, 3]);
     assert.deepEqual(feed.subscribed.map((variables) => variables.after), [null, 'c2']);
     assert.equal(following.cursor(), 'c3');
+    // The manifest text and its hash, as over HTTP: a server running only trusted documents accepts it.
+    const hash = feed.payloads[0]!.extensions.persistedQuery.sha256Hash as string;
+    assert.equal(feed.payloads[0]!.query, (persisted as Record<string, string>)[hash]);
   } finally {
     await following.stop();
     await feed.close();

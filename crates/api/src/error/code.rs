@@ -146,6 +146,16 @@ error_codes! {
     /// `CDVAULT_CORS_ORIGINS`: refused before the upgrade. An upgrade without `Origin` (a tool, not a browser) and
     /// every upgrade when no origin is configured are let through.
     OriginNotAllowed = "ORIGIN_NOT_ALLOWED", Request, Some(StatusCode::FORBIDDEN);
+    /// **HTTP 400**: trusted documents are on (`CDVAULT_TRUSTED_DOCUMENTS`) and the request's document is in none of
+    /// the configured manifests, or its `extensions.persistedQuery.sha256Hash` is not the sha256 of the `query` sent
+    /// with it: nothing in the request is parsed or run. Introspection queries (GraphiQL's included) are refused
+    /// too. Send the client's own documents, and deploy its manifest with the server (see [Trusted
+    /// documents](security.md#trusted-documents)). Over WebSocket, the `subscribe` gets an `error` message.
+    DocumentNotTrusted = "DOCUMENT_NOT_TRUSTED", Request, Some(StatusCode::BAD_REQUEST);
+    /// **HTTP 400**: trusted documents are on and the request sent only a hash
+    /// (`extensions.persistedQuery.sha256Hash`, Apollo's persisted-query format) that no configured manifest has:
+    /// the client is newer than the manifests deployed with the server. Nothing runs.
+    PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND", Request, Some(StatusCode::BAD_REQUEST);
     /// The query is not valid GraphQL syntax, or nests its selections or directives beyond what the parser accepts.
     GraphqlParseFailed = "GRAPHQL_PARSE_FAILED", Request, None;
     /// The query does not match the schema (unknown field, wrong argument or variable type, ...).

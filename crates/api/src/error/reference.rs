@@ -13,7 +13,8 @@ const HEADER: &str = "\
 
 Every error carries a stable `extensions.code` and the `extensions.requestId` of the request. Clients should test the
 code, not the message. Errors raised while a query runs come back with HTTP 200. Errors found before it runs have their
-own HTTP status: a refused token, a body that is too large, and a body that is not JSON.
+own HTTP status: a refused token, a body that is too large, a body that is not JSON, and a document that is not
+trusted.
 ";
 
 const FOOTER: &str = "\

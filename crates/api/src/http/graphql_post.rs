@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, RequestPartsExt};
 
-use super::caller;
 use super::state::AppState;
 use super::transport::{MAX_BODY_BYTES, transport_error};
+use super::{caller, trusted_documents};
 use crate::error::ErrorCode;
 use crate::service::Caller;
 
@@ -27,13 +27,24 @@ pub(super) async fn graphql(State(state): State<AppState>, request: Request) -> 
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
         Err(_) => {
             let message = "the body must be a JSON GraphQL request: {\"query\": ..., \"variables\": ...}";
             return transport_error(ErrorCode::BadRequest, message, &caller.request_id);
         }
     };
+    // Before the schema parses anything: an untrusted document, however big or deep, costs one hash.
+    if let Some(trusted) = &state.trusted_documents {
+        match trusted.admit(Some(&request.query), trusted_documents::request_hash(&request)) {
+            Ok(Some(text)) => request.query = text.to_owned(),
+            Ok(None) => {}
+            Err(refused) => {
+                tracing::info!(code = %refused.code(), "document refused: not trusted");
+                return transport_error(refused.code(), refused.message(), &caller.request_id);
+            }
+        }
+    }
     let request_id = caller.request_id.clone();
     let mut response = state.schema.execute(request.data(caller)).await;
     // Every error of ours has a code; the few async-graphql raises at execution without one are about the request

@@ -1,7 +1,9 @@
 //! The HTTP surface: `POST /graphql`, GraphiQL on `GET /graphql` (when switched on), subscriptions on `/graphql/ws`, `/healthz`,
 //! `/readyz`, and `/metrics` when it is served on the main listener. Request ids, the access log and the body limit are tower-http layers; the caller is an extractor
 //! (`caller.rs`), so authentication happens once per request, before the schema runs. CORS and, over TLS, HSTS are
-//! layers too (`cors.rs`, `tls.rs`: the certificate the server's TLS listener serves and reloads).
+//! layers too (`cors.rs`, `tls.rs`: the certificate the server's TLS listener serves and reloads). When trusted
+//! documents are configured (`trusted_documents.rs`), both `/graphql` and `/graphql/ws` check each document against
+//! them before it is parsed.
 
 mod access_log;
 mod caller;
@@ -15,6 +17,7 @@ mod request_id;
 mod state;
 pub mod tls;
 mod transport;
+mod trusted_documents;
 mod websocket;
 
 use std::sync::Arc;
@@ -39,6 +42,7 @@ pub use options::{CorsOptions, HttpOptions, MetricsOptions, TlsOptions, WebSocke
 pub use rate_limit::RateLimits;
 pub use request_id::{CallerRequestId, RequestId};
 pub use transport::MAX_BODY_BYTES;
+pub use trusted_documents::{ManifestError, Refusal, TrustedDocuments};
 
 use crate::auth::JwtVerifier;
 use crate::graphql::{build_schema, build_session_schema};
@@ -69,6 +73,7 @@ pub fn router(
         websocket: Arc::new(open_sockets::Sockets::new(options.websocket)),
         origins: cors::Origins::new(&options.cors),
         tls: tls.clone(),
+        trusted_documents: options.trusted_documents.clone(),
         schema: build_schema(Some(vault.clone()), options.introspection),
         sessions: build_session_schema(vault.clone(), options.introspection),
         vault,

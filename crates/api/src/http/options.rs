@@ -1,11 +1,12 @@
 //! What the HTTP surface is configured with: GraphiQL, introspection, rate limits, the WebSocket's limits, where
-//! the metrics are served, TLS and CORS.
+//! the metrics are served, TLS, CORS and the trusted documents.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::rate_limit::RateLimits;
+use super::trusted_documents::TrustedDocuments;
 
 /// How the router serves: everything an operator may switch or tune on the HTTP surface of one replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct HttpOptions {
     pub tls: Option<TlsOptions>,
     /// The browser origins allowed to call the API (`CDVAULT_CORS_*`); none: no CORS header is sent.
     pub cors: CorsOptions,
+    /// The only documents run, over HTTP and WebSocket (`CDVAULT_TRUSTED_DOCUMENTS`); `None`: any document.
+    pub trusted_documents: Option<TrustedDocuments>,
 }
 
 impl Default for HttpOptions {
@@ -36,6 +39,7 @@ impl Default for HttpOptions {
             metrics: MetricsOptions::default(),
             tls: None,
             cors: CorsOptions::default(),
+            trusted_documents: None,
         }
     }
 }

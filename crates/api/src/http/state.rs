@@ -23,4 +23,6 @@ pub(super) struct AppState {
     pub(super) origins: Origins,
     /// The served certificate when the listener speaks TLS (its reload history is in `/readyz`).
     pub(super) tls: Option<super::tls::Certificates>,
+    /// The only documents run, when configured (`CDVAULT_TRUSTED_DOCUMENTS`).
+    pub(super) trusted_documents: Option<super::trusted_documents::TrustedDocuments>,
 }

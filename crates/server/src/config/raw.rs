@@ -216,6 +216,10 @@ settings! {
     cors_max_age = "CDVAULT_CORS_MAX_AGE", secret: false,
         meaning: "Seconds a browser may cache a preflight's answer (`Access-Control-Max-Age`), 0 to 86,400.",
         default: "`600`";
+    // Trusted documents (issue 20).
+    trusted_documents = "CDVAULT_TRUSTED_DOCUMENTS", secret: false,
+        meaning: "The clients' manifests of persisted documents, comma-separated paths, e.g. `/etc/cdvault/typescript.json, /etc/cdvault/rust.json`: each a JSON object of sha256 hex -> exact document text, as GraphQL Code Generator's persisted documents write it (`clients/typescript/src/generated/persisted-documents.json`). Set, only their operations run, over HTTP and WebSocket, named by `extensions.persistedQuery.sha256Hash` or by their exact text; any other is refused before it is parsed (`DOCUMENT_NOT_TRUSTED`, `PERSISTED_QUERY_NOT_FOUND`), introspection and GraphiQL's queries included. A manifest that cannot be read, is not such an object, or has an entry whose key is not the sha256 of its document stops start-up. Recommended in production: see [Trusted documents](security.md#trusted-documents).",
+        default: "unset: any operation runs";
     access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
         meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
         default: "`1000`";

@@ -76,6 +76,7 @@ pub(super) fn http_options(raw: &RawSettings, dev: bool) -> Result<HttpOptions, 
         metrics: super::metrics::metrics_options(raw)?,
         tls: super::transport::tls_options(raw)?,
         cors: super::transport::cors_options(raw)?,
+        trusted_documents: super::trusted_documents::trusted_documents(raw)?,
     })
 }
 

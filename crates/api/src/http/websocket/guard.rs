@@ -26,8 +26,9 @@ pub(super) enum Phase {
 pub(super) enum Incoming {
     /// The first `connection_init`, with its payload (where the token is).
     Init(Value),
-    /// A new operation (`subscribe`, or `start` in graphql-ws), within the socket's cap.
-    Subscribe,
+    /// A new operation (`subscribe`, or `start` in graphql-ws), within the socket's cap: its id and payload (the
+    /// request: `query`, `variables`, `extensions`).
+    Subscribe { id: String, payload: Value },
     /// Anything else the protocols have: `complete`/`stop`, `ping`, `pong`, `connection_terminate`.
     Other,
 }
@@ -87,8 +88,8 @@ impl Guard {
                 if self.running.len() >= self.max_running {
                     return Err(Close::TooManySubscriptions);
                 }
-                self.running.insert(id);
-                Ok(Incoming::Subscribe)
+                self.running.insert(id.clone());
+                Ok(Incoming::Subscribe { id, payload: envelope.payload.unwrap_or(Value::Null) })
             }
             (Phase::Ready, "complete" | "stop") => {
                 if let Some(id) = envelope.id {
@@ -101,7 +102,8 @@ impl Guard {
         }
     }
 
-    /// Notes a message async-graphql sends: its acknowledgement opens the socket, a `complete` ends an operation.
+    /// Notes a message sent to the client: the acknowledgement opens the socket, a `complete` or an `error` (ours:
+    /// a refused document) ends an operation.
     pub(super) fn outgoing(&mut self, message: &str) {
         // Results are most of the traffic and change nothing here: not parsed again when they look like one.
         if message.starts_with(r#"{"type":"next""#) || message.starts_with(r#"{"type":"data""#) {
@@ -110,7 +112,7 @@ impl Guard {
         let Ok(envelope) = serde_json::from_str::<Envelope>(message) else { return };
         match envelope.kind.as_str() {
             "connection_ack" if self.phase == Phase::Initialising => self.phase = Phase::Ready,
-            "complete" => {
+            "complete" | "error" => {
                 if let Some(id) = envelope.id {
                     self.running.remove(&id);
                 }
@@ -157,9 +159,9 @@ mod tests {
     #[test]
     fn subscriptions_are_counted_until_either_side_completes_them() {
         let mut guard = ready(2);
-        assert_eq!(guard.incoming(&subscribe("1")), Ok(Incoming::Subscribe));
+        assert!(matches!(guard.incoming(&subscribe("1")), Ok(Incoming::Subscribe { id, .. }) if id == "1"));
         assert_eq!(guard.incoming(&subscribe("1")), Err(Close::DuplicateId("1".into())));
-        assert_eq!(guard.incoming(&subscribe("2")), Ok(Incoming::Subscribe));
+        assert!(matches!(guard.incoming(&subscribe("2")), Ok(Incoming::Subscribe { .. })));
         assert_eq!(guard.incoming(&subscribe("3")), Err(Close::TooManySubscriptions));
 
         guard.outgoing(r#"{"type":"complete","id":"1"}"#);
@@ -167,7 +169,10 @@ mod tests {
         assert_eq!(guard.incoming(&bytes(json!({ "type": "complete", "id": "2" }))), Ok(Incoming::Other));
         assert_eq!(guard.running(), 0);
         guard.outgoing(r#"{"type":"next","id":"3","payload":{}}"#);
-        assert_eq!(guard.incoming(&subscribe("3")), Ok(Incoming::Subscribe));
+        let third = guard.incoming(&subscribe("3"));
+        assert!(matches!(third, Ok(Incoming::Subscribe { payload, .. }) if payload["query"] == "subscription { x }"));
+        guard.outgoing(r#"{"type":"error","id":"3","payload":[]}"#);
+        assert_eq!(guard.running(), 0, "an error ends the operation");
     }
 
     #[test]

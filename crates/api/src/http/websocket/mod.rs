@@ -2,9 +2,10 @@
 //! mutations. async-graphql runs the operations; this module stands between it and the socket, since async-graphql
 //! has no hooks for what HTTP enforces: the upgrade pays the source address's rate limit; every message meets the
 //! HTTP body limit; `connection_init` must come first and within the initialisation timeout, with a token that is
-//! verified, not revoked and within its identity's socket cap; each `subscribe` pays the identity's rate limit and
-//! counts against the socket's cap; the socket closes when its token expires or is revoked, its access is lost or
-//! the server shuts down. Every close code is in `docs/websocket.md`.
+//! verified, not revoked and within its identity's socket cap; each `subscribe` pays the identity's rate limit,
+//! counts against the socket's cap and, with trusted documents configured, must name one of them (else an `error`
+//! message answers it, and async-graphql never parses it); the socket closes when its token expires or is revoked,
+//! its access is lost or the server shuts down. Every close code is in `docs/websocket.md`.
 
 mod close;
 mod guard;
@@ -115,6 +116,13 @@ async fn serve(socket: WebSocket, state: AppState, mut session: Session, protoco
                 };
                 match session.incoming(&message).await {
                     Ok(Step::Forward) => waiting = Some(message),
+                    Ok(Step::Rewritten(message)) => waiting = Some(message),
+                    Ok(Step::Answer(text)) => {
+                        session.guard.outgoing(&text);
+                        if sink.send(Message::Text(text.into())).await.is_err() {
+                            break None;
+                        }
+                    }
                     Ok(Step::Accepted { data, end: session_end }) => {
                         if let Some(accepted) = accepted.take() {
                             let _ = accepted.send(data);

@@ -1,13 +1,15 @@
 //! One socket's side of the checks that need the vault: the token of `connection_init` (verified, not revoked,
-//! within its identity's socket cap), the rate limit each `subscribe` pays, and when the session must end.
+//! within its identity's socket cap), the rate limit each `subscribe` pays, its document checked against the trusted
+//! documents when they are configured, and when the session must end.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use async_graphql::Data;
+use axum::body::Bytes;
 use futures::FutureExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::close::Close;
 use super::guard::{Guard, Incoming, Phase};
@@ -15,6 +17,7 @@ use crate::auth::{AuthError, JwtVerifier};
 use crate::http::open_sockets::{Slot, Sockets};
 use crate::http::rate_limit::{self, LimitKey, Limiter};
 use crate::http::state::AppState;
+use crate::http::trusted_documents::{self, TrustedDocuments};
 use crate::service::{Caller, Vault};
 
 /// Resolves with the close a session ends with.
@@ -24,6 +27,10 @@ pub(super) type SessionEnd = Pin<Box<dyn Future<Output = Close> + Send>>;
 pub(super) enum Step {
     /// Hand it to async-graphql.
     Forward,
+    /// Hand this instead to async-graphql: the `subscribe` of a trusted document sent by hash only, its text added.
+    Rewritten(Bytes),
+    /// Hand nothing over; send this to the client (a `subscribe` refused with an `error` message).
+    Answer(String),
     /// The `connection_init` was accepted: hand it over with the session's data (its caller); the session ends
     /// when `end` resolves.
     Accepted { data: Data, end: SessionEnd },
@@ -35,6 +42,7 @@ pub(super) struct Session {
     verifier: Arc<JwtVerifier>,
     limiter: Arc<Limiter>,
     sockets: Arc<Sockets>,
+    trusted_documents: Option<TrustedDocuments>,
     request_id: String,
     caller_request_id: Option<String>,
     pub(super) guard: Guard,
@@ -51,6 +59,7 @@ impl Session {
             verifier: state.verifier.clone(),
             limiter: state.limiter.clone(),
             sockets: state.websocket.clone(),
+            trusted_documents: state.trusted_documents.clone(),
             request_id,
             caller_request_id,
             guard: Guard::new(state.websocket.limits().subscriptions_per_socket),
@@ -70,9 +79,9 @@ impl Session {
         }
         match self.guard.incoming(message)? {
             Incoming::Init(payload) => self.accept(&payload).await,
-            Incoming::Subscribe => {
+            Incoming::Subscribe { id, payload } => {
                 self.charge().await?;
-                Ok(Step::Forward)
+                Ok(self.trust(id, payload))
             }
             Incoming::Other => Ok(Step::Forward),
         }
@@ -118,6 +127,27 @@ impl Session {
         let mut data = Data::default();
         data.insert(caller);
         Ok(Step::Accepted { data, end })
+    }
+
+    /// Checks a `subscribe`'s document against the trusted documents, when configured, before async-graphql parses
+    /// it. A refusal is the operation's `error` message (both protocols' clients read an array of GraphQL errors
+    /// there): the socket stays open for the client's other, trusted, operations.
+    fn trust(&self, id: String, mut payload: Value) -> Step {
+        let Some(trusted) = &self.trusted_documents else { return Step::Forward };
+        let query = payload.get("query").and_then(Value::as_str);
+        match trusted.admit(query, trusted_documents::persisted_hash(&payload)) {
+            Ok(None) => Step::Forward,
+            Ok(Some(text)) => {
+                payload["query"] = Value::String(text.to_owned());
+                Step::Rewritten(json!({ "type": "subscribe", "id": id, "payload": payload }).to_string().into())
+            }
+            Err(refused) => {
+                tracing::info!(code = %refused.code(), "document refused: not trusted");
+                let extensions = json!({ "code": refused.code().as_str(), "requestId": self.request_id });
+                let error = json!({ "message": refused.message(), "extensions": extensions });
+                Step::Answer(json!({ "type": "error", "id": id, "payload": [error] }).to_string())
+            }
+        }
     }
 
     /// Takes one request from the identity's budget for a `subscribe`; a denial is audited as over HTTP.
