@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cdvault_client::{Client, FeedEvent, FileToken, Purpose};
+use cdvault_client::{Client, FeedEvent, FileToken, FollowOptions, Purpose, StaticToken};
 use cdvault_fake_marketplace::FakeMarketplace;
 use cdvault_issuer_tool::{Report, Round, Settings, run};
 use cdvault_tests::{ALL_SCOPES, Engine, TestApp, on_both_engines, token_for};
@@ -122,3 +122,71 @@ async fn a_tool_on_the_rust_client_follows_a_password_change_and_a_server_restar
     running.abort();
 }
 on_both_engines!(a_tool_on_the_rust_client_follows_a_password_change_and_a_server_restart_without_being_restarted);
+
+/// The next feed event `wanted` picks, within [`WITHIN`].
+async fn next_event<T>(
+    events: &mut tokio::sync::broadcast::Receiver<FeedEvent>,
+    mut wanted: impl FnMut(FeedEvent) -> Option<T>,
+) -> T {
+    let read = async {
+        loop {
+            if let Some(found) = wanted(events.recv().await.expect("the feed runs")) {
+                return found;
+            }
+        }
+    };
+    tokio::time::timeout(WITHIN, read).await.expect("the feed event came")
+}
+
+async fn a_client_resuming_from_a_pruned_cursor_drops_its_cache_and_follows_changes_from_now(engine: Engine) {
+    let app = TestApp::builder(engine).seller_with_password(SELLER, PASSWORDS[0]).spawn().await;
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    let tool = token_for("issuer-tool", "credentials:read", Some(&[SELLER]));
+    let client = || {
+        let purpose = Purpose::new("order sync").unwrap();
+        Client::builder(app.url("/graphql"), StaticToken::new(tool.clone()), purpose).build().unwrap()
+    };
+    let only_seller = || FollowOptions { seller_login: Some(SELLER.into()), after: None };
+    let subscribed = app.subscriptions_started();
+    let first = client().follow_changes(only_seller());
+    let mut events = first.events();
+    app.subscribed(subscribed).await;
+    let mut cursors = Vec::new();
+    for password in ["Second-Passw0rd!", "Third-Passw0rd!", "Fourth-Passw0rd!"] {
+        app.store_password(&admin, SELLER, password).await.data();
+        cursors.push(
+            next_event(&mut events, |e| match e {
+                FeedEvent::Changed(change) => Some(change.cursor),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    drop(first);
+    // Eight days later (the retention is seven), only the newest change is kept.
+    app.options.clock.advance(time::Duration::days(8));
+    assert!(app.vault().prune_change_feeds().await.unwrap() > 0);
+
+    let vault = client();
+    let stale = FollowOptions { after: Some(cursors[0].clone()), ..only_seller() };
+    let following = vault.follow_changes(stale);
+    let mut events = following.events();
+    next_event(&mut events, |e| matches!(e, FeedEvent::CursorExpired).then_some(())).await;
+    let resumed = next_event(&mut events, |e| match e {
+        FeedEvent::Subscribed { resumed_after } => Some(resumed_after),
+        _ => None,
+    })
+    .await;
+    assert_eq!(resumed, None, "after an expired cursor the feed goes on from now");
+    assert_eq!(following.cursor(), None);
+    assert_eq!(vault.api_credential(SELLER).await.unwrap().version, 4);
+    app.store_password(&admin, SELLER, "Fifth-Passw0rd!").await.data();
+    let version = next_event(&mut events, |e| match e {
+        FeedEvent::Changed(change) => Some(change.version),
+        _ => None,
+    })
+    .await;
+    assert_eq!(version, 5);
+    assert_eq!(vault.api_credential(SELLER).await.unwrap().version, 5);
+}
+on_both_engines!(a_client_resuming_from_a_pruned_cursor_drops_its_cache_and_follows_changes_from_now);

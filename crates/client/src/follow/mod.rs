@@ -330,3 +330,66 @@ fn deliver(client: &Client, state: &State, payload: &Value) -> Delivered {
         Err(e) => Delivered::Refused(format!("a change of unexpected shape: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::cache::{Entry, Slot};
+    use crate::{Purpose, StaticToken};
+
+    fn client() -> Client {
+        let purpose = Purpose::new("test").unwrap();
+        Client::builder("http://127.0.0.1:9/graphql", StaticToken::new("t"), purpose).build().unwrap()
+    }
+
+    fn entry() -> Entry {
+        let credential = json!({
+            "sellerLogin": "bestshop", "apiLogin": "bestshop-api", "password": "p", "version": 1,
+            "issuedAt": "2026-12-03T10:00:00Z"
+        });
+        Entry::Api(Arc::new(serde_json::from_value(credential).unwrap()))
+    }
+
+    fn fill(client: &Client, seller: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        client.cache().put(seller, Slot::ApiCredential, entry(), deadline, client.cache().generation());
+    }
+
+    #[test]
+    fn a_pruned_cursor_drops_the_whole_cache_and_the_cursor() {
+        let (client, state) = (client(), State { cursor: Mutex::new(Some("c-1".into())), events: None });
+        fill(&client, "bestshop");
+        fill(&client, "othershop");
+        let expired =
+            json!({ "errors": [{ "message": "m", "extensions": { "code": "CURSOR_EXPIRED", "field": "after" } }] });
+        assert!(matches!(deliver(&client, &state, &expired), Delivered::CursorExpired));
+        assert_eq!(client.cache().len(), 0);
+        assert_eq!(state.cursor(), None);
+    }
+
+    #[test]
+    fn a_change_forgets_its_seller_and_moves_the_cursor() {
+        let (client, state) = (client(), State::default());
+        fill(&client, "bestshop");
+        fill(&client, "othershop");
+        let change = json!({ "data": { "credentialChanged": {
+            "cursor": "c-2", "sellerLogin": "bestshop", "kind": "MARKETPLACE_API", "version": 2, "change": "STORED",
+            "changedBy": "admin", "occurredAt": "2026-12-03T10:00:00Z"
+        } } });
+        assert!(matches!(deliver(&client, &state, &change), Delivered::Change));
+        assert!(client.cache().get("bestshop", Slot::ApiCredential).is_none());
+        assert!(client.cache().get("othershop", Slot::ApiCredential).is_some());
+        assert_eq!(state.cursor().as_deref(), Some("c-2"));
+    }
+
+    #[test]
+    fn another_error_on_the_feed_stops_it() {
+        let (client, state) = (client(), State::default());
+        let forbidden = json!({ "errors": [{ "message": "m", "extensions": { "code": "FORBIDDEN" } }] });
+        assert!(matches!(deliver(&client, &state, &forbidden), Delivered::Refused(_)));
+    }
+}
