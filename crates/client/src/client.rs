@@ -1,21 +1,20 @@
 //! [`Client`]: the typed, cached, retried operations, and how to build one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use reqwest::Url;
-use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::cache::{Cache, Entry, Slot};
+use crate::cache::{Entry, Slot};
 use crate::documents::{self, Document};
 use crate::follow::{self, FollowOptions, Following};
 use crate::retry::RetryPolicy;
-use crate::token::{TokenError, TokenSource};
+use crate::session::Session;
+use crate::token::TokenSource;
 use crate::types::{AccessToken, ApiCredential, CredentialKind, OctopiaCredential, Purpose};
 use crate::{Error, http};
 
@@ -33,14 +32,10 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     graphql: Url,
-    ws: Url,
-    tokens: Arc<dyn TokenSource>,
     purpose: Purpose,
     retry: RetryPolicy,
     credential_ttl: Duration,
-    cache: Cache,
-    /// Whether the change feed is subscribed now: issued credentials are cached only then.
-    following: AtomicBool,
+    session: Arc<Session>,
 }
 
 /// Why a [`Client`] could not be built.
@@ -108,13 +103,10 @@ impl ClientBuilder {
         let inner = Inner {
             http,
             graphql,
-            ws,
-            tokens: self.tokens,
             purpose: self.purpose,
             retry: self.retry,
             credential_ttl: self.credential_ttl,
-            cache: Cache::default(),
-            following: AtomicBool::new(false),
+            session: Arc::new(Session::new(self.tokens, ws)),
         };
         Ok(Client { inner: Arc::new(inner) })
     }
@@ -138,7 +130,7 @@ impl Client {
     /// it runs, and whenever it is disconnected, issued credentials are asked for on every call; brokered tokens
     /// are cached until their expiry either way.
     pub fn follow_changes(&self, options: FollowOptions) -> Following {
-        follow::start(self.clone(), options)
+        follow::start(Arc::clone(&self.inner.session), options)
     }
 
     /// The newest Marketplace API credential of `seller` (`credentials:read`), from the cache when the feed runs.
@@ -147,7 +139,7 @@ impl Client {
         if let Some(Entry::Api(cached)) = self.cached_credential(seller, slot) {
             return Ok(cached);
         }
-        let generation = self.inner.cache.generation();
+        let generation = self.inner.session.cache().generation();
         let issued: Arc<ApiCredential> = Arc::new(self.issue(&documents::ISSUE_API_CREDENTIAL, seller, None).await?);
         self.keep_credential(seller, slot, Entry::Api(Arc::clone(&issued)), generation);
         Ok(issued)
@@ -159,7 +151,7 @@ impl Client {
         if let Some(Entry::Octopia(cached)) = self.cached_credential(seller, slot) {
             return Ok(cached);
         }
-        let generation = self.inner.cache.generation();
+        let generation = self.inner.session.cache().generation();
         let issued: Arc<OctopiaCredential> =
             Arc::new(self.issue(&documents::ISSUE_OCTOPIA_CREDENTIAL, seller, None).await?);
         self.keep_credential(seller, slot, Entry::Octopia(Arc::clone(&issued)), generation);
@@ -170,30 +162,30 @@ impl Client {
     /// server's default (Octopia when the seller has it). Cached until shortly before its `expiresAt`.
     pub async fn access_token(&self, seller: &str, kind: Option<CredentialKind>) -> Result<Arc<AccessToken>, Error> {
         let slot = Slot::Token(kind);
-        if let Some(Entry::Token(cached)) = self.inner.cache.get(seller, slot) {
+        if let Some(Entry::Token(cached)) = self.inner.session.cache().get(seller, slot) {
             return Ok(cached);
         }
-        let generation = self.inner.cache.generation();
+        let generation = self.inner.session.cache().generation();
         let issued: Arc<AccessToken> = Arc::new(self.issue(&documents::ISSUE_ACCESS_TOKEN, seller, kind).await?);
         if let Some(deadline) = token_deadline(issued.expires_at) {
-            self.inner.cache.put(seller, slot, Entry::Token(Arc::clone(&issued)), deadline, generation);
+            self.inner.session.cache().put(seller, slot, Entry::Token(Arc::clone(&issued)), deadline, generation);
         }
         Ok(issued)
     }
 
     /// Forgets everything cached (the secrets are zeroized once no caller holds them).
     pub fn clear_cache(&self) {
-        self.inner.cache.clear();
+        self.inner.session.cache().clear();
     }
 
     fn cached_credential(&self, seller: &str, slot: Slot) -> Option<Entry> {
-        self.inner.following.load(Ordering::SeqCst).then(|| self.inner.cache.get(seller, slot)).flatten()
+        self.inner.session.following().then(|| self.inner.session.cache().get(seller, slot)).flatten()
     }
 
     fn keep_credential(&self, seller: &str, slot: Slot, entry: Entry, generation: u64) {
-        if self.inner.following.load(Ordering::SeqCst) {
+        if self.inner.session.following() {
             let deadline = Instant::now() + self.inner.credential_ttl;
-            self.inner.cache.put(seller, slot, entry, deadline, generation);
+            self.inner.session.cache().put(seller, slot, entry, deadline, generation);
         }
     }
 
@@ -211,7 +203,7 @@ impl Client {
         let mut attempt = 1;
         loop {
             let result = async {
-                let token = self.token().await?;
+                let token = self.inner.session.token().await?;
                 http::execute(&self.inner.http, &self.inner.graphql, &token, document, &variables, field).await
             }
             .await;
@@ -226,24 +218,9 @@ impl Client {
         }
     }
 
-    pub(crate) async fn token(&self) -> Result<SecretString, TokenError> {
-        self.inner.tokens.token().await
-    }
-
-    pub(crate) fn ws_url(&self) -> &Url {
-        &self.inner.ws
-    }
-
-    pub(crate) fn cache(&self) -> &Cache {
-        &self.inner.cache
-    }
-
-    /// Called by the follower: off, the issued credentials are forgotten (changes may be missed until it resumes).
-    pub(crate) fn set_following(&self, on: bool) {
-        self.inner.following.store(on, Ordering::SeqCst);
-        if !on {
-            self.inner.cache.clear_credentials();
-        }
+    #[cfg(test)]
+    pub(crate) fn session(&self) -> &Session {
+        &self.inner.session
     }
 }
 
@@ -288,10 +265,10 @@ mod tests {
         let purpose = Purpose::new("test").unwrap();
         let client =
             Client::builder("https://vault.example/graphql", StaticToken::new("t"), purpose.clone()).build().unwrap();
-        assert_eq!(client.ws_url().as_str(), "wss://vault.example/graphql/ws");
+        assert_eq!(client.session().ws_url().as_str(), "wss://vault.example/graphql/ws");
         let client =
             Client::builder("http://127.0.0.1:8080/graphql/", StaticToken::new("t"), purpose.clone()).build().unwrap();
-        assert_eq!(client.ws_url().as_str(), "ws://127.0.0.1:8080/graphql/ws");
+        assert_eq!(client.session().ws_url().as_str(), "ws://127.0.0.1:8080/graphql/ws");
         assert!(Client::builder("ftp://x/graphql", StaticToken::new("t"), purpose).build().is_err());
     }
 }

@@ -44,6 +44,7 @@ mod error;
 mod follow;
 mod http;
 mod retry;
+mod session;
 mod token;
 mod types;
 

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::client::Client;
+use crate::session::Session;
 use crate::types::CredentialChange;
 
 mod protocol;
@@ -66,7 +66,7 @@ pub enum FeedEvent {
 pub struct Following {
     task: JoinHandle<()>,
     state: Arc<State>,
-    client: Client,
+    session: Arc<Session>,
 }
 
 #[derive(Debug, Default)]
@@ -113,16 +113,16 @@ impl Following {
 impl Drop for Following {
     fn drop(&mut self) {
         self.task.abort();
-        self.client.set_following(false);
+        self.session.set_following(false);
     }
 }
 
 /// Starts following in a task of the current Tokio runtime.
-pub(crate) fn start(client: Client, options: FollowOptions) -> Following {
+pub(crate) fn start(session: Arc<Session>, options: FollowOptions) -> Following {
     let (events, _) = broadcast::channel(256);
     let state = Arc::new(State { cursor: Mutex::new(options.after.clone()), events: Some(events) });
-    let task = tokio::spawn(run(client.clone(), options.seller_login, Arc::clone(&state)));
-    Following { task, state, client }
+    let task = tokio::spawn(run(Arc::clone(&session), options.seller_login, Arc::clone(&state)));
+    Following { task, state, session }
 }
 
 /// How a session ended.
@@ -131,12 +131,12 @@ enum Ended {
     Stop(String),
 }
 
-async fn run(client: Client, seller: Option<String>, state: Arc<State>) {
+async fn run(vault: Arc<Session>, seller: Option<String>, state: Arc<State>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let ended = session(&client, seller.as_deref(), &state, &mut backoff).await;
+        let ended = session(&vault, seller.as_deref(), &state, &mut backoff).await;
         // Away from the feed, changes may be missed until the resume: issued credentials are asked for again.
-        client.set_following(false);
+        vault.set_following(false);
         match ended {
             Ended::Stop(why) => {
                 tracing::warn!(reason = %why, "cdvault: stopped following credential changes");
@@ -165,15 +165,15 @@ fn jitter(wait: Duration) -> Duration {
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One connection: open, acknowledge, subscribe, then deliver changes until it ends.
-async fn session(client: &Client, seller: Option<&str>, state: &State, backoff: &mut Duration) -> Ended {
-    let mut socket = match open(client).await {
+async fn session(vault: &Session, seller: Option<&str>, state: &State, backoff: &mut Duration) -> Ended {
+    let mut socket = match open(vault).await {
         Ok(socket) => socket,
         Err(ended) => return ended,
     };
     *backoff = FIRST_BACKOFF;
     let mut id = 0_u64;
     let mut expired = false;
-    if let Err(ended) = subscribe(&mut socket, client, seller, state, &mut id).await {
+    if let Err(ended) = subscribe(&mut socket, vault, seller, state, &mut id).await {
         return ended;
     }
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -199,7 +199,7 @@ async fn session(client: &Client, seller: Option<&str>, state: &State, backoff: 
             return Ended::Stop("the server sent a message that is not JSON".into());
         };
         match message["type"].as_str() {
-            Some("next") => match deliver(client, state, &message["payload"]) {
+            Some("next") => match deliver(vault, state, &message["payload"]) {
                 Delivered::Change => {}
                 Delivered::CursorExpired => expired = true,
                 Delivered::Refused(why) => return Ended::Stop(why),
@@ -207,7 +207,7 @@ async fn session(client: &Client, seller: Option<&str>, state: &State, backoff: 
             Some("complete") if expired => {
                 // The server ended the stale subscription: go on from now.
                 expired = false;
-                if let Err(ended) = subscribe(&mut socket, client, seller, state, &mut id).await {
+                if let Err(ended) = subscribe(&mut socket, vault, seller, state, &mut id).await {
                     return ended;
                 }
             }
@@ -236,13 +236,13 @@ fn closed(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>) -
 }
 
 /// Opens the socket and waits for `connection_ack`, with a token read now.
-async fn open(client: &Client) -> Result<Socket, Ended> {
-    let token = client.token().await.map_err(|e| {
+async fn open(vault: &Session) -> Result<Socket, Ended> {
+    let token = vault.token().await.map_err(|e| {
         let after = if e.is_transient() { AfterClose::Reconnect } else { AfterClose::ReconnectSlowly };
         Ended::Reconnect(format!("no token: {e}"), after)
     })?;
     let mut request =
-        client.ws_url().as_str().into_client_request().map_err(|e| Ended::Stop(format!("bad WebSocket URL: {e}")))?;
+        vault.ws_url().as_str().into_client_request().map_err(|e| Ended::Stop(format!("bad WebSocket URL: {e}")))?;
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(protocol::SUBPROTOCOL));
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| match e {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
@@ -279,7 +279,7 @@ async fn open(client: &Client) -> Result<Socket, Ended> {
 /// Subscribes after the last cursor. Without one, what changed while away is unknown: the cache is dropped.
 async fn subscribe(
     socket: &mut Socket,
-    client: &Client,
+    vault: &Session,
     seller: Option<&str>,
     state: &State,
     id: &mut u64,
@@ -287,13 +287,13 @@ async fn subscribe(
     *id += 1;
     let cursor = state.cursor();
     if cursor.is_none() {
-        client.cache().clear();
+        vault.cache().clear();
     }
     let message = protocol::subscribe(&id.to_string(), seller, cursor.as_deref());
     if socket.send(Message::text(message)).await.is_err() {
         return Err(reconnect("the connection was lost"));
     }
-    client.set_following(true);
+    vault.set_following(true);
     tracing::debug!(after = ?cursor, "cdvault: following credential changes");
     state.emit(FeedEvent::Subscribed { resumed_after: cursor });
     Ok(())
@@ -306,14 +306,14 @@ enum Delivered {
 }
 
 /// One `next`: a change to forget, a pruned cursor, or an error that retrying would repeat.
-fn deliver(client: &Client, state: &State, payload: &Value) -> Delivered {
+fn deliver(vault: &Session, state: &State, payload: &Value) -> Delivered {
     if let Some(first) = payload["errors"].as_array().and_then(|errors| errors.first()) {
         let error = crate::error::ServerError::from_json(first);
         // A cursor the server cannot use any more (pruned, or unreadable after an upgrade): re-read everything.
         let stale = error.code == crate::ErrorCode::CursorExpired
             || (error.code == crate::ErrorCode::BadUserInput && error.field.as_deref() == Some("after"));
         if stale {
-            client.cache().clear();
+            vault.cache().clear();
             state.set_cursor(None);
             state.emit(FeedEvent::CursorExpired);
             return Delivered::CursorExpired;
@@ -322,7 +322,7 @@ fn deliver(client: &Client, state: &State, payload: &Value) -> Delivered {
     }
     match serde_json::from_value::<CredentialChange>(payload["data"]["credentialChanged"].clone()) {
         Ok(change) => {
-            client.cache().invalidate(&change.seller_login, change.kind);
+            vault.cache().invalidate(&change.seller_login, change.kind);
             state.set_cursor(Some(change.cursor.clone()));
             state.emit(FeedEvent::Changed(change));
             Delivered::Change
@@ -338,12 +338,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::StaticToken;
     use crate::cache::{Entry, Slot};
-    use crate::{Purpose, StaticToken};
 
-    fn client() -> Client {
-        let purpose = Purpose::new("test").unwrap();
-        Client::builder("http://127.0.0.1:9/graphql", StaticToken::new("t"), purpose).build().unwrap()
+    fn client() -> Session {
+        let ws = reqwest::Url::parse("ws://127.0.0.1:9/graphql/ws").unwrap();
+        Session::new(Arc::new(StaticToken::new("t")), ws)
     }
 
     fn entry() -> Entry {
@@ -354,7 +354,7 @@ mod tests {
         Entry::Api(Arc::new(serde_json::from_value(credential).unwrap()))
     }
 
-    fn fill(client: &Client, seller: &str) {
+    fn fill(client: &Session, seller: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         client.cache().put(seller, Slot::ApiCredential, entry(), deadline, client.cache().generation());
     }
