@@ -1,12 +1,15 @@
 //! The example tool on the Rust client (`examples/issuer-tool`, `crates/client`) against the real server and the
 //! fake marketplace: it keeps working across a password change and a server restart without being restarted.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use cdvault_client::{Client, FeedEvent, FileToken, FollowOptions, Purpose, StaticToken};
+use cdvault_client::{
+    Client, CredentialKind, ErrorCode, ExposeSecret, FeedEvent, FileToken, FollowOptions, Purpose, StaticToken,
+};
 use cdvault_fake_marketplace::FakeMarketplace;
 use cdvault_issuer_tool::{Report, Round, Settings, run};
-use cdvault_tests::{ALL_SCOPES, Engine, TestApp, on_both_engines, token_for};
+use cdvault_tests::{ALL_SCOPES, Engine, Octopia, TestApp, on_both_engines, token_for};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -190,3 +193,36 @@ async fn a_client_resuming_from_a_pruned_cursor_drops_its_cache_and_follows_chan
     assert_eq!(vault.api_credential(SELLER).await.unwrap().version, 5);
 }
 on_both_engines!(a_client_resuming_from_a_pruned_cursor_drops_its_cache_and_follows_changes_from_now);
+
+async fn the_rust_client_issues_octopia_credentials_and_tokens_and_reports_refusals_by_code(engine: Engine) {
+    let fake = FakeMarketplace::start().await.unwrap();
+    fake.add_octopia_client("client-1", "octo-s3cret");
+    let app = TestApp::builder(engine).marketplace(&fake).registered(SELLER).spawn().await;
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    let octopia = Octopia { client_id: "client-1", client_secret: "octo-s3cret", seller_id: "4242" };
+    app.store_octopia(&admin, SELLER, &octopia).await.data();
+    let client = |scope: &str| {
+        let token = StaticToken::new(token_for("issuer-tool", scope, Some(&[SELLER])));
+        Client::builder(app.url("/graphql"), token, Purpose::new("catalogue sync").unwrap()).build().unwrap()
+    };
+
+    let vault = client("credentials:read");
+    let credential = vault.octopia_credential(SELLER).await.unwrap();
+    assert_eq!((credential.client_id.as_str(), credential.seller_id.as_str()), ("client-1", "4242"));
+    assert_eq!(credential.client_secret.expose_secret(), "octo-s3cret");
+    let token = vault.access_token(SELLER, Some(CredentialKind::Octopia)).await.unwrap();
+    assert_eq!((token.kind, token.seller_id.as_deref()), (CredentialKind::Octopia, Some("4242")));
+    assert!(fake.tokens_issued().contains(&token.token.expose_secret().to_owned()));
+    // Cached until shortly before it expires: the same token, without asking the vault.
+    assert!(Arc::ptr_eq(&token, &vault.access_token(SELLER, Some(CredentialKind::Octopia)).await.unwrap()));
+    assert!(!format!("{credential:?} {token:?}").contains("octo-s3cret"));
+
+    let out_of_reach = vault.api_credential("othershop").await.unwrap_err();
+    assert_eq!(out_of_reach.code(), Some(ErrorCode::Forbidden), "{out_of_reach}");
+    let brokered_only = client("credentials:token");
+    let refused = brokered_only.octopia_credential(SELLER).await.unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::Forbidden));
+    assert!(matches!(&refused, cdvault_client::Error::Server(e) if e.reason.as_deref() == Some("MISSING_SCOPE")));
+    assert!(brokered_only.access_token(SELLER, None).await.is_ok());
+}
+on_both_engines!(the_rust_client_issues_octopia_credentials_and_tokens_and_reports_refusals_by_code);
