@@ -1,5 +1,6 @@
 //! The example tool on the Rust client (`examples/issuer-tool`, `crates/client`) against the real server and the
-//! fake marketplace: it keeps working across a password change and a server restart without being restarted.
+//! fake marketplace: it keeps working across a password change, a rotation of its own token and a server restart
+//! without being restarted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use cdvault_client::{
 };
 use cdvault_fake_marketplace::FakeMarketplace;
 use cdvault_issuer_tool::{Report, Round, Settings, run};
-use cdvault_tests::{ALL_SCOPES, Engine, Octopia, TestApp, on_both_engines, token_for};
+use cdvault_tests::tokens::token_with_ids;
+use cdvault_tests::{ALL_SCOPES, Engine, ISSUER, Octopia, TestApp, on_both_engines, token_for};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -62,6 +64,12 @@ impl Tool {
     }
 }
 
+/// The tool's JWT, with `jti` (so that it can be revoked alone) and `iat`.
+fn tool_token(jti: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    token_with_ids("issuer-tool", "credentials:read", &[SELLER], Some(jti), Some(now))
+}
+
 /// A new password, reset in the marketplace's back office and stored in the vault.
 async fn change_password(app: &TestApp, fake: &FakeMarketplace, password: &str) {
     fake.add_api_account(API_LOGIN, password);
@@ -69,7 +77,7 @@ async fn change_password(app: &TestApp, fake: &FakeMarketplace, password: &str) 
     app.store_password(&admin, SELLER, password).await.data();
 }
 
-async fn a_tool_on_the_rust_client_follows_a_password_change_and_a_server_restart_without_being_restarted(
+async fn a_tool_on_the_rust_client_follows_a_password_change_a_token_rotation_and_a_server_restart_without_being_restarted(
     engine: Engine,
 ) {
     let fake = FakeMarketplace::start().await.unwrap();
@@ -78,7 +86,7 @@ async fn a_tool_on_the_rust_client_follows_a_password_change_and_a_server_restar
     // The tool's JWT in a file, as a mounted (projected) token would be.
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
-    std::fs::write(&token_file, token_for("issuer-tool", "credentials:read", Some(&[SELLER]))).unwrap();
+    std::fs::write(&token_file, tool_token("first")).unwrap();
     let vault = Client::builder(app.url("/graphql"), FileToken::new(&token_file), Purpose::new("order sync").unwrap())
         // Longer than the test: only the change feed can make the tool see a new password.
         .credential_ttl(Duration::from_secs(3600))
@@ -111,6 +119,28 @@ async fn a_tool_on_the_rust_client_follows_a_password_change_and_a_server_restar
     let issued = app.audit(json!({ "seller": SELLER, "action": "credential.issue" })).await.len();
     assert!(issued <= 6, "{issued} issues for {} rounds: the cache was not used", tool.rounds);
 
+    // The tool's token is rotated (a new projected token in the file) and the old one revoked: the server closes
+    // the feed's socket, and the tool reconnects with the new token, read again for `connection_init`.
+    std::fs::write(&token_file, tool_token("second")).unwrap();
+    let revoke = "mutation($i: String!, $j: String!) { revokeToken(issuer: $i, jti: $j) { jti } }";
+    let admin = token_for("security-admin", "access:admin", None);
+    app.graphql(Some(&admin), revoke, json!({ "i": ISSUER, "j": "first" })).await.data();
+    let why = tool
+        .until("the revoked token's socket closes", |r| match r {
+            Report::Feed(FeedEvent::Disconnected(why)) => Some(why.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(why.contains("4403"), "{why}");
+    let resumed = tool
+        .until("the tool resumes its feed with the new token", |r| match r {
+            Report::Feed(FeedEvent::Subscribed { resumed_after }) => Some(resumed_after.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(resumed.as_deref(), Some(cursor.as_str()));
+    tool.works_with(2).await;
+
     let address = app.address;
     let app = app.stop().await.listen_on(address).spawn().await;
     let resumed = tool
@@ -124,7 +154,9 @@ async fn a_tool_on_the_rust_client_follows_a_password_change_and_a_server_restar
     tool.works_with(3).await;
     running.abort();
 }
-on_both_engines!(a_tool_on_the_rust_client_follows_a_password_change_and_a_server_restart_without_being_restarted);
+on_both_engines!(
+    a_tool_on_the_rust_client_follows_a_password_change_a_token_rotation_and_a_server_restart_without_being_restarted
+);
 
 /// The next feed event `wanted` picks, within [`WITHIN`].
 async fn next_event<T>(

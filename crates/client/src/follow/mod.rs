@@ -25,6 +25,8 @@ use protocol::AfterClose;
 
 /// How long to wait for `connection_ack`.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the close that follows a `complete` from the server.
+const CLOSE_AFTER_COMPLETE: Duration = Duration::from_secs(2);
 /// Pings well within the server's 60 s silence limit.
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// The first wait before a reconnection, doubled on each failed try up to [`MAX_BACKOFF`].
@@ -211,8 +213,9 @@ async fn session(vault: &Session, seller: Option<&str>, state: &State, backoff: 
                     return ended;
                 }
             }
-            // The server ends a subscription just before it closes the socket (an expired token): the close says why.
-            Some("complete") => return reconnect("the server completed the subscription"),
+            // The server ends a subscription just before it closes the socket (an expired or revoked token): the
+            // close says why.
+            Some("complete") => return completed(&mut socket).await,
             Some("ping") if socket.send(Message::text(protocol::PONG)).await.is_err() => {
                 return reconnect("the connection was lost");
             }
@@ -220,6 +223,20 @@ async fn session(vault: &Session, seller: Option<&str>, state: &State, backoff: 
             _ => {}
         }
     }
+}
+
+/// After the server completed the subscription: the reason of the close that usually follows.
+async fn completed(socket: &mut Socket) -> Ended {
+    let close = tokio::time::timeout(CLOSE_AFTER_COMPLETE, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return Some(closed(frame)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    });
+    close.await.ok().flatten().unwrap_or_else(|| reconnect("the server completed the subscription"))
 }
 
 fn reconnect(why: &str) -> Ended {
