@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdvault_client::{
-    Client, CredentialKind, ErrorCode, ExposeSecret, FeedEvent, FileToken, FollowOptions, Purpose, StaticToken,
+    Client, CredentialKind, ErrorCode, ExposeSecret, FeedEvent, FileToken, FollowOptions, Purpose, RetryPolicy,
+    StaticToken,
 };
-use cdvault_fake_marketplace::FakeMarketplace;
+use cdvault_fake_marketplace::{Failure, FakeMarketplace};
 use cdvault_issuer_tool::{Report, Round, Settings, run};
 use cdvault_tests::tokens::token_with_ids;
 use cdvault_tests::{ALL_SCOPES, Engine, ISSUER, Octopia, TestApp, on_both_engines, token_for};
@@ -258,3 +259,24 @@ async fn the_rust_client_issues_octopia_credentials_and_tokens_and_reports_refus
     assert!(brokered_only.access_token(SELLER, None).await.is_ok());
 }
 on_both_engines!(the_rust_client_issues_octopia_credentials_and_tokens_and_reports_refusals_by_code);
+
+async fn the_rust_client_retries_an_unavailable_marketplace_and_returns_it_when_told_not_to_retry(engine: Engine) {
+    let fake = FakeMarketplace::start().await.unwrap();
+    fake.add_api_account(API_LOGIN, PASSWORDS[0]);
+    let app = TestApp::builder(engine).marketplace(&fake).seller_with_password(SELLER, PASSWORDS[0]).spawn().await;
+    let client = |retry: RetryPolicy| {
+        let token = StaticToken::new(token_for("issuer-tool", "credentials:token", Some(&[SELLER])));
+        let purpose = Purpose::new("order sync").unwrap();
+        Client::builder(app.url("/graphql"), token, purpose).retry(retry).build().unwrap()
+    };
+    // More failures in a row than the vault's own tries of one request.
+    let outage = 3;
+    fake.push_failures(outage, Failure::ServerError);
+    let refused = client(RetryPolicy::none()).access_token(SELLER, Some(CredentialKind::MarketplaceApi)).await;
+    assert_eq!(refused.unwrap_err().code(), Some(ErrorCode::UpstreamUnavailable));
+
+    fake.push_failures(outage, Failure::ServerError);
+    let token = client(RetryPolicy::default()).access_token(SELLER, Some(CredentialKind::MarketplaceApi)).await;
+    assert_eq!(token.unwrap().credential_version, 1);
+}
+on_both_engines!(the_rust_client_retries_an_unavailable_marketplace_and_returns_it_when_told_not_to_retry);
