@@ -31,6 +31,7 @@ mod readyz;
 mod review_findings;
 mod revocation;
 mod rotation_jobs;
+mod rust_client;
 mod schema;
 mod schema_gate;
 mod sellers;

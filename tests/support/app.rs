@@ -109,6 +109,8 @@ pub struct TestAppBuilder {
     db: Option<TestDb>,
     options: Options,
     sellers: Vec<SellerSeed>,
+    /// Where to listen: 127.0.0.1:0 unless a restart asks for the address it had.
+    listen: Option<SocketAddr>,
 }
 
 /// A seller the builder registers once the server runs, with a stored password if it has one.
@@ -193,15 +195,21 @@ impl TestAppBuilder {
         self
     }
 
+    /// Listen on `address` (a stopped server's, so that its clients find it again) instead of a free port.
+    pub fn listen_on(mut self, address: SocketAddr) -> Self {
+        self.listen = Some(address);
+        self
+    }
+
     /// Boots the real server on 127.0.0.1:0; an error when it refuses to start.
     pub async fn try_spawn(self) -> anyhow::Result<TestApp> {
-        let Self { engine, db, options, sellers } = self;
+        let Self { engine, db, options, sellers, listen } = self;
         let db = match db {
             Some(db) => db,
             None => TestDb::create(engine).await,
         };
         let config = ServeConfig {
-            listen: "127.0.0.1:0".parse()?,
+            listen: listen.unwrap_or(([127, 0, 0, 1], 0).into()),
             database_url: db.url.clone(),
             dev: false,
             root_key: RootKey::from_base64(&options.root_key)?,
@@ -303,13 +311,19 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
 impl TestApp {
     /// A server on a fresh database of `engine`, with the default options until told otherwise.
     pub fn builder(engine: Engine) -> TestAppBuilder {
-        TestAppBuilder { engine, db: None, options: Options::default(), sellers: Vec::new() }
+        TestAppBuilder { engine, db: None, options: Options::default(), sellers: Vec::new(), listen: None }
     }
 
     /// A server on `db` (e.g. `db.share()` for one of several replicas), with the default options until told
     /// otherwise.
     pub fn builder_on(db: TestDb) -> TestAppBuilder {
-        TestAppBuilder { engine: db.engine, db: Some(db), options: Options::default(), sellers: Vec::new() }
+        TestAppBuilder {
+            engine: db.engine,
+            db: Some(db),
+            options: Options::default(),
+            sellers: Vec::new(),
+            listen: None,
+        }
     }
 
     /// Another replica: the same database and options, a process state (caches, worker) of its own.
@@ -319,6 +333,7 @@ impl TestApp {
             db: Some(self.db.share()),
             options: self.options.clone(),
             sellers: Vec::new(),
+            listen: None,
         }
     }
 
@@ -333,7 +348,7 @@ impl TestApp {
         }
         let engine = self.db.engine;
         let db = std::mem::replace(&mut self.db, TestDb::detached(engine));
-        TestAppBuilder { engine, db: Some(db), options: self.options.clone(), sellers: Vec::new() }
+        TestAppBuilder { engine, db: Some(db), options: self.options.clone(), sellers: Vec::new(), listen: None }
     }
 
     /// The server's use cases, to force what a background task does (a checkpoint, a verification round).
