@@ -12,6 +12,7 @@ use cdvault_client::{
 use cdvault_fake_marketplace::{Failure, FakeMarketplace};
 use cdvault_issuer_tool::{Report, Round, Settings, run};
 use cdvault_tests::tokens::token_with_ids;
+use cdvault_tests::tools::{clients_trusted_documents, run_typescript_operation};
 use cdvault_tests::{ALL_SCOPES, Engine, ISSUER, Octopia, TestApp, on_both_engines, token_for};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -280,3 +281,43 @@ async fn the_rust_client_retries_an_unavailable_marketplace_and_returns_it_when_
     assert_eq!(token.unwrap().credential_version, 1);
 }
 on_both_engines!(the_rust_client_retries_an_unavailable_marketplace_and_returns_it_when_told_not_to_retry);
+
+async fn every_operation_of_the_rust_client_passes_a_server_that_trusts_only_the_clients_manifests(engine: Engine) {
+    let fake = FakeMarketplace::start().await.unwrap();
+    fake.add_api_account(API_LOGIN, PASSWORDS[0]);
+    let app = TestApp::builder(engine)
+        .marketplace(&fake)
+        .http(|o| o.trusted_documents = Some(clients_trusted_documents()))
+        .spawn()
+        .await;
+    // The tests' own helpers are refused here: the seller is made with the TypeScript client's operations.
+    let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
+    assert_eq!(app.register(&admin, SELLER).await.code(), "DOCUMENT_NOT_TRUSTED");
+    let store = |password: &str| json!({ "input": { "sellerLogin": SELLER, "password": password } });
+    let seller = json!({ "input": { "login": SELLER, "displayName": "Best shop" } });
+    run_typescript_operation(&app, "RegisterSeller", seller).await.data();
+    run_typescript_operation(&app, "StoreApiCredential", store(PASSWORDS[0])).await.data();
+
+    let tool = token_for("issuer-tool", "credentials:read credentials:token", Some(&[SELLER]));
+    let vault = Client::builder(app.url("/graphql"), StaticToken::new(tool), Purpose::new("order sync").unwrap())
+        .build()
+        .unwrap();
+    let subscribed = app.subscriptions_started();
+    let following = vault.follow_changes(FollowOptions { seller_login: Some(SELLER.into()), after: None });
+    let mut events = following.events();
+    app.subscribed(subscribed).await;
+    assert_eq!(vault.api_credential(SELLER).await.unwrap().password.expose_secret(), PASSWORDS[0]);
+    let token = vault.access_token(SELLER, None).await.unwrap();
+    assert!(fake.tokens_issued().contains(&token.token.expose_secret().to_owned()));
+
+    fake.add_api_account(API_LOGIN, PASSWORDS[1]);
+    run_typescript_operation(&app, "StoreApiCredential", store(PASSWORDS[1])).await.data();
+    let version = next_event(&mut events, |e| match e {
+        FeedEvent::Changed(change) => Some(change.version),
+        _ => None,
+    })
+    .await;
+    assert_eq!(version, 2);
+    assert_eq!(vault.api_credential(SELLER).await.unwrap().password.expose_secret(), PASSWORDS[1]);
+}
+on_both_engines!(every_operation_of_the_rust_client_passes_a_server_that_trusts_only_the_clients_manifests);

@@ -2,25 +2,12 @@
 //! runner on the compiled package, with this server's URLs and a token in its environment. The server runs only the
 //! client's trusted documents (its own manifest), as production should: every operation the client sends passes.
 
-use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cdvault_tests::tools::{TYPESCRIPT_MANIFEST, typescript_client, typescript_trusted_documents};
-use cdvault_tests::{ALL_SCOPES, Engine, Gql, TestApp, token_for};
-use serde_json::{Value, json};
-
-/// Runs the manifest's operation `name` by its hash: the server runs nothing else, the tests' own helpers included.
-async fn run_trusted(app: &TestApp, name: &str, variables: Value) -> Gql {
-    let manifest: BTreeMap<String, String> =
-        serde_json::from_str(&std::fs::read_to_string(TYPESCRIPT_MANIFEST).unwrap()).unwrap();
-    let named = |text: &str| text.split([' ', '(']).nth(1) == Some(name);
-    let (hash, _) =
-        manifest.iter().find(|(_, text)| named(text)).unwrap_or_else(|| panic!("no {name} in the manifest"));
-    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
-    let admin = app.token(ALL_SCOPES, &["*"]);
-    app.post_json(Some(&admin), &json!({ "extensions": extensions, "variables": variables })).await
-}
+use cdvault_tests::tools::{run_typescript_operation, typescript_client, typescript_trusted_documents};
+use cdvault_tests::{Engine, TestApp, token_for};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_client_queries_mutates_and_hears_changes_on_a_server_that_trusts_only_its_documents() {
@@ -31,9 +18,9 @@ async fn the_typescript_client_queries_mutates_and_hears_changes_on_a_server_tha
         .spawn()
         .await;
     let seller = json!({ "login": "bestshop", "displayName": "Best shop" });
-    run_trusted(&app, "RegisterSeller", json!({ "input": seller })).await.data();
+    run_typescript_operation(&app, "RegisterSeller", json!({ "input": seller })).await.data();
     let password = json!({ "sellerLogin": "bestshop", "password": "First-passw0rd" });
-    run_trusted(&app, "StoreApiCredential", json!({ "input": password })).await.data();
+    run_typescript_operation(&app, "StoreApiCredential", json!({ "input": password })).await.data();
     let console = token_for("console", "credentials:read credentials:write vault:freeze", Some(&["*"]));
 
     let run = tokio::process::Command::new("node")

@@ -73,3 +73,26 @@ pub fn typescript_trusted_documents() -> cdvault_api::http::TrustedDocuments {
     let manifest = std::fs::read_to_string(TYPESCRIPT_MANIFEST).expect("the TypeScript manifest is readable");
     cdvault_api::http::TrustedDocuments::from_manifests([manifest.as_str()]).expect("the TypeScript manifest is valid")
 }
+
+/// The Rust client's manifest of persisted documents (`crates/client`, kept equal to its documents by a unit test).
+pub const RUST_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/client/persisted-documents.json");
+
+/// Both clients' operations as the server's trusted documents, as production would configure them.
+pub fn clients_trusted_documents() -> cdvault_api::http::TrustedDocuments {
+    let manifests = [TYPESCRIPT_MANIFEST, RUST_MANIFEST].map(|path| std::fs::read_to_string(path).expect("readable"));
+    cdvault_api::http::TrustedDocuments::from_manifests(manifests.iter().map(String::as_str))
+        .expect("the clients' manifests are valid")
+}
+
+/// Runs the TypeScript manifest's operation `name` by its hash, with an all-seeing token: on a server that trusts
+/// only the clients' documents, the tests' own helpers are refused, and this is how they seed it.
+pub async fn run_typescript_operation(app: &crate::TestApp, name: &str, variables: serde_json::Value) -> crate::Gql {
+    let manifest: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(TYPESCRIPT_MANIFEST).expect("readable")).expect("JSON");
+    let named = |text: &str| text.split([' ', '(']).nth(1) == Some(name);
+    let (hash, _) =
+        manifest.iter().find(|(_, text)| named(text)).unwrap_or_else(|| panic!("no {name} in the manifest"));
+    let extensions = serde_json::json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let admin = app.token(crate::ALL_SCOPES, &["*"]);
+    app.post_json(Some(&admin), &serde_json::json!({ "extensions": extensions, "variables": variables })).await
+}

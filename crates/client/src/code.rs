@@ -67,6 +67,10 @@ codes! {
     BadRequest = "BAD_REQUEST",
     /// A browser origin the server does not allow.
     OriginNotAllowed = "ORIGIN_NOT_ALLOWED",
+    /// The server accepts only trusted documents, and this one is in none of its manifests.
+    DocumentNotTrusted = "DOCUMENT_NOT_TRUSTED",
+    /// Only a persisted-query hash was sent, and no manifest of the server has it.
+    PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND",
     /// The document is not valid GraphQL.
     GraphqlParseFailed = "GRAPHQL_PARSE_FAILED",
     /// The document does not match the server's schema.
