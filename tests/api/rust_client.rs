@@ -1,20 +1,26 @@
 //! The example tool on the Rust client (`examples/issuer-tool`, `crates/client`) against the real server and the
 //! fake marketplace: it keeps working across a password change, a rotation of its own token and a server restart
-//! without being restarted.
+//! without being restarted. And the client's `ClientCredentials` token source against a real OpenID provider
+//! (`oidc-provider`, skipped with one printed line without the npm tools unless `CI=true`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cdvault_api::auth::{IssuerSettings, KeySource};
 use cdvault_client::{
-    Client, CredentialKind, ErrorCode, ExposeSecret, FeedEvent, FileToken, FollowOptions, Purpose, RetryPolicy,
-    StaticToken,
+    Client, ClientCredentials, CredentialKind, ErrorCode, ExposeSecret, FeedEvent, FileToken, FollowOptions, Purpose,
+    RetryPolicy, StaticToken,
 };
 use cdvault_fake_marketplace::{Failure, FakeMarketplace};
 use cdvault_issuer_tool::{Report, Round, Settings, run};
+use cdvault_tests::oidc::{self, OidcClient, OidcProvider};
 use cdvault_tests::tokens::token_with_ids;
-use cdvault_tests::tools::{clients_trusted_documents, run_typescript_operation};
-use cdvault_tests::{ALL_SCOPES, Engine, ISSUER, Octopia, TestApp, on_both_engines, token_for};
+use cdvault_tests::tools::{clients_trusted_documents, node_modules, run_typescript_operation};
+use cdvault_tests::{ALL_SCOPES, Engine, ISSUER, Octopia, TestApp, hs256_settings, on_both_engines, token_for};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 const SELLER: &str = "bestshop";
@@ -321,3 +327,112 @@ async fn every_operation_of_the_rust_client_passes_a_server_that_trusts_only_the
     assert_eq!(vault.api_credential(SELLER).await.unwrap().password.expose_secret(), PASSWORDS[1]);
 }
 on_both_engines!(every_operation_of_the_rust_client_passes_a_server_that_trusts_only_the_clients_manifests);
+
+/// A pass-through to the token endpoint at `upstream` that counts the requests it forwards: the tool's client
+/// credentials go to the real provider, and the test sees how often the Rust client asked for a token. One request
+/// per connection (it answers `connection: close`).
+async fn counting_token_endpoint(upstream: String) -> (reqwest::Url, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = reqwest::Url::parse(&format!("http://{}/token", listener.local_addr().unwrap())).unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
+    let http = reqwest::Client::new();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (head, body) = read_http_request(&mut socket).await;
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut forwarded = http.post(&upstream).body(body);
+            for line in head.lines().skip(1) {
+                if let Some((name, value)) = line.split_once(':')
+                    && ["authorization", "content-type", "accept"].contains(&name.trim().to_ascii_lowercase().as_str())
+                {
+                    forwarded = forwarded.header(name.trim(), value.trim());
+                }
+            }
+            let answer = forwarded.send().await.expect("the provider's token endpoint answers");
+            let status = answer.status();
+            let content_type = answer.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+            let body = answer.bytes().await.unwrap();
+            let head = format!(
+                "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or(""),
+                content_type.unwrap_or_else(|| "application/json".into()),
+                body.len()
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket.write_all(&body).await.unwrap();
+            socket.shutdown().await.unwrap();
+        }
+    });
+    (url, count)
+}
+
+/// One whole HTTP/1.1 request: its head (request line and headers) and as many body bytes as `content-length` says.
+async fn read_http_request(socket: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    let mut request = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&request[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .map_or(0, |v| v.parse::<usize>().unwrap());
+            if request.len() >= end + 4 + length {
+                return (head, request[end + 4..end + 4 + length].to_vec());
+            }
+        }
+        let read = socket.read(&mut chunk).await.unwrap();
+        assert!(read > 0, "the token request ended early");
+        request.extend_from_slice(&chunk[..read]);
+    }
+}
+
+async fn the_rust_client_gets_its_token_from_a_real_openid_provider_by_client_credentials(engine: Engine) {
+    let test = "the_rust_client_gets_its_token_from_a_real_openid_provider_by_client_credentials";
+    let Some(modules) = node_modules(test) else { return };
+    // The tool's identity at the provider; its token carries no seller: an access grant gives it one.
+    let tool = OidcClient { id: "order-sync", secret: "order-sync-secret-of-some-length", scope: "credentials:read" };
+    let provider = OidcProvider::start(&modules, std::slice::from_ref(&tool)).await;
+    let issuer = provider.issuer.clone();
+    let trusted = issuer.clone();
+    let app = TestApp::builder(engine)
+        .jwt(move || {
+            // The tests' HS256 issuer (for the admin) and the provider, found by discovery.
+            let mut settings = hs256_settings();
+            let discovery = KeySource::Discovery { ca_file: None };
+            settings.issuers.push(IssuerSettings::new(&trusted, oidc::AUDIENCE, discovery));
+            settings
+        })
+        .seller_with_password(SELLER, PASSWORDS[0])
+        .spawn()
+        .await;
+    let admin = token_for("security-admin", "access:admin", Some(&[]));
+    let grant = json!({ "issuer": issuer, "clientId": tool.id, "scopes": ["credentials:read"], "sellers": [SELLER] });
+    let create = "mutation($i: CreateAccessGrantInput!) { createAccessGrant(input: $i) { id } }";
+    app.graphql(Some(&admin), create, json!({ "i": grant })).await.data();
+
+    // The token endpoint, as a tool would find it: in the provider's discovery document.
+    let discovery: serde_json::Value =
+        reqwest::get(format!("{issuer}/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    let token_endpoint = discovery["token_endpoint"].as_str().unwrap_or_else(|| panic!("{discovery}")).to_owned();
+    let (token_url, token_requests) = counting_token_endpoint(token_endpoint).await;
+    let tokens =
+        ClientCredentials::new(token_url, tool.id, tool.secret).scope("credentials:read").resource(oidc::AUDIENCE);
+    let vault = Client::builder(app.url("/graphql"), tokens, Purpose::new("order sync").unwrap()).build().unwrap();
+
+    let credential = vault.api_credential(SELLER).await.unwrap();
+    assert_eq!((credential.password.expose_secret(), credential.version), (PASSWORDS[0], 1));
+    // Issued credentials are not cached without the change feed: the second issue goes to the vault again, with
+    // the same token.
+    let again = vault.api_credential(SELLER).await.unwrap();
+    assert_eq!(again.password.expose_secret(), PASSWORDS[0]);
+    assert_eq!(token_requests.load(Ordering::SeqCst), 1, "the provider's token is reused until shortly before expiry");
+
+    let issues = app.audit(json!({ "action": "credential.issue", "seller": SELLER, "subject": tool.id })).await;
+    let issued: Vec<_> = issues.iter().filter(|e| e["outcome"] == "SUCCESS").collect();
+    assert_eq!(issued.len(), 2, "{issues:?}");
+    assert!(issued.iter().all(|e| e["issuer"] == issuer.as_str()), "{issued:?}");
+}
+on_both_engines!(the_rust_client_gets_its_token_from_a_real_openid_provider_by_client_credentials);
