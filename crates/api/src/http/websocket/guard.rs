@@ -26,9 +26,9 @@ pub(super) enum Phase {
 pub(super) enum Incoming {
     /// The first `connection_init`, with its payload (where the token is).
     Init(Value),
-    /// A new operation (`subscribe`, or `start` in graphql-ws), within the socket's cap: its id and payload (the
-    /// request: `query`, `variables`, `extensions`).
-    Subscribe { id: String, payload: Value },
+    /// A new operation (`subscribe`, or `start` in graphql-ws), within the socket's cap: its message type, id and
+    /// payload (the request: `query`, `variables`, `extensions`).
+    Subscribe { kind: String, id: String, payload: Value },
     /// Anything else the protocols have: `complete`/`stop`, `ping`, `pong`, `connection_terminate`.
     Other,
 }
@@ -89,7 +89,8 @@ impl Guard {
                     return Err(Close::TooManySubscriptions);
                 }
                 self.running.insert(id.clone());
-                Ok(Incoming::Subscribe { id, payload: envelope.payload.unwrap_or(Value::Null) })
+                let kind = envelope.kind.clone();
+                Ok(Incoming::Subscribe { kind, id, payload: envelope.payload.unwrap_or(Value::Null) })
             }
             (Phase::Ready, "complete" | "stop") => {
                 if let Some(id) = envelope.id {
@@ -169,6 +170,9 @@ mod tests {
         assert_eq!(guard.incoming(&bytes(json!({ "type": "complete", "id": "2" }))), Ok(Incoming::Other));
         assert_eq!(guard.running(), 0);
         guard.outgoing(r#"{"type":"next","id":"3","payload":{}}"#);
+        let legacy = guard.incoming(&bytes(json!({ "type": "start", "id": "4", "payload": {} })));
+        assert!(matches!(legacy, Ok(Incoming::Subscribe { kind, .. }) if kind == "start"), "graphql-ws's own type");
+        guard.outgoing(r#"{"type":"complete","id":"4"}"#);
         let third = guard.incoming(&subscribe("3"));
         assert!(matches!(third, Ok(Incoming::Subscribe { payload, .. }) if payload["query"] == "subscription { x }"));
         guard.outgoing(r#"{"type":"error","id":"3","payload":[]}"#);

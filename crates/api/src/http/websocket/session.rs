@@ -79,9 +79,9 @@ impl Session {
         }
         match self.guard.incoming(message)? {
             Incoming::Init(payload) => self.accept(&payload).await,
-            Incoming::Subscribe { id, payload } => {
+            Incoming::Subscribe { kind, id, payload } => {
                 self.charge().await?;
-                Ok(self.trust(id, payload))
+                Ok(self.trust(&kind, id, payload))
             }
             Incoming::Other => Ok(Step::Forward),
         }
@@ -132,14 +132,15 @@ impl Session {
     /// Checks a `subscribe`'s document against the trusted documents, when configured, before async-graphql parses
     /// it. A refusal is the operation's `error` message (both protocols' clients read an array of GraphQL errors
     /// there): the socket stays open for the client's other, trusted, operations.
-    fn trust(&self, id: String, mut payload: Value) -> Step {
+    fn trust(&self, kind: &str, id: String, mut payload: Value) -> Step {
         let Some(trusted) = &self.trusted_documents else { return Step::Forward };
         let query = payload.get("query").and_then(Value::as_str);
         match trusted.admit(query, trusted_documents::persisted_hash(&payload)) {
             Ok(None) => Step::Forward,
             Ok(Some(text)) => {
                 payload["query"] = Value::String(text.to_owned());
-                Step::Rewritten(json!({ "type": "subscribe", "id": id, "payload": payload }).to_string().into())
+                // The message as sent (`subscribe`, or graphql-ws's `start`), the text added.
+                Step::Rewritten(json!({ "type": kind, "id": id, "payload": payload }).to_string().into())
             }
             Err(refused) => {
                 tracing::info!(code = %refused.code(), "document refused: not trusted");
