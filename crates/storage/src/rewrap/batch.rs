@@ -86,10 +86,7 @@ async fn write_locked(batch: &Batch<'_>) -> Result<Option<(BatchOutcome, u64)>, 
     let selected = select_and_reseal(&tx, ring, job, limit).await?;
     let mut outcome = BatchOutcome::default();
     let rewrites = record_failures(&tx, job, selected.rows, &mut outcome).await?;
-    for table in SealedTable::ALL {
-        let rows: Vec<&Rewrite> = rewrites.iter().filter(|r| r.table == table).collect();
-        write_back(&tx, table, &rows, Guard::KeyVersion, &mut outcome).await?;
-    }
+    write_back(&tx, &rewrites, Guard::KeyVersion, &mut outcome).await?;
     if !record_progress(&tx, job, lease, &outcome, now).await? {
         tx.rollback().await?;
         return Ok(None);
@@ -112,10 +109,7 @@ async fn write_in_turns(batch: &Batch<'_>) -> Result<Option<(BatchOutcome, u64)>
         let tx = db.begin_write().await?;
         let mut counted = BatchOutcome::default();
         let rewrites = record_failures(&tx, job, part, &mut counted).await?;
-        for table in SealedTable::ALL {
-            let rows: Vec<&Rewrite> = rewrites.iter().filter(|r| r.table == table).collect();
-            write_back(&tx, table, &rows, Guard::Content, &mut counted).await?;
-        }
+        write_back(&tx, &rewrites, Guard::Content, &mut counted).await?;
         if !record_progress(&tx, job, lease, &counted, now).await? {
             tx.rollback().await?;
             return Ok(if first { None } else { Some((outcome, 0)) });
@@ -259,6 +253,20 @@ async fn record_failures(
 /// content cannot have changed) only the key version is compared, as a guard. One statement rather than one per
 /// row: on SQLite every statement is a round trip to sqlx's worker thread, which cost more than the update itself.
 async fn write_back(
+    tx: &DatabaseTransaction,
+    rewrites: &[Rewrite],
+    guard: Guard,
+    outcome: &mut BatchOutcome,
+) -> Result<(), StorageError> {
+    for table in SealedTable::ALL {
+        let rows: Vec<&Rewrite> = rewrites.iter().filter(|r| r.table == table).collect();
+        write_table(tx, table, &rows, guard, outcome).await?;
+    }
+    Ok(())
+}
+
+/// [`write_back`] for the rows of one table.
+async fn write_table(
     tx: &DatabaseTransaction,
     table: SealedTable,
     rows: &[&Rewrite],
