@@ -50,6 +50,7 @@ impl Served {
             http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
             change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
             issue_cache_sellers: cdvault_api::service::DEFAULT_ISSUE_CACHE_SELLERS,
+            webhooks: Default::default(),
         };
         let app = Application::build(config).await.unwrap();
         let (vault, address) = (app.vault(), app.local_addr().unwrap());

@@ -41,4 +41,5 @@ mod tls;
 mod trusted_documents;
 mod typescript_client;
 mod walkthrough;
+mod webhooks;
 mod websocket_limits;

@@ -26,11 +26,18 @@ impl Replica {
     /// Starts `cdvault serve` on `database_url`, listening on `listen` (`127.0.0.1:0` for any port), and returns
     /// once it printed its address.
     pub async fn start(database_url: &str, listen: &str) -> Self {
-        let (url, listen) = (database_url.to_owned(), listen.to_owned());
-        tokio::task::spawn_blocking(move || Self::start_blocking(&url, &listen)).await.unwrap()
+        Self::start_with(database_url, listen, &[]).await
     }
 
-    fn start_blocking(database_url: &str, listen: &str) -> Self {
+    /// [`Self::start`] with more settings (`CDVAULT_*` names and values).
+    pub async fn start_with(database_url: &str, listen: &str, settings: &[(&str, &str)]) -> Self {
+        let (url, listen) = (database_url.to_owned(), listen.to_owned());
+        let settings: Vec<(String, String)> =
+            settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        tokio::task::spawn_blocking(move || Self::start_blocking(&url, &listen, &settings)).await.unwrap()
+    }
+
+    fn start_blocking(database_url: &str, listen: &str, settings: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(BIN);
         for (key, _) in std::env::vars() {
@@ -47,6 +54,7 @@ impl Replica {
             .env("CDVAULT_JWT_HS256_SECRET", JWT_SECRET)
             .env("CDVAULT_JWT_ISSUER", ISSUER)
             .env("CDVAULT_JWT_AUDIENCE", AUDIENCE)
+            .envs(settings.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

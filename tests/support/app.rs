@@ -50,6 +50,9 @@ pub struct Options {
     pub audit_stream: Option<cdvault_api::service::AuditStreamSettings>,
     /// The HTTP surface; GraphiQL on, as in the development set-up.
     pub http: cdvault_api::http::HttpOptions,
+    /// Webhooks: plain HTTP and 127.0.0.1 allowed (a receiver of the test), fast retries (see
+    /// [`crate::webhooks::test_settings`]).
+    pub webhooks: cdvault_api::service::WebhookSettings,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Default for Options {
             },
             audit_stream: None,
             http: cdvault_api::http::HttpOptions { graphiql: true, ..Default::default() },
+            webhooks: crate::webhooks::test_settings(),
         }
     }
 }
@@ -146,6 +150,11 @@ impl TestAppBuilder {
 
     /// Open the keyring with this root key (base64).
     /// Serves GraphiQL on `GET /graphql`, or not.
+    pub fn webhooks(mut self, change: impl FnOnce(&mut cdvault_api::service::WebhookSettings)) -> Self {
+        change(&mut self.options.webhooks);
+        self
+    }
+
     pub fn graphiql(mut self, on: bool) -> Self {
         self.options.http.graphiql = on;
         self
@@ -202,6 +211,7 @@ impl TestAppBuilder {
             http: options.http.clone(),
             change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
             issue_cache_sellers: cdvault_api::service::DEFAULT_ISSUE_CACHE_SELLERS,
+            webhooks: options.webhooks.clone(),
         };
         let app = Application::build(config).await?;
         let address = app.local_addr()?;

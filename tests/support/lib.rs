@@ -10,6 +10,7 @@
 //! - [`ws`]: a graphql-transport-ws client for subscriptions.
 //! - [`tls`]: certificates made in the test, a mounted-secret directory, clients that trust only a test's CA.
 //! - [`pg_cluster`]: a private PostgreSQL cluster a fault test starts, stops and starts again.
+//! - [`webhooks`]: a webhook receiver on 127.0.0.x that verifies signatures with the `standardwebhooks` npm package.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
@@ -22,6 +23,7 @@ pub mod pg_cluster;
 pub mod tls;
 pub mod tokens;
 pub mod tools;
+pub mod webhooks;
 pub mod ws;
 
 pub use app::{Gql, JwtSettingsFn, NO_MARKETPLACE, Octopia, Options, TestApp, TestAppBuilder, spawn_app};

@@ -44,6 +44,7 @@ mod sellers;
 mod token_broker;
 mod vault;
 mod verification;
+mod webhooks;
 
 pub use crate::cache::DEFAULT_ISSUE_CACHE_SELLERS;
 pub use access_tokens::IssuedToken;
@@ -66,3 +67,6 @@ pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
 pub use readiness::{ComponentReport, Readiness};
 pub use vault::{AccessSnapshot, DEFAULT_ACCESS_POLL, Vault};
 pub use verification::VerificationReport;
+pub use webhooks::{
+    AddressPolicy, EndpointSecret, EndpointView, MAX_ENDPOINTS_PER_OWNER, MAX_OVERLAP, NewEndpoint, WebhookSettings,
+};

@@ -19,6 +19,7 @@ pub mod revocation;
 pub mod seller;
 pub mod text;
 pub mod token;
+pub mod webhook;
 
 pub use error::ValidationError;
 pub use reason::Reason;

@@ -26,10 +26,12 @@ pub enum Scope {
     AccessAdmin,
     /// Freeze and unfreeze every secret-bearing operation (emergency response to a leak).
     VaultFreeze,
+    /// Register, rotate and remove one's own webhook endpoints, and see and replay their dead letters.
+    WebhooksAdmin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::CredentialsRead,
         Scope::CredentialsWrite,
         Scope::AuditRead,
@@ -39,6 +41,7 @@ impl Scope {
         Scope::CredentialsToken,
         Scope::AccessAdmin,
         Scope::VaultFreeze,
+        Scope::WebhooksAdmin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Scope {
             Self::CredentialsToken => "credentials:token",
             Self::AccessAdmin => "access:admin",
             Self::VaultFreeze => "vault:freeze",
+            Self::WebhooksAdmin => "webhooks:admin",
         }
     }
 

@@ -41,6 +41,12 @@ stable_codes! {
         InvalidTransition = "INVALID_TRANSITION",
         /// The marketplace rejected a credential (given, or stored and needed).
         MarketplaceRejected = "MARKETPLACE_REJECTED",
+        /// Not an absolute URL of the kind the field takes (a webhook endpoint: `https://host/path`, no user info).
+        InvalidUrl = "INVALID_URL",
+        /// A plain `http://` webhook endpoint while only `https://` is allowed.
+        NotHttps = "NOT_HTTPS",
+        /// A webhook endpoint at an address that is refused (loopback, private, link-local, ...) unless allowed.
+        AddressNotAllowed = "ADDRESS_NOT_ALLOWED",
 
         // Who the caller is and what it may do.
         /// No bearer token was given.

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         http: cdvault_api::http::HttpOptions::default(),
         change_feed_retention: cdvault_api::service::DEFAULT_CHANGE_FEED_RETENTION,
         issue_cache_sellers: cdvault_api::service::DEFAULT_ISSUE_CACHE_SELLERS,
+        webhooks: Default::default(),
     };
     let app = Application::build(config).await?;
     let address = app.local_addr()?;

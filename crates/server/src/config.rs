@@ -31,6 +31,7 @@ mod surface;
 mod transport;
 mod trusted_documents;
 mod twins;
+mod webhooks;
 mod written;
 
 pub use checkpoints::CHECKPOINT_FILE;

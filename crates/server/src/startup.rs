@@ -76,7 +76,8 @@ impl Application {
             .with_checkpoints(config.checkpoints.clone())
             .with_access_poll(config.access_poll)
             .with_change_feed_retention(config.change_feed_retention)
-            .with_issue_cache_sellers(config.issue_cache_sellers);
+            .with_issue_cache_sellers(config.issue_cache_sellers)
+            .with_webhooks(config.webhooks.clone());
         let vault = Arc::new(vault);
         if database.is_postgres() {
             // Every replica hears of credential and payout changes made on any replica, for its feed readers.
@@ -107,6 +108,9 @@ impl Application {
         // Revocations and the freeze loaded before serving, then polled (a replica started while frozen hands out
         // no secret).
         vault.start_access_polling().await.context("cannot read the revocations and the freeze")?;
+        // Every replica works off the webhook outbox (each endpoint leased by one replica at a time); started once
+        // grants and revocations are loaded, since every delivery checks its owner's access by them.
+        drop(vault.start_webhook_dispatcher());
         let router = cdvault_api::http::router(vault.clone(), Arc::new(verifier), &config.http, tls.clone());
         let listener = TcpListener::bind(config.listen)
             .await

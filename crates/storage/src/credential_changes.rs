@@ -11,8 +11,11 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use cdvault_domain::webhook::{self, WebhookEventType};
+
 use crate::change_feed::page_after;
 use crate::entity::credential_change::{self, Entity as Changes};
+use crate::webhooks::outbox::OutboxEvent;
 use crate::{Database, StorageError};
 
 /// The PostgreSQL channel a committed change is announced on, to every replica.
@@ -74,7 +77,16 @@ pub(crate) async fn insert_in(tx: &DatabaseTransaction, new: NewChange<'_>) -> R
         );
         tx.execute_raw(notify).await?;
     }
-    to_domain(row)
+    let change = to_domain(row)?;
+    // The webhooks that want it are queued in this same transaction: committed together, or not at all.
+    let event = OutboxEvent {
+        event_type: WebhookEventType::CredentialChanged,
+        seller_login: &change.seller_login,
+        payload: webhook::credential_changed_payload(&change, change.occurred_at).to_string(),
+        occurred_at: change.occurred_at,
+    };
+    crate::webhooks::outbox::enqueue_in(tx, event).await?;
+    Ok(change)
 }
 
 /// Changes after `after` (oldest first), of one seller or of every seller in `reach`.

@@ -21,6 +21,7 @@ pub mod rewrap;
 pub mod sealed;
 pub mod sellers;
 pub mod tokens;
+pub mod webhooks;
 mod write_queue;
 
 pub use db::{Database, PoolUsage, statement};

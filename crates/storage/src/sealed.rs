@@ -8,6 +8,7 @@ use cdvault_domain::credential::{CredentialKind, SecretSlot};
 use cdvault_domain::crypto::{CryptoError, Keyring, Sealed};
 use cdvault_domain::payout::PayoutSlot;
 use cdvault_domain::token::TokenSlot;
+use cdvault_domain::webhook::WebhookSecretSlot;
 use sea_orm::{QueryResult, TryGetable};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -19,12 +20,18 @@ pub enum SealedTable {
     PayoutRequests,
     PayoutAccounts,
     AccessTokens,
+    WebhookSecrets,
 }
 
 impl SealedTable {
     /// Every sealed table, in the order a rewrap walks them.
-    pub const ALL: [Self; 4] =
-        [Self::CredentialVersions, Self::PayoutRequests, Self::PayoutAccounts, Self::AccessTokens];
+    pub const ALL: [Self; 5] = [
+        Self::CredentialVersions,
+        Self::PayoutRequests,
+        Self::PayoutAccounts,
+        Self::AccessTokens,
+        Self::WebhookSecrets,
+    ];
 
     /// The SQL table name (a constant of ours, never input, so it may be formatted into SQL).
     pub fn name(self) -> &'static str {
@@ -33,6 +40,7 @@ impl SealedTable {
             Self::PayoutRequests => "payout_requests",
             Self::PayoutAccounts => "payout_accounts",
             Self::AccessTokens => "access_tokens",
+            Self::WebhookSecrets => "webhook_secrets",
         }
     }
 
@@ -49,6 +57,7 @@ impl SealedTable {
             }
             Self::AccessTokens => "id, seller_id, kind, credential_version, expires_at, key_version, nonce, ciphertext",
             Self::PayoutRequests | Self::PayoutAccounts => "id, seller_id, key_version, nonce, ciphertext",
+            Self::WebhookSecrets => "id, endpoint_id, key_version, nonce, ciphertext",
         }
     }
 
@@ -56,14 +65,15 @@ impl SealedTable {
     /// at the same place, under the active version. The plaintext lives only in a zeroizing buffer in between.
     pub(crate) fn reseal(self, ring: &Keyring, row: &SealedRow) -> Result<Sealed, RowError> {
         let r = &row.row;
-        let seller_id = get(r, "seller_id")?;
+        // Every table but the webhook secrets binds its ciphertexts to a seller.
+        let seller_id = || get::<Uuid>(r, "seller_id");
         match self {
             Self::CredentialVersions => {
                 let client_id: Option<String> = get(r, "client_id")?;
                 let octopia_seller_id: Option<String> = get(r, "octopia_seller_id")?;
                 let slot = SecretSlot {
                     id: row.id,
-                    seller_id,
+                    seller_id: seller_id()?,
                     kind: kind(r)?,
                     version: get(r, "version")?,
                     client_id: client_id.as_deref(),
@@ -75,7 +85,7 @@ impl SealedTable {
             Self::AccessTokens => {
                 let slot = TokenSlot {
                     row_id: row.id,
-                    seller_id,
+                    seller_id: seller_id()?,
                     kind: kind(r)?,
                     credential_version: get(r, "credential_version")?,
                     expires_at: get(r, "expires_at")?,
@@ -83,8 +93,12 @@ impl SealedTable {
                 let plain = slot.open(ring, &row.sealed)?;
                 Ok(slot.seal(ring, &plain)?)
             }
-            Self::PayoutRequests => reseal_payout(ring, PayoutSlot::request(row.id, seller_id), &row.sealed),
-            Self::PayoutAccounts => reseal_payout(ring, PayoutSlot::account(row.id, seller_id), &row.sealed),
+            Self::PayoutRequests => reseal_payout(ring, PayoutSlot::request(row.id, seller_id()?), &row.sealed),
+            Self::PayoutAccounts => reseal_payout(ring, PayoutSlot::account(row.id, seller_id()?), &row.sealed),
+            Self::WebhookSecrets => {
+                let slot = WebhookSecretSlot { id: row.id, endpoint_id: get(r, "endpoint_id")? };
+                Ok(slot.reseal(ring, &row.sealed)?)
+            }
         }
     }
 }
@@ -158,7 +172,7 @@ mod tests {
     fn every_sealed_table_reads_its_id_and_sealed_field_for_a_rewrap() {
         for table in SealedTable::ALL {
             let columns = table.rewrap_columns();
-            for column in ["id", "seller_id", "key_version", "nonce", "ciphertext"] {
+            for column in ["id", "key_version", "nonce", "ciphertext"] {
                 assert!(columns.split(", ").any(|c| c == column), "{table} lacks {column}");
             }
         }

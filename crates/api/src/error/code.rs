@@ -91,7 +91,9 @@ error_codes! {
     /// `BAD_CHECKSUM`, `COUNTRY_MISMATCH`, `CONTROL_CHARACTER` (see [Validation](payouts.md#validation)). For a store
     /// with `verify: true`: `MARKETPLACE_REJECTED` (field `password` or `clientSecret`; the marketplace refused the
     /// new credential and nothing was stored). For `credentialChanged` and the lists: `INVALID_CURSOR` (field
-    /// `after`). For `rotationJob` and `rotationProgress`: `INVALID_ID` (field `id`) when the id is not a UUID.
+    /// `after`). For `rotationJob` and `rotationProgress`: `INVALID_ID` (field `id`) when the id is not a UUID. For
+    /// webhook endpoints (field `url`): `INVALID_URL`, `NOT_HTTPS` (plain `http` not allowed) or `ADDRESS_NOT_ALLOWED`
+    /// (a loopback, private, link-local or other non-public address not allowed by configuration).
     BadUserInput = "BAD_USER_INPUT", Outcome, None;
     /// The change conflicts with the current state, e.g. a seller login that is already registered (logins that
     /// differ only in case count as the same), a payout change submitted while the seller has an open one (the

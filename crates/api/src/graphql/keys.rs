@@ -31,7 +31,7 @@ pub enum KeyStateGql {
 #[derive(SimpleObject, Debug, Clone)]
 #[graphql(name = "TableCensus")]
 pub struct TableCensusGql {
-    /// The table (`credential_versions`, `payout_requests`, `payout_accounts`, `access_tokens`).
+    /// The table (`credential_versions`, `payout_requests`, `payout_accounts`, `access_tokens`, `webhook_secrets`).
     pub table: String,
     /// Its ciphertexts under this version.
     pub ciphertexts: i64,

@@ -23,6 +23,7 @@ mod payouts;
 mod revocation;
 mod root;
 mod sellers;
+mod webhooks;
 
 use std::sync::Arc;
 

@@ -12,11 +12,12 @@ use super::marketplace::{MarketplaceMutation, MarketplaceSubscription};
 use super::payouts::{PayoutsMutation, PayoutsQuery, PayoutsSubscription};
 use super::revocation::RevocationMutation;
 use super::sellers::{SellersMutation, SellersQuery};
+use super::webhooks::{WebhooksMutation, WebhooksQuery};
 
 /// Reads: the caller, seller accounts and credential metadata, the audit trail, access grants.
 #[derive(MergedObject, Debug, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SellersQuery, KeysQuery, AuditTrailQuery, PayoutsQuery, AccessQuery);
+pub struct QueryRoot(SellersQuery, KeysQuery, AuditTrailQuery, PayoutsQuery, AccessQuery, WebhooksQuery);
 
 /// Writes, and every act with a side effect (issuing a credential writes the audit trail).
 #[derive(MergedObject, Debug, Default)]
@@ -30,6 +31,7 @@ pub struct MutationRoot(
     AccessMutation,
     RevocationMutation,
     FreezeMutation,
+    WebhooksMutation,
 );
 
 /// Live updates, over the WebSocket endpoint `/graphql/ws` (graphql-transport-ws; the bearer token goes in the

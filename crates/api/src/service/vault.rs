@@ -67,6 +67,10 @@ pub struct Vault {
     pub(super) access_poll: Duration,
     /// The audit stream's progress, once one is started (for `/readyz`).
     pub(super) audit_stream: std::sync::OnceLock<Arc<super::audit_stream::StreamStatus>>,
+    /// How webhooks are delivered, the client that delivers them, and what wakes the dispatcher (a replay).
+    pub(super) webhooks: super::webhooks::settings::WebhookSettings,
+    pub(super) webhook_sender: Arc<super::webhooks::sender::WebhookSender>,
+    pub(super) webhook_wake: Notify,
 }
 
 /// How often each replica reads the grants, revocations and freeze again, unless configured
@@ -116,6 +120,9 @@ impl Vault {
             freeze: FreezeState::default(),
             access_poll: DEFAULT_ACCESS_POLL,
             audit_stream: std::sync::OnceLock::new(),
+            webhooks: super::webhooks::settings::WebhookSettings::default(),
+            webhook_sender: Arc::new(super::webhooks::sender::WebhookSender::new(&Default::default())),
+            webhook_wake: Notify::new(),
         }
     }
 

@@ -61,6 +61,16 @@ stable_codes! {
         /// action with reason `FROZEN`).
         VaultFreeze = "vault.freeze",
         VaultUnfreeze = "vault.unfreeze",
+        /// Registering a webhook endpoint.
+        WebhookCreate = "webhook.create",
+        /// Giving a webhook endpoint a new signing secret (the old one kept for an overlap).
+        WebhookRotateSecret = "webhook.rotate_secret",
+        /// Removing a webhook endpoint.
+        WebhookDelete = "webhook.delete",
+        /// Queueing dead-lettered deliveries again.
+        WebhookReplay = "webhook.replay",
+        /// Reading webhook endpoints and their dead letters (only refusals are recorded).
+        WebhookRead = "webhook.read",
     }
 }
 

@@ -220,6 +220,31 @@ settings! {
     trusted_documents = "CDVAULT_TRUSTED_DOCUMENTS", secret: false,
         meaning: "The clients' manifests of persisted documents, comma-separated paths, e.g. `/etc/cdvault/typescript.json, /etc/cdvault/rust.json`: each a JSON object of sha256 hex -> exact document text, as GraphQL Code Generator's persisted documents write it (`clients/typescript/src/generated/persisted-documents.json`). Set, only their operations run, over HTTP and WebSocket, named by `extensions.persistedQuery.sha256Hash` or by their exact text; any other is refused before it is parsed (`DOCUMENT_NOT_TRUSTED`, `PERSISTED_QUERY_NOT_FOUND`), introspection and GraphiQL's queries included. A manifest that cannot be read, is not such an object, or has an entry whose key is not the sha256 of its document stops start-up. Recommended in production: see [Trusted documents](security.md#trusted-documents).",
         default: "unset: any operation runs";
+    // Webhooks (issue 21).
+    webhook_allow_http = "CDVAULT_WEBHOOK_ALLOW_HTTP", secret: false,
+        meaning: "`true` to accept plain `http://` webhook endpoints (development and tests only: events and signatures then cross the network in the clear). See [Webhooks](webhooks.md).",
+        default: "`false`: `https://` only";
+    webhook_allowed_networks = "CDVAULT_WEBHOOK_ALLOWED_NETWORKS", secret: false,
+        meaning: "Non-public networks webhook deliveries may connect to, comma-separated IP addresses or CIDR ranges, e.g. `10.20.0.0/16` for an internal receiver or `127.0.0.1/32` for one on the same host. Loopback, private, link-local, shared (CGNAT), multicast, documentation and reserved addresses are otherwise refused: at registration when the URL holds an address, and on the address a name resolves to when each delivery connects (no redirect is followed). A range of every address (`/0`) is refused.",
+        default: "none: public addresses only";
+    webhook_max_attempts = "CDVAULT_WEBHOOK_MAX_ATTEMPTS", secret: false,
+        meaning: "Attempts of one webhook delivery before it becomes a dead letter (listed and replayable in GraphQL), 1 to 1,000.",
+        default: "`40` (about a day and a half with the default backoff)";
+    webhook_retry_base_ms = "CDVAULT_WEBHOOK_RETRY_BASE_MS", secret: false,
+        meaning: "Milliseconds before the first retry of a failed webhook delivery, 10 to 3,600,000; each further failure doubles the wait, up to `CDVAULT_WEBHOOK_RETRY_MAX_MS`. The endpoint's later events wait behind it, so they arrive in order.",
+        default: "`5000`";
+    webhook_retry_max_ms = "CDVAULT_WEBHOOK_RETRY_MAX_MS", secret: false,
+        meaning: "The longest wait between two attempts of a webhook delivery, in milliseconds, 10 to 86,400,000, and at least `CDVAULT_WEBHOOK_RETRY_BASE_MS`.",
+        default: "`3600000` (an hour)";
+    webhook_timeout_ms = "CDVAULT_WEBHOOK_TIMEOUT_MS", secret: false,
+        meaning: "Milliseconds one webhook attempt may take, connection included, 100 to 60,000; past it the attempt failed and is retried.",
+        default: "`10000`";
+    webhook_lease_ms = "CDVAULT_WEBHOOK_LEASE_MS", secret: false,
+        meaning: "Milliseconds a replica holds a webhook endpoint while it delivers to it, renewed before each attempt, 1,000 to 600,000, longer than `CDVAULT_WEBHOOK_TIMEOUT_MS`. A replica that dies mid-delivery leaves the endpoint to the others after it; the delivery is then sent again (at least once).",
+        default: "`30000`";
+    webhook_poll_ms = "CDVAULT_WEBHOOK_POLL_MS", secret: false,
+        meaning: "Milliseconds between two looks of each replica's dispatcher for webhook deliveries due, 10 to 60,000, when nothing woke it (every committed change wakes it at once: on PostgreSQL every replica's, on SQLite this replica's).",
+        default: "`1000`";
     access_poll_ms = "CDVAULT_ACCESS_POLL_MS", secret: false,
         meaning: "Milliseconds between two reads of the access grants, token revocations and freeze by each replica, 100 to 60,000: a change made on another replica takes effect here within it (on this replica at once).",
         default: "`1000`";

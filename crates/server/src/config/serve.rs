@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub change_feed_retention: std::time::Duration,
     /// Sellers per credential kind in the issue cache (`CDVAULT_ISSUE_CACHE_SELLERS`).
     pub issue_cache_sellers: u64,
+    /// Where webhooks may go, and how they are retried (`CDVAULT_WEBHOOK_*`).
+    pub webhooks: cdvault_api::service::WebhookSettings,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -49,6 +51,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("http", &self.http)
             .field("change_feed_retention", &self.change_feed_retention)
             .field("issue_cache_sellers", &self.issue_cache_sellers)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +86,7 @@ impl ServeConfig {
             http: settings.http.clone(),
             change_feed_retention: settings.change_feed_retention,
             issue_cache_sellers: settings.issue_cache_sellers,
+            webhooks: settings.webhooks.clone(),
         })
     }
 }

@@ -90,6 +90,8 @@ pub struct Settings {
     pub issue_cache_sellers: u64,
     /// The HTTP surface: GraphiQL, introspection, rate limits, WebSocket limits.
     pub http: cdvault_api::http::HttpOptions,
+    /// Where webhooks may go, and how they are retried.
+    pub webhooks: cdvault_api::service::WebhookSettings,
     root_key: Required<Secret>,
     verification_key: Required<VerificationKey>,
     jwt_issuer: Required<String>,
@@ -114,6 +116,7 @@ impl std::fmt::Debug for Settings {
             .field("jwt_max_lifetime", &self.jwt_max_lifetime)
             .field("marketplace", &self.marketplace)
             .field("rewrap", &self.rewrap)
+            .field("webhooks", &self.webhooks)
             .field("checkpoints", &self.checkpoints)
             .field("audit_stream", &self.audit_stream)
             .field("http", &self.http)
@@ -215,6 +218,7 @@ impl Settings {
             )?
             .unwrap_or(cdvault_api::service::DEFAULT_ISSUE_CACHE_SELLERS),
             http: super::surface::http_options(&raw, dev)?,
+            webhooks: super::webhooks::webhooks(&raw)?,
             set_up,
             jwt_algorithm,
             root_key,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use cdvault_domain::payout::PayoutStatus;
 use cdvault_domain::policy::SellerReach;
+use cdvault_domain::webhook::{self, PayoutTransition, WebhookEventType};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set};
 use time::OffsetDateTime;
 
@@ -14,6 +15,7 @@ use super::model::{PayoutRequest, to_request};
 use crate::change_feed::page_after;
 use crate::entity::payout_change::{self, Entity as Changes};
 use crate::entity::payout_request::{self, Entity as Requests};
+use crate::webhooks::outbox::OutboxEvent;
 use crate::{Database, StorageError};
 
 /// One transition of a payout change request, as the feed delivers it.
@@ -52,8 +54,9 @@ pub(super) async fn insert_in(
         .one(tx)
         .await?
         .flatten();
+    let seq = latest.unwrap_or(0) + 1;
     payout_change::ActiveModel {
-        seq: Set(latest.unwrap_or(0) + 1),
+        seq: Set(seq),
         request_id: Set(request.id),
         seller_id: Set(request.seller_id),
         seller_login: Set(request.seller_login.clone()),
@@ -64,6 +67,23 @@ pub(super) async fn insert_in(
     }
     .insert(tx)
     .await?;
+    // The webhooks that want it are queued in this same transaction: committed together, or not at all.
+    let transition = PayoutTransition {
+        seq,
+        seller_login: &request.seller_login,
+        request_id: request.id,
+        status: request.status.as_str(),
+        version: request.version,
+        changed_by,
+        occurred_at,
+    };
+    let event = OutboxEvent {
+        event_type: WebhookEventType::PayoutChangeUpdated,
+        seller_login: &request.seller_login,
+        payload: webhook::payout_change_payload(&transition, occurred_at).to_string(),
+        occurred_at,
+    };
+    crate::webhooks::outbox::enqueue_in(tx, event).await?;
     Ok(())
 }
 
