@@ -76,6 +76,12 @@ async fn walk_through(engine: Engine) -> (String, Vec<String>) {
     let admin = token_for("security-admin", ALL_SCOPES, Some(&["*"]));
     let tool = token_for("order-sync", "credentials:read", Some(&[SELLER]));
     app.register(&admin, SELLER).await.data();
+    // A webhook endpoint, told of the credential stored next.
+    let hooks = token_for("erp-connector", "webhooks:admin", Some(&[SELLER]));
+    let create = "mutation($u: String!) { createWebhookEndpoint(input: { url: $u, eventTypes: [CREDENTIAL_CHANGED] }) { secret } }";
+    let url = cdvault_tests::webhooks::accept_everything().await;
+    let created = app.graphql(Some(&hooks), create, json!({ "u": url })).await;
+    let webhook_secret = created.data()["createWebhookEndpoint"]["secret"].as_str().unwrap().to_owned();
     app.store_password(&admin, SELLER, PASSWORD).await.data();
     let issued = app.issue_password(&tool, SELLER).await;
     assert_eq!(issued.data()["issueApiCredential"]["password"], PASSWORD);
@@ -117,7 +123,8 @@ async fn walk_through(engine: Engine) -> (String, Vec<String>) {
         let text = scrape(&app).await;
         let complete = names::ALL.iter().all(|family| text.contains(&format!("# TYPE {family} ")))
             && total(&text, names::WEBSOCKET_CLOSES, &[]) >= 1.0
-            && total(&text, names::REWRAP_ROWS, &[("outcome", "rewrapped")]) >= 1.0;
+            && total(&text, names::REWRAP_ROWS, &[("outcome", "rewrapped")]) >= 1.0
+            && total(&text, names::WEBHOOK_DELIVERIES, &[("outcome", "delivered")]) >= 1.0;
         *scraped.lock().unwrap() = text;
         complete
     })
@@ -129,6 +136,7 @@ async fn walk_through(engine: Engine) -> (String, Vec<String>) {
         tool,
         console,
         keys_admin,
+        webhook_secret,
         REFUSED_TOKEN.to_owned(),
         SELLER.to_owned(),
     ];
@@ -164,6 +172,9 @@ async fn a_scrape_after_a_walk_through_has_every_family_with_plausible_values_an
     assert!(total(&scrape, names::WEBSOCKET_CLOSES, &[]) >= 1.0);
     assert!(total(&scrape, names::DB_POOL_CONNECTIONS, &[("state", "max")]) >= 1.0);
     assert!(total(&scrape, names::CHECKPOINTS, &[("outcome", "written")]) >= 1.0);
+    assert!(total(&scrape, names::WEBHOOK_DELIVERIES, &[("outcome", "delivered")]) >= 1.0);
+    assert!(total(&scrape, &format!("{}_count", names::WEBHOOK_ATTEMPT_DURATION), &[]) >= 1.0);
+    assert!(total(&scrape, &format!("{}_count", names::WEBHOOK_DELIVERY_LAG), &[]) >= 1.0);
     for secret in &secrets {
         assert!(!scrape.contains(secret.as_str()), "the scrape holds a secret or a seller of the walk-through");
     }

@@ -220,6 +220,23 @@ async fn a_rotated_secret_signs_beside_the_old_one_during_the_overlap_only(engin
     let stranger = token_for("someone-else", "webhooks:admin", Some(&["*"]));
     let hidden = app.graphql(Some(&stranger), ROTATE, json!({ "id": id, "o": 0 })).await;
     assert_eq!(hidden.code(), "NOT_FOUND", "another identity's endpoint is not shown to exist");
+
+    // Deleted, the endpoint and its secrets are gone, and the next change is told to no one.
+    let delete = "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }";
+    assert_eq!(app.graphql(Some(&stranger), delete, json!({ "id": id })).await.code(), "NOT_FOUND");
+    assert_eq!(app.graphql(Some(&owner()), delete, json!({ "id": id })).await.data()["deleteWebhookEndpoint"], id);
+    let listed = app.graphql(Some(&owner()), ENDPOINTS, json!({})).await;
+    assert_eq!(listed.data()["webhookEndpoints"], json!([]));
+    change_password(&app, 4).await;
+    let count = "SELECT COUNT(*) AS n FROM webhook_deliveries";
+    let row = app.db.raw().await.query_one_raw(app.db.statement(count, vec![])).await.unwrap().unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
+    let secrets = "SELECT COUNT(*) AS n FROM webhook_secrets";
+    let row = app.db.raw().await.query_one_raw(app.db.statement(secrets, vec![])).await.unwrap().unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
+    let audited = app.audit(json!({ "action": "webhook.delete" })).await;
+    assert_eq!(audited.len(), 1);
+    assert!(!audited[0].to_string().contains("/hooks/cdvault"), "the audit names the origin, not the path");
 }
 on_both_engines!(a_rotated_secret_signs_beside_the_old_one_during_the_overlap_only);
 

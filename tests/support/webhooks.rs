@@ -165,3 +165,38 @@ impl Receiver {
         request.send().await.unwrap().status().as_u16()
     }
 }
+
+/// A receiver that answers 204 to anything, without verifying (for tests about cdvault's side only, such as its
+/// metrics); returns its URL. It runs until the test's runtime ends.
+pub async fn accept_everything() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Read the head and the body it announces, then answer.
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 8192];
+                loop {
+                    let Ok(n) = stream.read(&mut buffer).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    let Some(head_end) = text.find("\r\n\r\n") else { continue };
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if seen.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/hooks")
+}

@@ -28,7 +28,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub use self::graphql::GraphqlMetrics;
 pub(crate) use self::http::{http_requests, rate_limit_refused, websocket_closed, websocket_opened};
-pub(crate) use self::service::{checkpoint, marketplace_call, rewrap_batch, rewrap_running, token_cache};
+pub(crate) use self::service::{
+    checkpoint, marketplace_call, rewrap_batch, rewrap_running, token_cache, webhook_attempt, webhook_delivery,
+};
 
 use cdvault_storage::Database;
 

@@ -39,6 +39,14 @@ pub const DB_POOL_CONNECTIONS: &str = "cdvault_db_pool_connections";
 /// Audit checkpoints emitted. Label `outcome`: `written`, `failed` (the sink refused it).
 pub const CHECKPOINTS: &str = "cdvault_audit_checkpoints_total";
 
+/// Webhook deliveries by outcome. Label `outcome`: `delivered`, `retry` (an attempt failed, tried again later),
+/// `dead` (the last attempt failed: a dead letter), `dropped` (the owner no longer had access).
+pub const WEBHOOK_DELIVERIES: &str = "cdvault_webhook_deliveries_total";
+/// How long one webhook attempt took, connection included, whatever its outcome (histogram).
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "cdvault_webhook_attempt_duration_seconds";
+/// From a change's commit (its outbox row) to its delivery's 2xx, retries included (histogram).
+pub const WEBHOOK_DELIVERY_LAG: &str = "cdvault_webhook_delivery_lag_seconds";
+
 /// Every family this module names, for the tests and the runbook.
 pub const ALL: &[&str] = &[
     GRAPHQL_REQUESTS,
@@ -57,6 +65,9 @@ pub const ALL: &[&str] = &[
     WEBSOCKET_CLOSES,
     DB_POOL_CONNECTIONS,
     CHECKPOINTS,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_ATTEMPT_DURATION,
+    WEBHOOK_DELIVERY_LAG,
 ];
 
 /// Gives every family its help text and unit.
@@ -77,4 +88,7 @@ pub(super) fn describe() {
     describe_counter!(WEBSOCKET_CLOSES, "WebSocket sessions closed, by close code.");
     describe_gauge!(DB_POOL_CONNECTIONS, Unit::Count, "Database pool connections: open, idle, and the maximum.");
     describe_counter!(CHECKPOINTS, "Audit checkpoints emitted, by outcome (written to the sink, or failed).");
+    describe_counter!(WEBHOOK_DELIVERIES, "Webhook deliveries by outcome: delivered, retry, dead, dropped.");
+    describe_histogram!(WEBHOOK_ATTEMPT_DURATION, Unit::Seconds, "Time one webhook attempt took.");
+    describe_histogram!(WEBHOOK_DELIVERY_LAG, Unit::Seconds, "From a change's commit to its webhook's delivery.");
 }

@@ -30,3 +30,16 @@ pub(crate) fn token_cache(hit: bool) {
 pub(crate) fn checkpoint(written: bool) {
     metrics::counter!(names::CHECKPOINTS, "outcome" => if written { "written" } else { "failed" }).increment(1);
 }
+
+/// A webhook delivery's outcome: `delivered`, `retry`, `dead` or `dropped` (never the endpoint or the seller).
+pub(crate) fn webhook_delivery(outcome: &'static str) {
+    metrics::counter!(names::WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+}
+
+/// One webhook attempt's duration, and for a delivered one its lag since the change committed.
+pub(crate) fn webhook_attempt(took: std::time::Duration, lag: Option<std::time::Duration>) {
+    metrics::histogram!(names::WEBHOOK_ATTEMPT_DURATION).record(took.as_secs_f64());
+    if let Some(lag) = lag {
+        metrics::histogram!(names::WEBHOOK_DELIVERY_LAG).record(lag.as_secs_f64());
+    }
+}

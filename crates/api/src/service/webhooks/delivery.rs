@@ -101,7 +101,7 @@ impl Vault {
                 }
                 if let Err(reason) = self.owner_may_receive(&owner, delivery.event_type, &delivery.seller_login) {
                     tracing::info!(endpoint = %endpoint_id, delivery = %delivery.id, reason, "webhook dropped");
-                    metrics::counter!("cdvault_webhook_deliveries_total", "outcome" => "dropped").increment(1);
+                    crate::metrics::webhook_delivery("dropped");
                     outbox::record(&self.db, delivery.seq, Outcome::Dropped { reason: reason.to_owned() }).await?;
                     continue;
                 }
@@ -118,24 +118,26 @@ impl Vault {
         let keys = self.signing_keys(endpoint.id, now).await?;
         let started = std::time::Instant::now();
         let sent = self.webhook_sender.send(&endpoint.url, delivery, &keys, now.unix_timestamp()).await;
-        metrics::histogram!("cdvault_webhook_attempt_seconds").record(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
         let attempts = u32::try_from(delivery.attempts).unwrap_or(0).saturating_add(1);
         let (outcome, go_on) = match sent {
             Ok(status) => {
-                metrics::counter!("cdvault_webhook_deliveries_total", "outcome" => "delivered").increment(1);
-                let lag = (self.now() - delivery.created_at).as_seconds_f64().max(0.0);
-                metrics::histogram!("cdvault_webhook_delivery_lag_seconds").record(lag);
+                crate::metrics::webhook_delivery("delivered");
+                let lag = std::time::Duration::try_from(self.now() - delivery.created_at).unwrap_or_default();
+                crate::metrics::webhook_attempt(took, Some(lag));
                 (Outcome::Delivered { at: self.now(), status }, true)
             }
             Err(Failure { error, status }) if self.webhooks.retry.exhausted(attempts) => {
                 tracing::warn!(endpoint = %endpoint.id, delivery = %delivery.id, attempts, error, "webhook dead-lettered");
-                metrics::counter!("cdvault_webhook_deliveries_total", "outcome" => "dead").increment(1);
+                crate::metrics::webhook_delivery("dead");
+                crate::metrics::webhook_attempt(took, None);
                 (Outcome::Failed { error, status, retry_at: None }, true)
             }
             Err(Failure { error, status }) => {
                 let retry_at = self.now() + self.webhooks.retry.delay_after(attempts);
                 tracing::info!(endpoint = %endpoint.id, delivery = %delivery.id, attempts, error, "webhook attempt failed");
-                metrics::counter!("cdvault_webhook_deliveries_total", "outcome" => "retry").increment(1);
+                crate::metrics::webhook_delivery("retry");
+                crate::metrics::webhook_attempt(took, None);
                 (Outcome::Failed { error, status, retry_at: Some(retry_at) }, false)
             }
         };
