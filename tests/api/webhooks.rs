@@ -160,7 +160,8 @@ async fn a_receiver_down_then_up_gets_every_event_in_order_each_retry_signed_afr
     }
     eventually("five pending deliveries", WITHIN, || async { endpoint_counts(&app).await["pendingDeliveries"] == 5 })
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Down for over a second, so the attempt that succeeds has a later timestamp (in seconds) than any that failed.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     receiver.answer_with(None);
     receiver.restart().await;

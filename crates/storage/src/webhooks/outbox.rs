@@ -131,9 +131,10 @@ pub(crate) async fn enqueue_in(tx: &DatabaseTransaction, event: OutboxEvent<'_>)
     Ok(())
 }
 
-/// Leases up to `limit` endpoints that have a delivery due and no live lease, to `owner` until `until`. An endpoint
-/// is leased by one replica at a time: the conditional update decides (a row lock on PostgreSQL, the write lock on
-/// SQLite).
+/// Leases up to `limit` endpoints whose oldest pending delivery is due and that no replica holds, to `owner` until
+/// `until`. Only the oldest counts: the ones after it wait for it (order), so an endpoint whose oldest waits for a
+/// retry is not taken again and again for a newer one. An endpoint is leased by one replica at a time: the
+/// conditional update decides (a row lock on PostgreSQL, the write lock on SQLite).
 pub async fn claim_due(
     db: &Database,
     owner: Uuid,
@@ -142,13 +143,16 @@ pub async fn claim_due(
     limit: u64,
 ) -> Result<Vec<Uuid>, StorageError> {
     let _turn = db.write_turn().await?;
+    let free = "e.disabled_at IS NULL AND (e.lease_until IS NULL OR e.lease_until < ?)";
     let sql = format!(
         "UPDATE webhook_endpoints SET lease_owner = ?, lease_until = ? \
-         WHERE disabled_at IS NULL AND (lease_until IS NULL OR lease_until < ?) \
-         AND id IN (SELECT DISTINCT endpoint_id FROM webhook_deliveries WHERE status = 'PENDING' \
-         AND next_attempt_at <= ? LIMIT {limit}) RETURNING id"
+         WHERE id IN (SELECT d.endpoint_id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         WHERE d.status = 'PENDING' AND d.next_attempt_at <= ? AND {free} \
+         AND d.seq = (SELECT MIN(h.seq) FROM webhook_deliveries h WHERE h.endpoint_id = d.endpoint_id \
+         AND h.status = 'PENDING') LIMIT {limit}) \
+         AND disabled_at IS NULL AND (lease_until IS NULL OR lease_until < ?) RETURNING id"
     );
-    let values = vec![owner.into(), until.into(), now.into(), now.into()];
+    let values = vec![owner.into(), until.into(), now.into(), now.into(), now.into()];
     let rows = db.conn().query_all_raw(statement(db.db_backend(), &sql, values)).await?;
     rows.iter().map(|r| Ok(r.try_get("", "id")?)).collect()
 }

@@ -92,6 +92,8 @@ impl Vault {
             if page.is_empty() {
                 return Ok(());
             }
+            // The secrets that sign this page's attempts, opened once per page.
+            let keys = self.signing_keys(endpoint_id, self.now()).await?;
             for delivery in page {
                 if delivery.next_attempt_at > self.now() {
                     return Ok(());
@@ -105,7 +107,7 @@ impl Vault {
                     outbox::record(&self.db, delivery.seq, Outcome::Dropped { reason: reason.to_owned() }).await?;
                     continue;
                 }
-                if !self.attempt(&endpoint, &delivery).await? {
+                if !self.attempt(&endpoint, &delivery, &keys).await? {
                     return Ok(());
                 }
             }
@@ -113,11 +115,10 @@ impl Vault {
     }
 
     /// One attempt of `delivery`, recorded; `false` when it failed and will be tried again (the endpoint waits).
-    async fn attempt(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<bool, ApiError> {
+    async fn attempt(&self, endpoint: &Endpoint, delivery: &Delivery, keys: &[SigningKey]) -> Result<bool, ApiError> {
         let now = self.now();
-        let keys = self.signing_keys(endpoint.id, now).await?;
         let started = std::time::Instant::now();
-        let sent = self.webhook_sender.send(&endpoint.url, delivery, &keys, now.unix_timestamp()).await;
+        let sent = self.webhook_sender.send(&endpoint.url, delivery, keys, now.unix_timestamp()).await;
         let took = started.elapsed();
         let attempts = u32::try_from(delivery.attempts).unwrap_or(0).saturating_add(1);
         let (outcome, go_on) = match sent {
