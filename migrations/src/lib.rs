@@ -13,6 +13,7 @@ mod m20261127_000007_access_grants;
 mod m20261127_000008_revocations_freeze;
 mod m20261203_000009_audit_archives;
 mod m20261203_000010_payout_changes;
+mod m20261203_000012_credential_consumers;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_revocations_freeze::Migration),
             Box::new(m20261203_000009_audit_archives::Migration),
             Box::new(m20261203_000010_payout_changes::Migration),
+            Box::new(m20261203_000012_credential_consumers::Migration),
         ]
     }
 }
