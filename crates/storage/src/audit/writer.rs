@@ -1,5 +1,5 @@
 //! The group-committing writer in front of the audit trail: events queued by requests, committed together with
-//! the conditions of issues checked under the chain head lock.
+//! the conditions of issues checked under the chain head lock (and the consumers those issues make).
 
 use cdvault_domain::audit::{AuditKey, AuditRecord};
 use std::collections::{HashMap, HashSet};
@@ -140,6 +140,7 @@ impl Known {
 }
 
 /// Appends the events of a batch whose condition holds, in one transaction, and says for each what became of it.
+/// The successful issues among them move the consumers projection (`crate::consumers`) in the same transaction.
 async fn append_batch(
     db: &Database,
     known: &mut Known,
