@@ -89,9 +89,11 @@ async fn the_identities_issued_the_credential_or_a_token_made_with_it_are_its_co
     issue_password(&app, "order-sync").await;
     issue_token(&app, "repricer").await;
     issue_token(&app, "repricer").await;
-    // A third identity that only reads metadata never received the credential.
+    // A third identity reads metadata and is refused the secret: it never received the credential.
     let versions = "query($s: String!) { sellerAccount(login: $s) { credentialVersions { version } } }";
     app.graphql(Some(&tool("catalogue")), versions, json!({ "s": SELLER })).await.data();
+    let refused = app.issue_password(&token_for("catalogue", "audit:read", Some(&[SELLER])), SELLER).await;
+    assert_eq!(refused.code(), "FORBIDDEN");
 
     assert_eq!(
         summary(&app, false).await,
@@ -123,6 +125,23 @@ async fn a_new_version_makes_every_consumer_stale_until_it_is_issued_again(engin
     );
 }
 on_both_engines!(a_new_version_makes_every_consumer_stale_until_it_is_issued_again);
+
+async fn concurrent_issues_of_several_identities_are_each_counted_once_whatever_batches_they_commit_in(engine: Engine) {
+    let (_fake, app) = app_with_seller(engine).await;
+    let subjects = ["order-sync", "repricer", "catalogue"];
+    // Issued all at once, they commit in batches of the audit writer mixing identities and repeating them.
+    let issues = (0..30).map(|n| issue_password(&app, subjects[n % 3]));
+    futures::future::join_all(issues).await;
+
+    let expected: Vec<_> = subjects.iter().map(|s| row(s, 1, 1, "CREDENTIAL", 10, "NONE")).collect::<Vec<_>>();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(summary(&app, false).await, expected);
+    // The projection agrees with the audit trail, event for event.
+    let issued = app.audit(json!({ "action": "credential.issue" })).await;
+    assert_eq!(issued.iter().filter(|e| e["outcome"] == "SUCCESS").count(), 30);
+}
+on_both_engines!(concurrent_issues_of_several_identities_are_each_counted_once_whatever_batches_they_commit_in);
 
 async fn subscribe(app: &TestApp, token: &str, seller: &str) -> Socket {
     let mut socket = connect(app, Some(token)).await;
