@@ -133,8 +133,7 @@ async fn concurrent_issues_of_several_identities_are_each_counted_once_whatever_
     let issues = (0..30).map(|n| issue_password(&app, subjects[n % 3]));
     futures::future::join_all(issues).await;
 
-    let expected: Vec<_> = subjects.iter().map(|s| row(s, 1, 1, "CREDENTIAL", 10, "NONE")).collect::<Vec<_>>();
-    let mut expected = expected;
+    let mut expected: Vec<_> = subjects.iter().map(|s| row(s, 1, 1, "CREDENTIAL", 10, "NONE")).collect();
     expected.sort();
     assert_eq!(summary(&app, false).await, expected);
     // The projection agrees with the audit trail, event for event.
