@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::authorize::Caller;
 use super::change_feed::Subscriber;
-use super::live_subscriptions::LiveGuard;
+use super::live_subscriptions::{HEARTBEAT_EVERY, LiveGuard};
 use super::vault::Vault;
 use crate::error::ApiError;
 
@@ -50,7 +50,7 @@ impl Vault {
             kind: None,
             started_at: OffsetDateTime::now_utc(),
         };
-        let guard = LiveGuard::start(self.db.clone(), live).await;
+        let guard = LiveGuard::start(self.db.clone(), live, HEARTBEAT_EVERY).await;
         let subscriber = Subscriber { reach: p.sellers.clone(), only: seller_login, after };
         let pokes = self.broker.pokes().subscribe();
         let changes =

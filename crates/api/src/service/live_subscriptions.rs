@@ -33,8 +33,9 @@ pub(super) struct LiveGuard {
 }
 
 impl LiveGuard {
-    /// Writes the row of `live` (and prunes the rows of dead subscriptions), then keeps it beating.
-    pub(super) async fn start(db: Database, live: LiveSubscription) -> Self {
+    /// Writes the row of `live` (and prunes the rows of dead subscriptions), then moves its heartbeat `every` so
+    /// long ([`HEARTBEAT_EVERY`] outside tests).
+    pub(super) async fn start(db: Database, live: LiveSubscription, every: Duration) -> Self {
         let now = OffsetDateTime::now_utc();
         if let Err(e) = live_subscriptions::beat(&db, &live, now).await {
             tracing::warn!(error = %e, "a credential change subscription could not be recorded as live");
@@ -45,11 +46,11 @@ impl LiveGuard {
         let id = live.id;
         let beating = db.clone();
         let heartbeat = tokio::spawn(async move {
-            let mut every = tokio::time::interval(HEARTBEAT_EVERY);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            every.tick().await;
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
             loop {
-                every.tick().await;
+                ticks.tick().await;
                 if let Err(e) = live_subscriptions::beat(&beating, &live, OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = %e, "the heartbeat of a credential change subscription failed");
                 }
@@ -72,5 +73,80 @@ impl Drop for LiveGuard {
                 tracing::warn!(error = %e, "the row of an ended subscription could not be deleted; it expires");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdvault_domain::credential::CredentialKind;
+
+    /// A migrated SQLite database in a fresh directory (removed with the directory).
+    async fn sqlite() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            Database::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("cdvault.db").display())).await.unwrap();
+        db.migrate().await.unwrap();
+        (dir, db)
+    }
+
+    fn live() -> LiveSubscription {
+        LiveSubscription {
+            id: Uuid::now_v7(),
+            replica: "replica-a".into(),
+            issuer: "https://idp".into(),
+            subject: "order-sync".into(),
+            seller_login: Some("bestshop".into()),
+            kind: None,
+            started_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    async fn following(db: &Database, since: OffsetDateTime) -> usize {
+        let kind = CredentialKind::MarketplaceApi;
+        live_subscriptions::identities_following(db, "bestshop", kind, since).await.unwrap().len()
+    }
+
+    /// Waits up to five seconds for `following(since)` to be `count`.
+    async fn until_following(db: &Database, since: OffsetDateTime, count: usize) {
+        for _ in 0..200 {
+            if following(db, since).await == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("not {count} live subscription(s) since {since} within five seconds");
+    }
+
+    #[tokio::test]
+    async fn a_held_guard_keeps_moving_the_heartbeat_and_a_dropped_one_deletes_the_row() {
+        let (_dir, db) = sqlite().await;
+        let guard = LiveGuard::start(db.clone(), live(), Duration::from_millis(50)).await;
+        let started = OffsetDateTime::now_utc();
+        assert_eq!(following(&db, started - Duration::from_secs(1)).await, 1, "written at the start");
+        // Only a heartbeat after the start makes the row live since then.
+        until_following(&db, started + Duration::from_millis(10), 1).await;
+        drop(guard);
+        until_following(&db, OffsetDateTime::UNIX_EPOCH, 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_start_prunes_the_rows_whose_heartbeat_stopped_a_time_to_live_ago() {
+        let (_dir, db) = sqlite().await;
+        let stopped = OffsetDateTime::now_utc() - LIVE_TTL - Duration::from_secs(1);
+        let dead = LiveSubscription { started_at: stopped, ..live() };
+        live_subscriptions::beat(&db, &dead, stopped).await.unwrap();
+        assert_eq!(following(&db, OffsetDateTime::UNIX_EPOCH).await, 1);
+        let other = LiveSubscription { subject: "repricer".into(), seller_login: None, ..live() };
+        let _guard = LiveGuard::start(db.clone(), other, HEARTBEAT_EVERY).await;
+        let identities = live_subscriptions::identities_following(
+            &db,
+            "bestshop",
+            CredentialKind::MarketplaceApi,
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .await
+        .unwrap();
+        assert_eq!(identities.into_iter().map(|(_, s)| s).collect::<Vec<_>>(), ["repricer"]);
     }
 }
