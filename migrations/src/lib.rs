@@ -14,6 +14,7 @@ mod m20261127_000008_revocations_freeze;
 mod m20261203_000009_audit_archives;
 mod m20261203_000010_payout_changes;
 mod m20261203_000011_webhooks;
+mod m20261203_000012_credential_consumers;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_audit_archives::Migration),
             Box::new(m20261203_000010_payout_changes::Migration),
             Box::new(m20261203_000011_webhooks::Migration),
+            Box::new(m20261203_000012_credential_consumers::Migration),
         ]
     }
 }

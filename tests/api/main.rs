@@ -10,6 +10,7 @@ mod audit_stream;
 mod audit_tamper;
 mod audit_writer;
 mod authentication;
+mod consumers;
 mod cors;
 mod credentials;
 mod encryption;

@@ -11,8 +11,10 @@
 //!   `vault` holds), filled by `revocation` (which polls both) and `freeze`;
 //! - `checkpoints`: the chain head signed and written outside the database, and the verifier's memory (leaves
 //!   that `vault` holds); `chain_status` runs both (emission, the background verifier);
+//! - `live_subscriptions`: this replica's running credential change subscriptions, kept alive in the shared table
+//!   (a leaf);
 //! - the capabilities: `sellers`, `verification`, `credentials`, `issue`, `access_tokens`, `credential_changes`,
-//!   `audit`, `keys`, `payouts`, `grants`, `revocation`, `freeze`;
+//!   `audit`, `consumers`, `keys`, `payouts`, `grants`, `revocation`, `freeze`;
 //! - `audit_stream`: the audit trail tailed to stdout or a file for a SIEM (its progress held by `vault`);
 //!   `readiness`: what `/readyz` reports of each component.
 
@@ -23,6 +25,7 @@ mod authorize;
 mod chain_status;
 mod change_feed;
 mod checkpoints;
+mod consumers;
 mod credential_changes;
 mod credential_secret;
 mod credentials;
@@ -34,6 +37,7 @@ mod issue;
 mod issue_warmup;
 mod keys;
 mod listening;
+mod live_subscriptions;
 mod marketplace;
 mod payouts;
 mod readiness;
@@ -57,11 +61,13 @@ pub use checkpoints::{
     CHECKPOINT_LOG_TARGET, ChainState, ChainStatus, CheckpointEmitter, CheckpointSettings, CheckpointSink,
     random_replica_id,
 };
+pub use consumers::ConsumerReport;
 pub use credentials::{NewOctopiaCredential, StoredApiCredential};
 pub use grants::{NewAccessGrant, grant_details};
 pub use issue::{IssuedApi, IssuedOctopia, SecretField};
 pub use keys::{RewrapSettings, RotationJobReport};
 pub use listening::Listeners;
+pub use live_subscriptions::{HEARTBEAT_EVERY, LIVE_TTL};
 pub use marketplace::Marketplace;
 pub use payouts::{MoveInput, NewPayoutChange, PayoutQuery};
 pub use readiness::{ComponentReport, Readiness};

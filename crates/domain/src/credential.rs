@@ -1,5 +1,7 @@
 //! Credentials of a seller: the legacy Marketplace API password and the Octopia client credentials.
 
+pub mod consumer;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use time::OffsetDateTime;

@@ -6,6 +6,7 @@ pub mod audit;
 #[cfg(feature = "bulk-seed")]
 pub mod bulk;
 pub mod change_feed;
+pub mod consumers;
 pub mod credential_changes;
 pub mod credentials;
 mod db;
@@ -15,6 +16,7 @@ pub mod freeze;
 pub mod grants;
 pub mod issue_material;
 pub mod keyring;
+pub mod live_subscriptions;
 pub mod payouts;
 pub mod revocations;
 pub mod rewrap;

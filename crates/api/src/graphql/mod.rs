@@ -1,10 +1,10 @@
 //! The GraphQL schema: thin resolvers over [`crate::service::Vault`], one module per resource.
 //!
-//! Each resource module (`sellers`, `credentials`, `audit`, `keys`, `payouts`, `marketplace`, `access`) holds its types and
+//! Each resource module (`sellers`, `credentials`, `audit`, `consumers`, `keys`, `payouts`, `marketplace`, `access`) holds its types and
 //! its parts of Query, Mutation and Subscription (`SellersQuery`, `KeysSubscription`, ...), merged in `root`.
 //! Shared pieces sit in modules that import no resource: `context` (the vault and caller of a request, error
 //! mapping, the end of a session) and `pagination` (Relay connections and cursors). Resources import each other
-//! one way only: `sellers` -> `credentials`, `payouts`; `marketplace` -> `credentials`.
+//! one way only: `sellers` -> `credentials`, `payouts`; `marketplace`, `consumers` -> `credentials`.
 //!
 //! Naming: the Rust name of every type in the schema is its GraphQL name plus `Gql` (`SellerAccountGql` is
 //! `SellerAccount`), set with `#[graphql(name = "...")]`, so it never collides with the domain or storage type it
@@ -12,6 +12,7 @@
 
 mod access;
 mod audit;
+mod consumers;
 mod context;
 mod credentials;
 mod freeze;

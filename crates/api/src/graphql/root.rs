@@ -5,6 +5,7 @@ use async_graphql::{MergedObject, MergedSubscription};
 
 use super::access::{AccessMutation, AccessQuery};
 use super::audit::AuditTrailQuery;
+use super::consumers::ConsumersQuery;
 use super::credentials::CredentialsMutation;
 use super::freeze::FreezeMutation;
 use super::keys::{KeysMutation, KeysQuery, KeysSubscription};
@@ -14,10 +15,19 @@ use super::revocation::RevocationMutation;
 use super::sellers::{SellersMutation, SellersQuery};
 use super::webhooks::{WebhooksMutation, WebhooksQuery};
 
-/// Reads: the caller, seller accounts and credential metadata, the audit trail, access grants.
+/// Reads: the caller, seller accounts and credential metadata, the audit trail and who consumes the credentials,
+/// access grants.
 #[derive(MergedObject, Debug, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SellersQuery, KeysQuery, AuditTrailQuery, PayoutsQuery, AccessQuery, WebhooksQuery);
+pub struct QueryRoot(
+    SellersQuery,
+    KeysQuery,
+    AuditTrailQuery,
+    ConsumersQuery,
+    PayoutsQuery,
+    AccessQuery,
+    WebhooksQuery,
+);
 
 /// Writes, and every act with a side effect (issuing a credential writes the audit trail).
 #[derive(MergedObject, Debug, Default)]

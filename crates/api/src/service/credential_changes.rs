@@ -3,11 +3,15 @@
 
 use cdvault_domain::audit::AuditAction;
 use cdvault_domain::credential::CredentialChange;
-use futures::Stream;
+use cdvault_storage::live_subscriptions::LiveSubscription;
+use futures::{Stream, StreamExt};
+use time::OffsetDateTime;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use super::authorize::Caller;
 use super::change_feed::Subscriber;
+use super::live_subscriptions::{HEARTBEAT_EVERY, LiveGuard};
 use super::vault::Vault;
 use crate::error::ApiError;
 
@@ -36,8 +40,24 @@ impl Vault {
         let act = AuditAction::CredentialChanges;
         let p = self.authenticate(caller, act).await?;
         self.authorize_seller_filter(caller, p, act, seller_login.as_deref()).await?;
+        // Recorded as live before it listens, for as long as the stream is held (see `credentialConsumers`).
+        let live = LiveSubscription {
+            id: Uuid::now_v7(),
+            replica: self.checkpoints.settings().replica.clone(),
+            issuer: p.issuer.clone(),
+            subject: p.subject.clone(),
+            seller_login: seller_login.clone(),
+            kind: None,
+            started_at: OffsetDateTime::now_utc(),
+        };
+        let guard = LiveGuard::start(self.db.clone(), live, HEARTBEAT_EVERY).await;
         let subscriber = Subscriber { reach: p.sellers.clone(), only: seller_login, after };
         let pokes = self.broker.pokes().subscribe();
-        self.change_feed.follow(&self.db, pokes, self.sessions_closed(), subscriber, &self.listening).await
+        let changes =
+            self.change_feed.follow(&self.db, pokes, self.sessions_closed(), subscriber, &self.listening).await?;
+        Ok(changes.map(move |change| {
+            let _live = &guard;
+            change
+        }))
     }
 }

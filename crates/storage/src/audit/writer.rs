@@ -1,5 +1,5 @@
 //! The group-committing writer in front of the audit trail: events queued by requests, committed together with
-//! the conditions of issues checked under the chain head lock.
+//! the conditions of issues checked under the chain head lock (and the consumers those issues make).
 
 use cdvault_domain::audit::{AuditKey, AuditRecord};
 use std::collections::{HashMap, HashSet};
@@ -18,7 +18,7 @@ use super::chain::{append_after, lock_head, padded};
 use super::health::{Health, WriterHealth};
 use super::supervise::{self, Restarts, WriterDead};
 use crate::entity::{credential_version, seller};
-use crate::{Database, StorageError};
+use crate::{Database, StorageError, consumers};
 
 /// Events committed together at most, per transaction of the writer.
 const MAX_BATCH: usize = 256;
@@ -140,6 +140,7 @@ impl Known {
 }
 
 /// Appends the events of a batch whose condition holds, in one transaction, and says for each what became of it.
+/// The successful issues among them move the consumers projection (`crate::consumers`) in the same transaction.
 async fn append_batch(
     db: &Database,
     known: &mut Known,
@@ -166,6 +167,13 @@ async fn append_batch(
     let records =
         batch.iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((record, _), _)| record.clone());
     let appended = append_after(&tx, db.audit_key()?, head, records.collect()).await?;
+    // The consumers projection moves with the events that record its issues, in one statement.
+    let issues = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .filter_map(|((record, c), _)| c.and_then(|c| consumers::issue_of(record, c.seller_id, c.kind, c.version)));
+    consumers::record_issues(&tx, issues).await?;
     tx.commit().await?;
     drop(turn);
     known.head_seq = Some(appended.last().map_or(head.0, |e| e.seq));

@@ -3,6 +3,8 @@
 
 pub mod outbox;
 
+use std::collections::HashSet;
+
 use cdvault_domain::audit::AuditRecord;
 use cdvault_domain::crypto::{Keyring, Sealed};
 use cdvault_domain::webhook::{SigningKey, WebhookEventType, WebhookSecretSlot};
@@ -151,6 +153,17 @@ pub(crate) async fn subscribed(
     let rows = conn.query_all_raw(statement(conn.get_database_backend(), &sql, vec![])).await?;
     let endpoints = rows.iter().map(to_endpoint).collect::<Result<Vec<_>, _>>()?;
     Ok(endpoints.into_iter().filter(|e| e.event_types.contains(&event_type)).collect())
+}
+
+/// The owners (issuer, subject) of the endpoints told of `seller_login`'s credential changes: a consumer's
+/// `WEBHOOK` channel (`credentialConsumers`).
+pub async fn webhook_owners(db: &Database, seller_login: &str) -> Result<HashSet<(String, String)>, StorageError> {
+    let endpoints = subscribed(db.conn(), WebhookEventType::CredentialChanged).await?;
+    Ok(endpoints
+        .into_iter()
+        .filter(|e| e.wants(WebhookEventType::CredentialChanged, seller_login))
+        .map(|e| (e.owner_issuer, e.owner_subject))
+        .collect())
 }
 
 /// Gives `endpoint_id` a new current secret. The old current one keeps signing until `old_until` (the overlap);
