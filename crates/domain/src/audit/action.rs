@@ -158,6 +158,11 @@ mod tests {
                 "access.revoke_subject",
                 "vault.freeze",
                 "vault.unfreeze",
+                "webhook.create",
+                "webhook.rotate_secret",
+                "webhook.delete",
+                "webhook.replay",
+                "webhook.read",
             ]
         );
     }
