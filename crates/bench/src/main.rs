@@ -328,7 +328,8 @@ async fn main() -> anyhow::Result<()> {
         }
         let mut deliveries = Vec::new();
         if wants("webhooks") {
-            let setup = webhooks::Setup { address: srv.address, jwt_secret: &jwt_secret, engine, sellers };
+            let (address, pid, postgres) = (srv.address, srv.pid(), on_postgres);
+            let setup = webhooks::Setup { address, jwt_secret: &jwt_secret, engine, sellers, pid, postgres };
             deliveries = webhooks::run(&setup, &args.webhook_endpoints, args.webhook_events, &args.concurrency).await?;
             summaries.extend(deliveries.iter().map(webhooks::Row::line));
         }

@@ -21,6 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use cdvault_api::auth::{TokenRequest, mint_hs256};
 use serde::Serialize;
 
+use crate::cpu;
 use crate::load::{self, new_histogram};
 use crate::server::{self, seller_login};
 use crate::workloads::graphql;
@@ -89,6 +90,13 @@ pub struct Row {
     pub early: usize,
     /// Deliveries of no change this round made.
     pub unmatched: usize,
+    /// Cores the server (and PostgreSQL's processes, all of them) used over the round, writes and deliveries.
+    pub server_cores: Option<f64>,
+    pub postgres_cores: Option<f64>,
+}
+
+fn cores(v: Option<f64>) -> String {
+    v.map_or("-".to_owned(), |v| format!("{v:.2}"))
 }
 
 impl Row {
@@ -102,8 +110,8 @@ impl Row {
         format!(
             "{} sellers={} webhooks endpoints={} ({pace}): {} changes ({} errors) at {:.0}/s; {}/{} deliveries at \
              {:.0}/s end to end ({:.0}/s per endpoint); latency p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms; \
-             duplicates {}, out of order {}, refused {}, before the answer {}, unmatched {} (no OpenBao ratio: \
-             OpenBao has no webhooks)",
+             duplicates {}, out of order {}, refused {}, before the answer {}, unmatched {}; cores: server {}, \
+             PostgreSQL {} (no OpenBao ratio: OpenBao has no webhooks)",
             self.engine,
             self.sellers,
             self.endpoints,
@@ -122,7 +130,9 @@ impl Row {
             self.out_of_order,
             self.refused,
             self.early,
-            self.unmatched
+            self.unmatched,
+            cores(self.server_cores),
+            cores(self.postgres_cores)
         )
     }
 }
@@ -134,6 +144,9 @@ pub struct Setup<'a> {
     pub jwt_secret: &'a str,
     pub engine: &'static str,
     pub sellers: usize,
+    /// The server's process, and whether PostgreSQL's are sampled too, for the cores each used in a round.
+    pub pid: u32,
+    pub postgres: bool,
 }
 
 fn token(setup: &Setup<'_>, subject: &str, scope: &str) -> anyhow::Result<String> {
@@ -192,12 +205,17 @@ pub async fn run(
                 Pace::Spaced => (1, SPACED_CHANGES, SPACED_GAP),
             };
             eprintln!("webhooks: {endpoints} endpoints, {count} changes by {writers} writers (gap {gap:?})");
+            let (began, before) = (Instant::now(), cpu::sample(&[setup.pid], setup.postgres));
             let (changes, errors) = write(setup, &writer, count, offset, writers, gap).await?;
             offset += count;
             let expected = changes.len() * endpoints;
             wait_for(&receiver, &mine, expected).await;
             let (arrivals, refused) = receiver.take(&mine);
+            // Cores used over the round: a per-request figure would mix the writers' requests with the deliveries.
             let mut row = figures(&changes, &arrivals, expected)?;
+            let used = cpu::per_request(&before, &cpu::sample(&[setup.pid], setup.postgres), 1);
+            let cores = |us: Option<f64>| us.map(|us| us / 1e6 / began.elapsed().as_secs_f64());
+            (row.server_cores, row.postgres_cores) = (cores(used.0), cores(used.1));
             (row.engine, row.sellers, row.endpoints, row.writers) =
                 (setup.engine.into(), setup.sellers, endpoints, writers);
             (row.gap_ms, row.change_errors, row.refused) = (gap.as_millis() as u64, errors, refused);
@@ -336,5 +354,7 @@ fn figures(changes: &[Change], arrivals: &[Arrival], expected: usize) -> anyhow:
         refused: 0,
         early,
         unmatched,
+        server_cores: None,
+        postgres_cores: None,
     })
 }
