@@ -19,6 +19,7 @@ mod openbao;
 mod report;
 mod rewrap;
 mod server;
+mod webhooks;
 mod workloads;
 
 use std::path::PathBuf;
@@ -49,7 +50,9 @@ struct Args {
     /// against two more servers on copies of the seeded database, one with the production default telemetry (text
     /// access log, no metrics) and one with JSON logs and a metrics listener scraped every 5 s, in turns: the ratio of
     /// the second to the first), replicas (PostgreSQL only: `issue` again as `issue-2r` over two servers on the same
-    /// database, client k on server k mod 2, beside the one-server `issue`, which it adds if not chosen).
+    /// database, client k on server k mod 2, beside the one-server `issue`, which it adds if not chosen), webhooks
+    /// (for each `--webhook-endpoints` count, `--webhook-events` credential changes by each `--concurrency` of writers,
+    /// then 200 one at a time 20 ms apart, delivered to a receiver in this process: deliveries/s, latency, order).
     #[arg(long, default_value = "healthz,viewer,issue,openbao", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Concurrent clients, comma-separated; every scenario runs at each.
@@ -74,6 +77,12 @@ struct Args {
     /// Connections of the token-less flood in the flood scenario (one thread of the bench drives them all).
     #[arg(long, default_value_t = 32)]
     flood_clients: usize,
+    /// Webhook endpoints per round of the webhooks scenario, comma-separated; every one gets every change.
+    #[arg(long, default_value = "1,8", value_delimiter = ',')]
+    webhook_endpoints: Vec<usize>,
+    /// Credential changes per round of the webhooks scenario (storeApiCredential, round-robin over the sellers).
+    #[arg(long, default_value_t = 2000)]
+    webhook_events: usize,
     /// Sellers the token scenario cycles over (each token is fetched once before the measurement).
     #[arg(long, default_value_t = 1000)]
     token_sellers: usize,
@@ -112,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let (warmup, duration) = (Duration::from_secs(args.warmup), Duration::from_secs(args.duration));
     let wants = |s: &str| args.scenarios.iter().any(|x| x == s);
     let mut rounds = Vec::new();
-    let mut rewraps: Vec<String> = Vec::new();
+    let mut summaries: Vec<String> = Vec::new();
 
     for &sellers in &args.sellers {
         let store = server::Store::create(args.postgres.as_deref()).await?;
@@ -146,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
             rewrap_workers: args.rewrap_workers,
             config: es256.as_ref().map(|issuer| issuer.config.as_path()),
             telemetry: server::Telemetry::Quiet,
+            webhooks: wants("webhooks"),
         };
         let srv = server::Server::start(&binary, &launch)?;
         let idle = server::rss_mib(srv.pid()).map(|(rss, _)| rss);
@@ -316,11 +326,18 @@ async fn main() -> anyhow::Result<()> {
         if wants("token") {
             eprintln!("token: the marketplace saw {} STS calls in all", marketplace.sts_calls());
         }
+        let mut deliveries = Vec::new();
+        if wants("webhooks") {
+            let (address, pid, postgres) = (srv.address, srv.pid(), on_postgres);
+            let setup = webhooks::Setup { address, jwt_secret: &jwt_secret, engine, sellers, pid, postgres };
+            deliveries = webhooks::run(&setup, &args.webhook_endpoints, args.webhook_events, &args.concurrency).await?;
+            summaries.extend(deliveries.iter().map(webhooks::Row::line));
+        }
         if wants("rewrap") {
             let issue = workloads.iter().find(|w| w.name == "issue").cloned();
             let concurrency = args.concurrency.first().copied().unwrap_or(16);
             let mut rotation = rewrap::run(srv.address, &jwt_secret, issue, concurrency, warmup, duration).await?;
-            rewraps.push(rotation.report(store.engine(), sellers));
+            summaries.push(rotation.report(store.engine(), sellers));
             results.append(&mut rotation.stats);
         }
         // Again after the scenarios: on a shared machine a flush can cost ten times more from one minute to the next.
@@ -350,11 +367,12 @@ async fn main() -> anyhow::Result<()> {
             openbao_peak_rss_mib: bao_peak,
             floods,
             telemetries,
+            webhooks: deliveries,
         });
     }
 
     print_report(&rounds);
-    for line in &rewraps {
+    for line in &summaries {
         println!("{line}");
     }
     if let Some(path) = &args.json {

@@ -30,6 +30,8 @@ pub struct Round {
     pub floods: Vec<Flood>,
     /// The observability scenario's figures.
     pub telemetries: Option<Telemetries>,
+    /// The webhooks scenario's rows.
+    pub webhooks: Vec<crate::webhooks::Row>,
 }
 
 /// Prints the table, the ratios and the memory of every round to stdout.

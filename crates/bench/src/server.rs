@@ -209,6 +209,8 @@ pub struct Launch<'a> {
     /// A TOML file (extra token issuers), if any.
     pub config: Option<&'a Path>,
     pub telemetry: Telemetry,
+    /// Webhook deliveries to a plain-HTTP receiver on 127.0.0.1 (the webhooks scenario's, in the bench).
+    pub webhooks: bool,
 }
 
 /// A running `cdvault serve`.
@@ -246,6 +248,9 @@ impl Server {
             .env("CDVAULT_CDISCOUNT_STS_URL", launch.marketplace)
             .env("CDVAULT_OCTOPIA_AUTH_URL", launch.marketplace)
             .env("CDVAULT_REWRAP_BATCH_SIZE", launch.rewrap_batch.to_string());
+        if launch.webhooks {
+            command.env("CDVAULT_WEBHOOK_ALLOW_HTTP", "true").env("CDVAULT_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32");
+        }
         if let Some(workers) = launch.rewrap_workers {
             command.env("CDVAULT_REWRAP_WORKERS", workers.to_string());
         }
