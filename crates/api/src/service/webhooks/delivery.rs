@@ -69,7 +69,7 @@ impl Vault {
         let now = self.now();
         let claimed = outbox::claim_due(&self.db, me, now, now + self.webhooks.lease, ENDPOINTS_AT_ONCE).await?;
         let work = claimed.iter().map(|&id| async move {
-            if let Err(e) = self.work_off(me, id).await {
+            if let Err(e) = self.work_off(me, id, now + self.webhooks.lease).await {
                 tracing::warn!(endpoint = %id, error = %e, "webhook deliveries of an endpoint stopped");
             }
             if let Err(e) = outbox::release(&self.db, id, me).await {
@@ -82,7 +82,7 @@ impl Vault {
 
     /// Sends the due deliveries of one leased endpoint in order, until one fails (it waits for its retry, and the
     /// ones after it with it) or none is left.
-    async fn work_off(&self, me: Uuid, endpoint_id: Uuid) -> Result<(), ApiError> {
+    async fn work_off(&self, me: Uuid, endpoint_id: Uuid, mut leased_until: OffsetDateTime) -> Result<(), ApiError> {
         let Some(endpoint) = webhooks::get(&self.db, endpoint_id).await? else { return Ok(()) };
         let owner: OwnerClaims = serde_json::from_str(&endpoint.owner_claims)
             .map_err(|e| ApiError::internal("reading a webhook owner", e))?;
@@ -92,14 +92,21 @@ impl Vault {
             if page.is_empty() {
                 return Ok(());
             }
+            // A short page was everything: what came since is claimed again at the dispatcher's next look.
+            let last_page = page.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
             // The secrets that sign this page's attempts, opened once per page.
             let keys = self.signing_keys(endpoint_id, self.now()).await?;
             for delivery in page {
                 if delivery.next_attempt_at > self.now() {
                     return Ok(());
                 }
-                if !outbox::renew_lease(&self.db, endpoint_id, me, self.now() + self.webhooks.lease).await? {
-                    return Ok(());
+                // Renewed only when it runs short (a commit saved per delivery): left with two attempts' time at
+                // least, it cannot run out during this one.
+                if leased_until - self.now() < self.webhooks.timeout * 2 {
+                    leased_until = self.now() + self.webhooks.lease;
+                    if !outbox::renew_lease(&self.db, endpoint_id, me, leased_until).await? {
+                        return Ok(());
+                    }
                 }
                 if let Err(reason) = self.owner_may_receive(&owner, delivery.event_type, &delivery.seller_login) {
                     tracing::info!(endpoint = %endpoint_id, delivery = %delivery.id, reason, "webhook dropped");
@@ -110,6 +117,9 @@ impl Vault {
                 if !self.attempt(&endpoint, &delivery, &keys).await? {
                     return Ok(());
                 }
+            }
+            if last_page {
+                return Ok(());
             }
         }
     }
