@@ -254,11 +254,24 @@ fn an_archival_interrupted_between_its_file_and_its_delete_verifies_and_is_finis
     let copy = setup.path("copy.db");
     execute(&setup.url, &format!("VACUUM INTO '{}'", copy.display()));
     let original = setup.path("original.db");
-    std::fs::rename(data.join("cdvault.db"), &original).unwrap();
-    std::fs::copy(&copy, data.join("cdvault.db")).unwrap();
+    // A database file moves with its WAL and shared-memory files, or SQLite reads another database's frames.
+    let live = data.join("cdvault.db");
+    let with_suffix =
+        |path: &std::path::Path, suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+    let move_db = |from: &std::path::Path, to: &std::path::Path| {
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(with_suffix(to, suffix));
+            if with_suffix(from, suffix).exists() {
+                std::fs::rename(with_suffix(from, suffix), with_suffix(to, suffix)).unwrap();
+            }
+        }
+        std::fs::rename(from, to).unwrap();
+    };
+    move_db(&live, &original);
+    std::fs::copy(&copy, &live).unwrap();
     let archive = setup.path("audit-1.jsonl");
     assert_eq!(setup.archive(before, &archive).0, Some(0));
-    std::fs::rename(&original, data.join("cdvault.db")).unwrap();
+    move_db(&original, &live);
 
     let (code, out) = setup.verify(&[&archive]);
     assert_eq!(code, Some(0), "archived and still live: the same events, {out}");
